@@ -1,0 +1,63 @@
+"""The `mrae` command: one subcommand per job, each living in the module that does the work.
+
+Every command module exposes ``add_arguments(parser)`` and ``main(args) -> int``. Only the module
+of the command being run is imported, so ``mrae subset`` does not pay for importing torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from mrae.errors import MraeError
+
+# command name -> (module that implements it, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "synth": ("mrae.data.synth", "write the synthetic small-object dataset (COCO format)"),
+    "subset": ("mrae.data.subset", "write the paper's COCO small-object subset"),
+    "anchors": ("mrae.data.anchors", "cluster the training boxes into 4 scales x 3 aspect ratios"),
+    "stats": ("mrae.data.stats", "count objects per class and size; plot width against height"),
+    "train": ("mrae.engine.train", "train a detector from a YAML config"),
+    "eval": ("mrae.engine.evaluate", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
+    "predict": ("mrae.engine.predict", "detect objects in images and draw them"),
+    "demo": ("mrae.engine.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
+    "study": ("mrae.engine.study", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
+}
+
+
+def _top_level_parser() -> argparse.ArgumentParser:
+    lines = [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
+    return argparse.ArgumentParser(
+        prog="mrae",
+        description="MultiResolution Attention Extractor for small-object detection.",
+        epilog="commands:\n" + "\n".join(lines) + "\n\nRun `mrae COMMAND --help` for a command's options.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] not in COMMANDS:
+        parser = _top_level_parser()
+        parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")
+        parser.parse_args(argv[:1])  # prints help or "invalid choice" and exits
+        return 2
+    name, rest = argv[0], argv[1:]
+    module_name, text = COMMANDS[name]
+    module = importlib.import_module(module_name)
+    parser = argparse.ArgumentParser(prog=f"mrae {name}", description=text)
+    module.add_arguments(parser)
+    args = parser.parse_args(rest)
+    try:
+        return int(module.main(args) or 0)
+    except MraeError as error:
+        print(f"mrae {name}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"mrae {name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
