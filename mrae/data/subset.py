@@ -1,0 +1,261 @@
+"""`mrae subset`: the paper's COCO small-object subset, written as a COCO instances JSON.
+
+An object is *small* when its area is below ``max_area`` (32 x 32 px): by default the bbox area
+``w * h`` (the paper's rule), or COCO's ``area`` field (the segmentation's area, COCOeval's rule).
+Crowd annotations are never objects; they stay as ignore regions.
+
+Policies (design page, section Data):
+
+- ``any-small`` (default): images with at least one small object. Their larger objects stay in
+  the written JSON marked ``iscrowd=1``: ignore regions for COCOeval, and out of the training
+  targets (the dataset drops crowd boxes).
+- ``small-only``: images whose every (non-crowd) object is small.
+
+An optional split (``--split-val N`` images, or a fraction such as 0.05) writes
+``OUT_train.json`` and ``OUT_val.json``, deterministic by ``--seed``.
+
+Runs on COCO-train (118k images, 860k annotations) in seconds: one pass with numpy arrays over the
+annotations; torch is not imported.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+
+from mrae.data.sizes import SMALL_AREA, TINY_AREA_RANGES, bucket_counts, bucket_label
+from mrae.data.validate import gc_paused, load_coco_json
+from mrae.errors import ConfigError, DataError
+
+POLICIES = ("any-small", "small-only")
+AREA_RULES = ("bbox", "segm")
+
+#: The paper's subset of COCO 2017 (section 4): images, and their share of train2017 / val2017.
+PAPER_IMAGES = {"train": (52_032, 52_032 / 118_287), "val": (2_164, 2_164 / 5_000)}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "input", metavar="IN.json", help="COCO instances JSON (e.g. instances_train2017.json)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="OUT.json", help="where to write the subset"
+    )
+    parser.add_argument(
+        "--policy",
+        choices=POLICIES,
+        default="any-small",
+        help="any-small: images with >= 1 small object, larger objects become ignore regions "
+        "(iscrowd=1); small-only: images whose every object is small (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--area",
+        choices=AREA_RULES,
+        default="bbox",
+        help="bbox: w * h of the box (the paper); segm: COCO's 'area' field (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--max-area",
+        type=float,
+        default=SMALL_AREA,
+        help="an object is small when its area is below this, px^2 (default: %(default)g = 32 x 32)",
+    )
+    parser.add_argument(
+        "--split-val",
+        metavar="N",
+        default=None,
+        help="also split the subset: N images (an integer) or a fraction (0 < N < 1) go to "
+        "OUT_val.json, the rest to OUT_train.json",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=0, help="seed of the split (default: %(default)s)"
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    val = parse_split(args.split_val)
+    if not args.max_area > 0:
+        raise ConfigError(f"--max-area must be > 0 px^2, got {args.max_area}")
+    out = Path(args.out)
+    try:  # before the long work: fail at once on an output folder that cannot exist
+        out.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DataError(f"{out}: cannot write the subset ({error.strerror})") from None
+    # Everything here builds acyclic JSON values; without the cyclic collector's repeated passes
+    # over the ~50 million objects of COCO-train the command runs in half the time.
+    with gc_paused():
+        data = load_coco_json(args.input)
+        subset = select_small(data, policy=args.policy, area=args.area, max_area=args.max_area)
+        if not subset["images"]:
+            raise DataError(
+                f"{args.input}: no image is left after filtering (policy {args.policy}, "
+                f"{args.area} area < {args.max_area:g} px^2); nothing to write"
+            )
+        if val is None:
+            splits = {"subset": subset}
+            paths = {"subset": out}
+        else:
+            train, val_split = split_images(subset, val, seed=args.seed)
+            splits = {"train": train, "val": val_split}
+            suffix = out.suffix or ".json"
+            paths = {name: out.with_name(f"{out.stem}_{name}{suffix}") for name in splits}
+        for name, split in splits.items():
+            write_json(split, paths[name])
+    rule = "w * h" if args.area == "bbox" else "COCO 'area'"
+    print(
+        f"input {args.input}: {len(data['images']):,} images, {len(data['annotations']):,} "
+        f"annotations; policy {args.policy}, small = {rule} < {args.max_area:g} px^2"
+    )
+    print()
+    print(subset_table(splits, num_input_images=len(data["images"])))
+    print()
+    for name, path in paths.items():
+        print(f"wrote {name}: {path}")
+    return 0
+
+
+def parse_split(value: str | None) -> int | float | None:
+    """``--split-val``: None, an image count (int >= 1) or a fraction (float in (0, 1))."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise ConfigError(
+            f"--split-val must be an image count or a fraction in (0, 1), got {value!r}"
+        ) from None
+    if number.is_integer() and number >= 1 and "." not in value:
+        return int(number)
+    if 0 < number < 1:
+        return number
+    raise ConfigError(
+        f"--split-val must be an image count >= 1 or a fraction in (0, 1), got {value!r}"
+    )
+
+
+def select_small(
+    data: dict[str, Any],
+    *,
+    policy: str = "any-small",
+    area: str = "bbox",
+    max_area: float = SMALL_AREA,
+) -> dict[str, Any]:
+    """The small-object subset of a checked COCO dict (see the module docstring for the rules).
+
+    Returns a new COCO dict: the kept images (input order), their annotations (larger objects as
+    ``iscrowd=1`` copies under ``any-small``), all categories, and the other top-level keys.
+    The input is not changed.
+    """
+    if policy not in POLICIES:
+        raise ConfigError(f"unknown policy {policy!r}; choose one of {', '.join(POLICIES)}")
+    if area not in AREA_RULES:
+        raise ConfigError(f"unknown area rule {area!r}; choose one of {', '.join(AREA_RULES)}")
+    images, anns = data["images"], data["annotations"]
+    n = len(anns)
+    image_ids = np.array(sorted(image["id"] for image in images), dtype=np.int64)
+    ann_image = np.searchsorted(image_ids, np.fromiter((a["image_id"] for a in anns), np.int64, n))
+    crowd = np.fromiter((a["iscrowd"] for a in anns), bool, n)
+    if area == "bbox":
+        areas = np.fromiter((a["bbox"][2] * a["bbox"][3] for a in anns), np.float64, n)
+    else:
+        areas = np.fromiter((a["area"] for a in anns), np.float64, n)
+    small = (areas < max_area) & ~crowd
+    larger = ~small & ~crowd
+    n_small = np.bincount(ann_image[small], minlength=len(image_ids))
+    n_larger = np.bincount(ann_image[larger], minlength=len(image_ids))
+    keep_image = n_small > 0
+    if policy == "small-only":
+        keep_image &= n_larger == 0
+    keep_ann = keep_image[ann_image]
+
+    kept_ids = set(image_ids[keep_image].tolist())
+    out_anns = []
+    for a, keep, demote in zip(anns, keep_ann.tolist(), larger.tolist(), strict=True):
+        if keep:
+            out_anns.append({**a, "iscrowd": 1} if demote else a)
+    subset = {key: value for key, value in data.items() if key not in ("images", "annotations")}
+    subset["images"] = [image for image in images if image["id"] in kept_ids]
+    subset["annotations"] = out_anns
+    return subset
+
+
+def split_images(
+    data: dict[str, Any], val: int | float, *, seed: int = 0
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split a COCO dict by image into ``(train, val)``; deterministic by ``seed``.
+
+    ``val`` is an image count (int) or a fraction of the images (float in (0, 1), rounded, at
+    least one). Both halves keep all categories and the other top-level keys.
+    """
+    ids = sorted(image["id"] for image in data["images"])
+    n_val = val if isinstance(val, int) else max(1, round(val * len(ids)))
+    if not 1 <= n_val < len(ids):
+        raise DataError(
+            f"cannot put {n_val} of {len(ids)} images in the val split: both splits need an image; "
+            "give a smaller --split-val"
+        )
+    order = np.random.default_rng(seed).permutation(len(ids))
+    val_ids = {ids[i] for i in order[:n_val].tolist()}
+    halves = []
+    for in_val in (False, True):
+        half = {key: value for key, value in data.items() if key not in ("images", "annotations")}
+        half["images"] = [image for image in data["images"] if (image["id"] in val_ids) == in_val]
+        half["annotations"] = [
+            a for a in data["annotations"] if (a["image_id"] in val_ids) == in_val
+        ]
+        halves.append(half)
+    return halves[0], halves[1]
+
+
+def write_json(data: dict[str, Any], path: Path) -> None:
+    """Write ``data`` as compact JSON.
+
+    orjson encodes COCO-train in about a second, where the standard library takes over ten.
+    """
+    try:
+        path.write_bytes(orjson.dumps(data))
+    except OSError as error:
+        raise DataError(f"{path}: cannot write the subset ({error.strerror})") from None
+
+
+def subset_table(splits: dict[str, dict[str, Any]], num_input_images: int) -> str:
+    """Markdown table: images and instances per split and size bucket, beside the paper's counts."""
+    labels = [bucket_label(name, TINY_AREA_RANGES) for name in TINY_AREA_RANGES]
+    header = ["split", "images", "of input", "objects", *labels, ">= 32 px", "ignore regions"]
+    rows = []
+    for name, split in splits.items():
+        objects = [a for a in split["annotations"] if not a["iscrowd"]]
+        areas = np.fromiter(
+            (a["bbox"][2] * a["bbox"][3] for a in objects), np.float64, len(objects)
+        )
+        counts = bucket_counts(areas, TINY_AREA_RANGES)
+        larger = len(objects) - sum(counts.values())
+        share = len(split["images"]) / num_input_images if num_input_images else 0.0
+        rows.append(
+            [
+                name,
+                f"{len(split['images']):,}",
+                f"{share:.1%}",
+                f"{len(objects):,}",
+                *(f"{c:,}" for c in counts.values()),
+                f"{larger:,}",
+                f"{len(split['annotations']) - len(objects):,}",
+            ]
+        )
+    for name, (count, share) in PAPER_IMAGES.items():
+        source = "train2017" if name == "train" else "val2017"
+        rows.append(
+            [
+                f"paper {name} (COCO {source})",
+                f"{count:,}",
+                f"{share:.1%}",
+                *["-"] * (len(header) - 3),
+            ]
+        )
+    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
