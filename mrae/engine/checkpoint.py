@@ -1,0 +1,167 @@
+"""Checkpoints: atomic writes, the files a run keeps, RNG states, and loading a trained model.
+
+A checkpoint is a ``torch.save``'d dict with the keys
+
+- ``model``: the detector's ``state_dict``; ``optimizer``, ``scheduler``, ``scaler`` (AMP) states;
+- ``step``: optimiser steps done; ``rng``: one RNG state dict per process (see :func:`rng_state`);
+- ``config``: the resolved config as plain containers (``model.num_classes`` filled in);
+- ``class_names`` (label ``k`` is ``class_names[k - 1]``), ``label_to_cat`` (label -> COCO
+  category id);
+- ``best_metric``: the best value of ``train.best_metric`` so far (None before any evaluation);
+- ``metrics``: the last evaluation's metrics and ``metrics_step`` the step it was run at;
+- ``log_window``: the running sums of the losses not yet logged (so a resumed run logs the same).
+
+A run keeps ``checkpoints/last.pth``, the last ``train.keep_last`` ``step_XXXXXXX.pth`` files and
+``best.pth`` (the best evaluation so far).
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import re
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from mrae.errors import ConfigError
+
+_STEP_FILE = re.compile(r"step_(\d+)\.pth")
+
+
+def save_checkpoint(path: str | PathLike[str], state: dict[str, Any]) -> None:
+    """``torch.save(state)`` to ``path`` atomically: a temporary file, fsync, then ``os.replace``.
+
+    A run killed while writing leaves the previous file intact (and at worst a ``.tmp`` file).
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def link_or_copy(source: str | PathLike[str], target: str | PathLike[str]) -> None:
+    """Make ``target`` hold ``source``'s bytes, atomically (a hard link where possible).
+
+    A hard link costs no disk or time; later atomic replacements of ``source`` (a new inode) leave
+    ``target`` unchanged.
+    """
+    source, target = Path(source), Path(target)
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def step_checkpoints(folder: str | PathLike[str]) -> list[Path]:
+    """The ``step_XXXXXXX.pth`` files of a checkpoints folder, oldest step first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FILE.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_step_checkpoints(folder: str | PathLike[str], keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` step checkpoints; return the deleted paths."""
+    files = step_checkpoints(folder)
+    doomed = files[: max(len(files) - keep_last, 0)]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed
+
+
+def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Read a checkpoint written by :func:`save_checkpoint`.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or not an mrae checkpoint.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: checkpoint not found; give a .pth file from RUN_DIR/checkpoints/")
+    try:
+        # Our checkpoints hold plain containers, tensors and numpy RNG states.
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as error:  # torch raises many types for a truncated or foreign file
+        raise ConfigError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {error})") from None
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise ConfigError(f"{path}: not an mrae checkpoint (no 'model' and 'config' entries)")
+    return state
+
+
+def build_model_from_config(cfg: DictConfig, num_classes: int | None = None) -> nn.Module:
+    """The detector of ``cfg.model`` with random weights (``pretrained`` ignored: no download).
+
+    Used where the weights come from a checkpoint next.
+    """
+    from mrae.detector import build_detector
+    from mrae.engine.config import to_dict
+
+    kwargs = to_dict(cfg.model)
+    kwargs["pretrained"] = None
+    if num_classes is not None:
+        kwargs["num_classes"] = num_classes
+    if kwargs["num_classes"] is None:
+        raise ConfigError("model.num_classes is null in the checkpoint's config; it cannot be rebuilt")
+    return build_detector(**kwargs)
+
+
+def load_model(
+    checkpoint_path: str | PathLike[str], device: str | torch.device = "cpu"
+) -> tuple[nn.Module, DictConfig, list[str]]:
+    """A trained detector from a checkpoint: ``(model in eval mode on device, config, class_names)``."""
+    from mrae.engine.config import config_from_dict
+
+    state = load_checkpoint(checkpoint_path)
+    cfg = config_from_dict(state["config"], source=f"{checkpoint_path} (its config)")
+    model = build_model_from_config(cfg)
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        raise ConfigError(
+            f"{checkpoint_path}: its weights do not fit the model of its config ({str(error).splitlines()[0]})"
+        ) from None
+    model.to(device).eval()
+    return model, cfg, list(state.get("class_names") or [])
+
+
+def rng_state() -> dict[str, Any]:
+    """The states of every RNG a training step may draw from (torch CPU and CUDA, numpy, random)."""
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": np.random.get_state(),
+        "random": random.getstate(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the states saved by :func:`rng_state`."""
+    torch.set_rng_state(state["torch"].cpu())
+    np.random.set_state(state["numpy"])
+    random.setstate(state["random"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -1,0 +1,98 @@
+"""Several processes through torchrun: process group, device per process, and small collectives.
+
+Launch: ``torchrun --nproc_per_node N -m mrae.cli train --config X.yaml`` (or
+``python -m torch.distributed.run ...``). torchrun sets ``WORLD_SIZE``, ``RANK`` and
+``LOCAL_RANK``; with ``WORLD_SIZE > 1`` :func:`setup` joins the group (NCCL on CUDA, gloo on
+the CPU). Without torchrun everything here is a no-op for one process.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+from mrae.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Process:
+    """Where this process stands: its rank among ``world_size`` and its device."""
+
+    rank: int
+    world_size: int
+    device: torch.device
+
+    @property
+    def is_main(self) -> bool:
+        """Rank 0: the process that logs, evaluates and writes checkpoints."""
+        return self.rank == 0
+
+    @property
+    def distributed(self) -> bool:
+        return self.world_size > 1
+
+
+def setup(device: str) -> Process:
+    """Join the torchrun process group when there is one; pick this process's device.
+
+    Args:
+        device: ``auto`` (CUDA when available), ``cpu``, ``cuda`` or ``cuda:N``. Under torchrun
+            on CUDA each process uses ``cuda:LOCAL_RANK``.
+    """
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    rank = int(os.environ.get("RANK", "0"))
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("train.device: CUDA is not available on this machine; use train.device=cpu")
+    if device.startswith("cuda") and world_size > 1:
+        device = f"cuda:{local_rank}"
+    chosen = torch.device(device)
+    if chosen.type == "cuda":
+        torch.cuda.set_device(chosen)
+    if world_size > 1 and not dist.is_initialized():
+        dist.init_process_group("nccl" if chosen.type == "cuda" else "gloo")
+    return Process(rank=rank, world_size=world_size, device=chosen)
+
+
+def cleanup() -> None:
+    """Leave the process group (if this process joined one)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def barrier() -> None:
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+
+
+def mean_over_processes(values: torch.Tensor) -> torch.Tensor:
+    """The element-wise mean of ``values`` over all processes (``values`` itself for one)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    values = values.clone()
+    dist.all_reduce(values, op=dist.ReduceOp.SUM)
+    return values / dist.get_world_size()
+
+
+def gather_objects(obj: Any) -> list[Any]:
+    """``[obj of rank 0, obj of rank 1, ...]`` on every process (``[obj]`` for one process)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [obj]
+    out: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(out, obj)
+    return out
+
+
+def broadcast_object(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every process."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]

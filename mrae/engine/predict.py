@@ -1,0 +1,216 @@
+"""`mrae predict`: detect objects in images with a checkpoint, draw them, save the level weights.
+
+``mrae predict --checkpoint CKPT IMAGES_OR_DIR... --out DIR [--score-thresh 0.5] [--attention]``
+writes into DIR:
+
+- ``detections.json``: COCO results (``image_id`` = the image's index in the input order,
+  ``file_name``, ``category_id`` in the checkpoint's COCO ids, ``category_name``, ``bbox`` xywh
+  px, ``score``) of the detections scoring at least the threshold;
+- ``<stem>.jpg``: each image with its boxes, class names and scores drawn (the paper's Fig. 5);
+- with ``--attention``: ``attention.json`` (per image the level weights ``[w1, w2, w3]`` of
+  C1, C2, C3; for the spatial MRAE their mean over the image) and, for the spatial mode,
+  ``<stem>_attention.png`` with the three weight maps beside the image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+from torch import Tensor, nn
+from torchvision.transforms.v2 import functional as F
+from tqdm import tqdm
+
+from mrae.engine.draw import draw_detections, save_attention_figure, save_image
+from mrae.engine.evaluate import resolve_device, to_coco_results
+from mrae.errors import ConfigError, DataError
+
+#: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+
+def find_images(inputs: Sequence[str | Path]) -> list[Path]:
+    """The image files named by ``inputs``: files as given, folders scanned (not recursively), sorted.
+
+    Raises DataError for a path that does not exist or a folder without images.
+    """
+    if not inputs:
+        raise DataError("no images given; pass image files or folders")
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            images = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+                raise DataError(f"{item}: the folder holds no images ({suffixes}); give another folder")
+            found.extend(images)
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise DataError(f"{item}: no such image file or folder; check the path")
+    return found
+
+
+def read_image(path: str | Path) -> Tensor:
+    """An image file as FloatTensor [3, H, W] in [0, 1] (RGB, EXIF orientation applied)."""
+    try:
+        with Image.open(path) as raw:
+            picture = ImageOps.exif_transpose(raw).convert("RGB")
+    except FileNotFoundError:
+        raise DataError(f"{path}: no such image file; check the path") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise DataError(f"{path}: cannot read the image ({error}); give a PNG or JPEG file") from None
+    return F.to_dtype(F.pil_to_tensor(picture), torch.float32, scale=True)
+
+
+def predict_images(
+    checkpoint: str | Path,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    score_thresh: float = 0.5,
+    attention: bool = False,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+) -> list[dict[str, Any]]:
+    """Detect, draw and save; see the module docstring for what lands in ``out_dir``.
+
+    Args:
+        checkpoint: a checkpoint written by ``mrae train``.
+        inputs: image files and/or folders of images.
+        out_dir: output folder (created).
+        score_thresh: keep detections with score >= this (in [0, 1]).
+        attention: also save the level weights (and the spatial maps).
+        device: ``"cpu"``, ``"cuda"``, ... or ``"auto"``.
+        progress: tqdm bar on stderr.
+
+    Returns:
+        The COCO results written to ``detections.json``.
+    """
+    from mrae.detector import attention_weights
+    from mrae.engine.checkpoint import load_model
+
+    if not 0.0 <= score_thresh <= 1.0:
+        raise ConfigError(f"--score-thresh must be in [0, 1], got {score_thresh}")
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
+    images = find_images(inputs)
+    out = Path(out_dir)
+    pictures = _picture_paths(images, out)
+
+    device = resolve_device(device)
+    model, cfg, class_names = load_model(checkpoint, device=str(device))
+    model.eval()
+    label_to_cat = _label_to_cat(checkpoint, len(class_names))
+    cat_names = {label_to_cat[k]: name for k, name in enumerate(class_names, start=1)}
+    out.mkdir(parents=True, exist_ok=True)
+
+    results: list[dict[str, Any]] = []
+    weights_records: list[dict[str, Any]] = []
+    warned = False
+    for index, (path, picture) in enumerate(
+        tqdm(list(zip(images, pictures, strict=True)), desc="predict", unit="img", disable=not progress)
+    ):
+        image = read_image(path)
+        with torch.inference_mode():
+            output = model([image.to(device)])[0]
+            weights = attention_weights(model) if attention else None
+        keep = output["scores"] >= score_thresh
+        output = {k: v[keep].cpu() for k, v in output.items()}
+        for result in to_coco_results(output, index, label_to_cat):
+            result["file_name"] = str(path)
+            result["category_name"] = cat_names[result["category_id"]]
+            results.append(result)
+        drawn = draw_detections(
+            image, output["boxes"], output["labels"].tolist(), output["scores"].tolist(), class_names
+        )
+        save_image(drawn, picture)
+
+        if attention and weights is None and not warned:
+            extractor = cfg.model.get("extractor", "this") if "model" in cfg else "this"
+            print(f"--attention: the {extractor} extractor has no attention weights; drawing detections only")
+            warned = True
+        if weights is not None:
+            record = {"image_id": index, "file_name": str(path)}
+            if weights.dim() == 4:  # spatial mode: [1, 3, H1, W1]
+                maps = _valid_region(model, image.to(device), weights[0]).cpu()
+                record.update(mode="spatial", weights=maps.flatten(1).mean(1).tolist())
+                save_attention_figure(
+                    image, maps, picture.with_name(f"{picture.stem}_attention.png"), title=path.name
+                )
+            else:
+                record.update(mode="global", weights=weights[0].float().cpu().tolist())
+            weights_records.append(record)
+
+    (out / "detections.json").write_text(json.dumps(results, indent=1) + "\n")
+    if weights_records:
+        (out / "attention.json").write_text(json.dumps(weights_records, indent=1) + "\n")
+    return results
+
+
+def _picture_paths(images: list[Path], out: Path) -> list[Path]:
+    """``out/<stem>.jpg`` per image; a stem seen before gets ``_<index>``; never an input file."""
+    seen: set[str] = set()
+    inputs = {p.resolve() for p in images}
+    paths = []
+    for index, image in enumerate(images):
+        stem = image.stem if image.stem not in seen else f"{image.stem}_{index}"
+        seen.add(stem)
+        path = out / f"{stem}.jpg"
+        if path.resolve() in inputs:
+            raise ConfigError(f"--out {out}: drawing would overwrite the input {image}; choose another folder")
+        paths.append(path)
+    return paths
+
+
+def _label_to_cat(checkpoint: Path, num_classes: int) -> dict[int, int]:
+    """The checkpoint's contiguous label -> COCO category id (labels as ids when it has none)."""
+    state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
+    mapping = state.get("label_to_cat") if isinstance(state, dict) else None
+    if not mapping:
+        return {k: k for k in range(1, num_classes + 1)}
+    return {int(k): int(v) for k, v in mapping.items()}
+
+
+def _valid_region(model: nn.Module, image: Tensor, maps: Tensor) -> Tensor:
+    """Crop spatial maps [3, h, w] of the padded batch to the image's own (resized) region."""
+    batch, _ = model.transform([image])
+    height, width = batch.image_sizes[0]
+    padded_h, padded_w = batch.tensors.shape[-2:]
+    rows = max(1, round(maps.shape[-2] * height / padded_h))
+    cols = max(1, round(maps.shape[-1] * width / padded_w))
+    return maps[:, :rows, :cols]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) from mrae train")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIR", help="image files or folders of images")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--score-thresh", type=float, default=0.5, help="keep detections scoring at least this (default: 0.5)"
+    )
+    parser.add_argument(
+        "--attention", action="store_true", help="also save the level weights (and spatial weight maps)"
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def main(args: argparse.Namespace) -> int:
+    results = predict_images(
+        args.checkpoint,
+        args.inputs,
+        args.out,
+        score_thresh=args.score_thresh,
+        attention=args.attention,
+        device=args.device,
+        progress=not args.no_progress,
+    )
+    print(f"{len(results)} detections with score >= {args.score_thresh} written to {args.out}")
+    return 0

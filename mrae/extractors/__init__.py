@@ -1,0 +1,27 @@
+"""Feature extractors: each turns the ResNet levels {"c1", "c2", "c3"} into the map(s) the RPN and
+the RoI head read, returns an OrderedDict of them and has an `out_channels` attribute."""
+
+from mrae.extractors.fpn import FPNExtractor
+from mrae.extractors.fusion import ConcatFusion, SumFusion
+from mrae.extractors.mrae import MRAE
+from mrae.extractors.single import SingleLevel
+from mrae.extractors.soft import SoftAttention
+
+EXTRACTORS = {
+    "single": SingleLevel,
+    "soft": SoftAttention,
+    "mrae": MRAE,
+    "concat": ConcatFusion,
+    "sum": SumFusion,
+    "fpn": FPNExtractor,
+}
+
+__all__ = [
+    "EXTRACTORS",
+    "ConcatFusion",
+    "FPNExtractor",
+    "MRAE",
+    "SingleLevel",
+    "SoftAttention",
+    "SumFusion",
+]

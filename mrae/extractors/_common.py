@@ -1,0 +1,54 @@
+"""Pieces the single-map extractors share: upsampling to C1's grid and 1x1 projections."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from mrae.errors import ConfigError
+
+UPSAMPLE_MODES = ("bilinear", "nearest")
+LEVEL_NAMES = ("c1", "c2", "c3")
+
+
+def check_upsample(mode: str) -> str:
+    if mode not in UPSAMPLE_MODES:
+        raise ConfigError(
+            f"upsample={mode!r} is not valid; choose one of: {', '.join(map(repr, UPSAMPLE_MODES))}"
+        )
+    return mode
+
+
+def check_out_channels(out_channels: int) -> int:
+    if isinstance(out_channels, bool) or not isinstance(out_channels, int) or out_channels < 1:
+        raise ConfigError(f"out_channels={out_channels!r} is not valid; give a positive integer")
+    return out_channels
+
+
+def check_levels(channels: dict[str, int]) -> None:
+    if tuple(channels) != LEVEL_NAMES:
+        raise ConfigError(f"channels must name the levels {LEVEL_NAMES} in order, got {tuple(channels)}")
+
+
+def upsample_to(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
+    """Resize x [N, C, h, w] to exactly `size` = (H, W) (a no-op when it already has that size).
+
+    The exact size matters: C2/C3 of an odd input are not 2x/4x smaller than C1, e.g. C1 25x33,
+    C2 13x17, C3 7x9 for a 97x131 image.
+    """
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    if mode == "nearest":
+        return F.interpolate(x, size=size, mode="nearest")
+    return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def project(in_channels: int, out_channels: int) -> nn.Module:
+    """1x1 conv from in_channels to out_channels, or the identity when they are equal.
+
+    The identity follows the paper: with out_channels = C3's width (1024 for ResNet-50/101) C3 is
+    used as is and only the shallower levels get a 1x1 conv.
+    """
+    if in_channels == out_channels:
+        return nn.Identity()
+    return nn.Conv2d(in_channels, out_channels, kernel_size=1)

@@ -1,0 +1,172 @@
+"""Config loading: base chains, overrides, and one-line errors naming the key and its choices."""
+
+from __future__ import annotations
+
+import inspect
+from pathlib import Path
+
+import pytest
+
+from mrae.detector import build_detector
+from mrae.engine.config import ModelConfig, load_config, resolve_data, synthetic_dir, to_yaml
+from mrae.errors import ConfigError
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+PAPER_ROWS = [
+    "baseline_c1_1024x600", "baseline_c1", "baseline_c2", "baseline_c3",
+    "soft", "mrae_t1", "mrae_t2", "mrae_t3", "mrae_t1_then_t2",
+]
+SYNTH_ROWS = [
+    "single_c1", "single_c2", "single_c3", "soft", "mrae_t1", "mrae_t2", "mrae_t3",
+    "mrae_spatial_t2", "concat", "sum", "fpn", "mrae_t1_then_t2", "demo",
+]
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_model_section_has_exactly_build_detectors_keywords():
+    keywords = set(inspect.signature(build_detector).parameters)
+    assert {f for f in ModelConfig.__dataclass_fields__} == keywords
+
+
+@pytest.mark.parametrize("row", PAPER_ROWS)
+def test_paper_rows_hold_the_papers_setting(row):
+    cfg = load_config(CONFIGS / "paper" / f"{row}.yaml")
+    assert cfg.name == row
+    m, t = cfg.model, cfg.train
+    assert (m.backbone, m.pretrained, m.head, m.out_channels) == ("resnet101", "imagenet", "c4", 1024)
+    assert (t.lr, t.momentum, list(t.milestones), t.gamma, t.batch_size) == (3e-4, 0.9, [600000, 900000], 0.1, 1)
+    if row == "baseline_c1_1024x600":
+        assert (m.min_size, m.max_size, m.detections_per_class, m.detections_per_img) == (600, 1024, 300, 600)
+    else:
+        assert (m.min_size, m.max_size, m.detections_per_class, m.detections_per_img) == (300, 512, 100, 300)
+
+
+def test_paper_rows_pick_their_extractor():
+    picked = {row: load_config(CONFIGS / "paper" / f"{row}.yaml").model for row in PAPER_ROWS}
+    assert [picked[f"baseline_c{k}"].level for k in (1, 2, 3)] == [1, 2, 3]
+    assert {picked[f"baseline_c{k}"].extractor for k in (1, 2, 3)} == {"single"}
+    assert [picked[f"mrae_t{k}"].template for k in (1, 2, 3)] == [1, 2, 3]
+    assert picked["mrae_t1_then_t2"].template == 2
+    assert picked["soft"].extractor == "soft"
+
+
+@pytest.mark.parametrize("row", SYNTH_ROWS)
+def test_synth_rows_share_the_base_schedule(row):
+    base = load_config(CONFIGS / "synth" / "_base.yaml")
+    cfg = load_config(CONFIGS / "synth" / f"{row}.yaml")
+    assert cfg.train == base.train and cfg.data == base.data and cfg.eval == base.eval
+    assert (cfg.model.backbone, cfg.model.pretrained, cfg.model.head) == ("resnet18", None, "mlp")
+    assert cfg.data.train_images is None  # the synthetic data
+
+
+def test_base_chain_and_overrides(tmp_path):
+    write(tmp_path / "root.yaml", "train:\n  steps: 10\n  lr: 0.5\nmodel:\n  head: c4\n")
+    (tmp_path / "sub").mkdir()
+    write(tmp_path / "sub" / "mid.yaml", "base: ../root.yaml\ntrain:\n  steps: 20\n")
+    leaf = write(tmp_path / "sub" / "leaf.yaml", "base: mid.yaml\nmodel:\n  extractor: fpn\n")
+    cfg = load_config(leaf, ["train.lr=0.1", "model.anchor_sizes=[4,8,16,32]", "eval.max_images=null"])
+    assert cfg.name == "leaf"
+    assert (cfg.train.steps, cfg.train.lr, cfg.model.head, cfg.model.extractor) == (20, 0.1, "c4", "fpn")
+    assert list(cfg.model.anchor_sizes) == [4, 8, 16, 32]
+    assert cfg.eval.max_images is None
+    assert "base" not in cfg
+    assert "steps: 20" in to_yaml(cfg)
+
+
+def test_base_cycle_is_refused(tmp_path):
+    write(tmp_path / "a.yaml", "base: b.yaml\n")
+    write(tmp_path / "b.yaml", "base: a.yaml\n")
+    with pytest.raises(ConfigError, match="cycle"):
+        load_config(tmp_path / "a.yaml")
+
+
+def test_missing_file_is_one_line(tmp_path):
+    with pytest.raises(ConfigError, match="not found") as error:
+        load_config(tmp_path / "nope.yaml")
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "expected"),
+    [
+        ("train:\n  stepz: 3\n", [], r"unknown key 'train\.stepz'.*valid keys of train: steps, batch_size"),
+        ("", ["model.colour=red"], r"unknown key 'model\.colour'.*extractor"),
+        ("", ["data.synthetic.size=3"], r"unknown key 'data\.synthetic\.size'.*valid keys of data\.synthetic"),
+        ("optimizer: sgd\n", [], r"unknown key 'optimizer'.*valid keys of the top level: name, model"),
+    ],
+)
+def test_unknown_keys_name_the_key_and_the_valid_ones(tmp_path, text, overrides, expected):
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError, match=expected) as error:
+        load_config(path, overrides)
+    assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "expected"),
+    [
+        (["model.extractor=foo"], r"model\.extractor='foo'.*choose one of single, soft, mrae, concat, sum, fpn"),
+        (["model.head=bar"], r"model\.head='bar'.*choose one of mlp, c4"),
+        (["model.backbone=vgg16"], r"model\.backbone='vgg16'.*resnet18"),
+        (["model.template=4"], r"model\.template=4.*choose one of 1, 2, 3"),
+        (["train.device=tpu"], r"train\.device='tpu'.*auto, cpu, cuda, cuda:N"),
+        (["train.best_metric=loss"], r"train\.best_metric='loss'.*AP, AP50"),
+        (["train.steps=0"], r"train\.steps=0 must be >= 1"),
+        (["train.milestones=[20,10]"], r"train\.milestones"),
+        (["data.train_images=x"], r"data\.train_images and data\.train_annotations go together"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_choices(tmp_path, overrides, expected):
+    path = write(tmp_path / "c.yaml", "")
+    with pytest.raises(ConfigError, match=expected):
+        load_config(path, overrides)
+
+
+@pytest.mark.parametrize(
+    ("text", "overrides", "key"),
+    [
+        ("", ["train.steps=abc"], "train.steps"),
+        ("train:\n  lr: fast\n", [], "train.lr"),
+        ("", ["train.milestones=3"], "train.milestones"),
+        ("model:\n  anchor_sizes: [a, b]\n", [], "model.anchor_sizes"),
+    ],
+)
+def test_wrong_types_name_the_key(tmp_path, text, overrides, key):
+    path = write(tmp_path / "c.yaml", text)
+    with pytest.raises(ConfigError) as error:
+        load_config(path, overrides)
+    assert key in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_override_without_equals_sign(tmp_path):
+    with pytest.raises(ConfigError, match="key.sub=value"):
+        load_config(write(tmp_path / "c.yaml", ""), ["train.steps"])
+
+
+def test_synthetic_data_is_generated_once_and_reused(tmp_path):
+    cache = tmp_path / "cache"
+    cfg = load_config(
+        write(tmp_path / "c.yaml", ""),
+        ["data.synthetic.train_images=1", "data.synthetic.val_images=1", "data.synthetic.width=128",
+         "data.synthetic.height=96", f"data.synthetic.cache_dir={cache}"],
+    )
+    paths = resolve_data(cfg, progress=False)
+    assert Path(paths["train_annotations"]).parent.parent == synthetic_dir(cfg)
+    assert all(Path(p).exists() for p in paths.values())
+    stamp = Path(paths["val_annotations"]).stat().st_mtime_ns
+    assert resolve_data(cfg, progress=False) == paths
+    assert Path(paths["val_annotations"]).stat().st_mtime_ns == stamp
+
+
+def test_missing_data_path_is_refused(tmp_path):
+    cfg = load_config(
+        write(tmp_path / "c.yaml", ""),
+        [f"data.train_images={tmp_path}", f"data.train_annotations={tmp_path / 'none.json'}"],
+    )
+    with pytest.raises(ConfigError, match="data.train_annotations"):
+        resolve_data(cfg)
