@@ -4,7 +4,9 @@
     C3 = layer3 (conv4_x), stride 16     layer4 (conv5_x) is not a level: the `c4` box head runs it
                                          on each RoI crop (Faster R-CNN ResNet's "C4 head").
 
-Batch norm is frozen (torchvision's FrozenBatchNorm2d), as torchvision does for detection.
+Batch norm follows torchvision's detection rule: frozen (FrozenBatchNorm2d) when the ResNet starts
+from trained weights, whose statistics are then kept; ordinary, learned BatchNorm2d when it starts
+from scratch, since the frozen statistics of a random network would normalise nothing.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ class ResNetLevels(nn.Module):
                     "of a local ResNet state dict file"
                 )
             state = _load_state_dict_file(Path(pretrained))
-        net = builder(weights=weights, norm_layer=FrozenBatchNorm2d)
+        trained = weights is not None or state is not None
+        net = builder(weights=weights, norm_layer=FrozenBatchNorm2d if trained else nn.BatchNorm2d)
         if state is not None:
             state = {k: v for k, v in state.items() if not k.startswith("fc.")}
             try:
@@ -141,7 +144,8 @@ class ResNetLevels(nn.Module):
         for name, param in net.named_parameters():
             if name.startswith("fc."):
                 continue
-            param.requires_grad_(name.split(".")[0] in trainable)
+            stage = name.split(".")[0]
+            param.requires_grad_(("conv1" if stage == "bn1" else stage) in trainable)
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

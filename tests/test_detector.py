@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torchvision
 from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
 
@@ -84,10 +85,20 @@ def overfit(model, image, target, steps: int = 60) -> list[float]:
     return losses
 
 
-@pytest.mark.parametrize("case", OVERFIT_CASES, ids=lambda c: "-".join(map(str, c.values())))
-def test_detector_overfits_one_image_and_finds_its_boxes(case):
+@pytest.fixture(scope="module")
+def resnet18_weights(tmp_path_factory):
+    """A local ResNet-18 weights file (seeded random values), loaded as a user's trained weights
+    would be: batch norm is then frozen, as in the paper's fine-tuning setting."""
     torch.manual_seed(0)
-    model = build_detector(**SMALL, **case)
+    path = tmp_path_factory.mktemp("weights") / "resnet18.pth"
+    torch.save(torchvision.models.resnet18().state_dict(), path)
+    return path
+
+
+@pytest.mark.parametrize("case", OVERFIT_CASES, ids=lambda c: "-".join(map(str, c.values())))
+def test_detector_overfits_one_image_and_finds_its_boxes(case, resnet18_weights):
+    torch.manual_seed(0)
+    model = build_detector(**SMALL, **case, pretrained=str(resnet18_weights))
     image, target = synthetic_scene()
     losses = overfit(model, image, target)
     # One step's loss is noisy (random anchor/RoI sampling), so: any of the last 10 steps.
