@@ -1,0 +1,151 @@
+"""The whole pipeline through the `mrae` command line, on a few tiny synthetic images:
+synth, train, a real kill (SIGKILL) mid-run, --resume, eval, predict, and a quick study."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from pycocotools.coco import COCO
+from pycocotools.cocoeval import COCOeval
+
+from mrae import cli
+from mrae.engine.metrics_log import read_metrics
+
+TINY_MODEL = """
+model:
+  extractor: {extractor}
+  backbone: resnet18
+  trainable_layers: 5
+  out_channels: 32
+  min_size: 96
+  max_size: 128
+  rpn_pre_nms_top_n_train: 200
+  rpn_post_nms_top_n_train: 100
+  rpn_pre_nms_top_n_test: 100
+  rpn_post_nms_top_n_test: 50
+  rpn_batch_size_per_image: 64
+  box_batch_size_per_image: 32
+"""
+TINY_TRAIN = """
+data:
+  train_images: {root}/images/train
+  train_annotations: {root}/annotations/instances_train.json
+  val_images: {root}/images/val
+  val_annotations: {root}/annotations/instances_val.json
+  workers: 0
+train:
+  steps: {steps}
+  batch_size: 2
+  lr: 0.01
+  warmup_steps: 2
+  log_every: 1
+  eval_every: {eval_every}
+  checkpoint_every: 1
+  keep_last: 2
+  device: cpu
+eval:
+  max_images: 2
+"""
+
+
+@pytest.fixture(scope="module")
+def data_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("e2e") / "data"
+    code = cli.main(["synth", str(root), "--images", "4", "--val-images", "2", "--seed", "1",
+                     "--width", "128", "--height", "96", "--workers", "0"])
+    assert code == 0
+    return root
+
+
+def _config(tmp_path: Path, root: Path, steps: int, extractor: str = "mrae") -> Path:
+    path = tmp_path / "tiny.yaml"
+    eval_every = steps
+    path.write_text(TINY_MODEL.format(extractor=extractor)
+                    + TINY_TRAIN.format(root=root, steps=steps, eval_every=eval_every))
+    return path
+
+
+def test_train_kill_resume_eval_predict(tmp_path, data_root):
+    config = _config(tmp_path, data_root, steps=40)
+    run = tmp_path / "run"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    command = [sys.executable, "-m", "mrae.cli", "train", "--config", str(config), "--out", str(run)]
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    last = run / "checkpoints" / "last.pth"
+    deadline = time.monotonic() + 240
+    while not last.is_file() and process.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assert process.poll() is None, "the run ended before it could be killed"
+    process.send_signal(signal.SIGKILL)  # no chance to clean up: what a crash or a lost machine does
+    process.wait()
+    killed_at = max(r["step"] for r in read_metrics(run) if "loss" in r)
+    assert 0 < killed_at < 40
+
+    assert cli.main(["train", "--config", str(config), "--out", str(run), "--resume"]) == 0
+    steps = [r["step"] for r in read_metrics(run) if "loss" in r]
+    assert steps[-1] == 40 and sorted(set(steps)) == list(range(1, 41))
+
+    out = tmp_path / "eval"
+    assert cli.main(["eval", "--config", str(config), "--checkpoint", str(last), "--out", str(out)]) == 0
+    metrics = json.loads((out / "metrics_val.json").read_text())["metrics"]
+    detections = out / "detections_val.json"
+    truth = COCO(str(data_root / "annotations" / "instances_val.json"))
+    if json.loads(detections.read_text()):
+        evaluator = COCOeval(truth, truth.loadRes(str(detections)), "bbox")
+        evaluator.params.imgIds = sorted(truth.getImgIds())[:2]
+        evaluator.evaluate()
+        evaluator.accumulate()
+        evaluator.summarize()
+        assert metrics["AP"] == pytest.approx(max(evaluator.stats[0], 0.0))
+        assert metrics["AR100"] == pytest.approx(max(evaluator.stats[8], 0.0))
+
+    pictures = tmp_path / "pictures"
+    images = data_root / "images" / "val"
+    assert cli.main(["predict", "--checkpoint", str(last), str(images), "--out", str(pictures),
+                     "--score-thresh", "0.0", "--attention"]) == 0
+    assert len(list(pictures.glob("*.jpg"))) == 2
+    weights = json.loads((pictures / "attention.json").read_text())
+    assert len(weights) == 2
+
+
+def test_quick_study_runs_resumes_and_reports(tmp_path, data_root):
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    config = _config(rows, data_root, steps=2)
+    for name, extractor in [("single_c1", "single"), ("mrae_t1", "mrae")]:
+        (rows / f"{name}.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: {extractor}\n")
+    (rows / "mrae_t1_then_t2.yaml").write_text("base: mrae_t1.yaml\nmodel:\n  template: 2\n")
+    study = rows / "study.yaml"
+    study.write_text(
+        f"out: {tmp_path / 'study'}\n"
+        "rows:\n"
+        "  - {name: single C1, config: single_c1.yaml, seeds: 2}\n"
+        "  - {name: MRAE template 1, config: mrae_t1.yaml, seeds: 1}\n"
+        "  - {name: MRAE template 1 -> 2 (mixed), config: mrae_t1_then_t2.yaml,"
+        " init_from: MRAE template 1}\n"
+        "quick: [train.steps=1, train.eval_every=1]\n"
+    )
+    report = tmp_path / "results.md"
+    assert cli.main(["study", str(study), "--quick", "--report", str(report)]) == 0
+    text = report.read_text()
+    for row in ("single C1", "MRAE template 1", "MRAE template 1 -> 2 (mixed)"):
+        assert f"| {row} | 1 |" in text
+    assert (tmp_path / "results_convergence.png").is_file()
+    assert (tmp_path / "results_attention.png").is_file()
+    done = tmp_path / "study" / "single_c1" / "seed0" / "final_metrics.json"
+    stamp = done.stat().st_mtime_ns
+    # A second call finds every run finished and only writes the report again.
+    assert cli.main(["study", str(study), "--quick", "--report", str(report)]) == 0
+    assert done.stat().st_mtime_ns == stamp
+    summary = json.loads((tmp_path / "study" / "results.json").read_text())
+    assert [e["name"] for e in summary] == ["single C1", "MRAE template 1",
+                                            "MRAE template 1 -> 2 (mixed)"]
+    assert summary[1]["attention"] is not None and abs(sum(summary[1]["attention"]) - 1) < 1e-4
