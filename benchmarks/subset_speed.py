@@ -23,13 +23,16 @@ from pathlib import Path
 
 import numpy as np
 
-# Runs `mrae subset` and reports the process's own peak RSS (Linux: ru_maxrss in KiB) and CPU time.
+# Runs `mrae subset` and reports the process's own peak RSS and CPU time. The peak is VmHWM of
+# /proc/self/status (KiB), which starts afresh at exec; ru_maxrss would not: Linux carries it over
+# from the parent, which holds the generated JSON in memory.
 _CHILD = (
     "import resource, sys\n"
     "from mrae.cli import main\n"
     "rc = main(sys.argv[1:])\n"
     "usage = resource.getrusage(resource.RUSAGE_SELF)\n"
-    "print('USAGE', usage.ru_maxrss, usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
+    "hwm = next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM'))\n"
+    "print('USAGE', hwm, usage.ru_utime + usage.ru_stime, file=sys.stderr)\n"
     "sys.exit(rc)\n"
 )
 

@@ -90,6 +90,8 @@ def main(args: argparse.Namespace) -> int:
     with gc_paused():
         data = load_coco_json(args.input)
         subset = select_small(data, policy=args.policy, area=args.area, max_area=args.max_area)
+        num_images, num_annotations = len(data["images"]), len(data["annotations"])
+        del data  # frees what the subset does not keep (half of COCO) before the output is encoded
         if not subset["images"]:
             raise DataError(
                 f"{args.input}: no image is left after filtering (policy {args.policy}, "
@@ -107,11 +109,11 @@ def main(args: argparse.Namespace) -> int:
             write_json(split, paths[name])
     rule = "w * h" if args.area == "bbox" else "COCO 'area'"
     print(
-        f"input {args.input}: {len(data['images']):,} images, {len(data['annotations']):,} "
+        f"input {args.input}: {num_images:,} images, {num_annotations:,} "
         f"annotations; policy {args.policy}, small = {rule} < {args.max_area:g} px^2"
     )
     print()
-    print(subset_table(splits, num_input_images=len(data["images"])))
+    print(subset_table(splits, num_input_images=num_images))
     print()
     for name, path in paths.items():
         print(f"wrote {name}: {path}")

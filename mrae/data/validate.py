@@ -67,20 +67,27 @@ def _boxes(n: int) -> str:
     return f"{n} box" if n == 1 else f"{n} boxes"
 
 
-def read_json(path: str | PathLike[str]) -> Any:
-    """Parse a JSON file; an unreadable file or malformed JSON raises a one-line DataError."""
+def read_json(path: str | PathLike[str], *, fast: bool = False) -> Any:
+    """Parse a JSON file; an unreadable file or malformed JSON raises a one-line DataError.
+
+    ``fast`` parses with orjson: about twice as fast, but on COCO-train with its polygons it peaks
+    about 1.3 GB higher than the standard parser, so only readers that keep little use it.
+    """
     try:
-        with open(path, "rb") as f:
-            text = f.read()
-        with gc_paused():
-            return orjson.loads(text)
+        if fast:
+            with open(path, "rb") as f:
+                raw = f.read()
+            with gc_paused():
+                return orjson.loads(raw)
+        with open(path, encoding="utf-8") as f, gc_paused():
+            return json.load(f)
     except FileNotFoundError:
         raise DataError(f"{path}: annotation file not found; check the path") from None
     except IsADirectoryError:
         raise DataError(f"{path}: is a directory; give the path of a COCO JSON file") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text; give a COCO JSON file") from None
-    except json.JSONDecodeError as error:
+    except json.JSONDecodeError as error:  # orjson's error is a subclass
         if "UTF-8" in error.msg:
             raise DataError(f"{path}: not UTF-8 text; give a COCO JSON file") from None
         raise DataError(
