@@ -11,7 +11,7 @@ A checkpoint is a ``torch.save``'d dict with the keys
 - ``metrics``: the last evaluation's metrics and ``metrics_step`` the step it was run at;
 - ``log_window``: the running sums of the losses not yet logged (so a resumed run logs the same).
 
-A run keeps ``checkpoints/last.pth``, the last ``train.keep_last`` ``step_XXXXXXX.pth`` files and
+A run keeps ``checkpoints/last.pth``, the last ``train.keep_last`` ``step_<7-digit step>.pth`` files and
 ``best.pth`` (the best evaluation so far).
 """
 
@@ -74,7 +74,7 @@ def link_or_copy(source: str | PathLike[str], target: str | PathLike[str]) -> No
 
 
 def step_checkpoints(folder: str | PathLike[str]) -> list[Path]:
-    """The ``step_XXXXXXX.pth`` files of a checkpoints folder, oldest step first."""
+    """The ``step_<7-digit step>.pth`` files of a checkpoints folder, oldest step first."""
     folder = Path(folder)
     if not folder.is_dir():
         return []

@@ -110,7 +110,7 @@ class TrainConfig:
     seed: int = 0
     eval_every: int = 0  # evaluate on the val set every N steps (0: only after the last step)
     checkpoint_every: int = 500  # write a checkpoint every N steps (0: only after the last step)
-    keep_last: int = 2  # step_XXXXXXX.pth checkpoints kept (plus last.pth and best.pth)
+    keep_last: int = 2  # step_<7-digit step>.pth checkpoints kept (plus last.pth and best.pth)
     log_every: int = 10  # log the mean losses over the last N steps
     best_metric: str = "AP"  # the eval metric (higher is better) that picks best.pth
     device: str = "auto"  # auto | cpu | cuda | cuda:N
