@@ -322,31 +322,54 @@ def _ap_at_fraction(entry: dict, fraction: float) -> float | None:
     return sum(values) / len(values) if values else None
 
 
+# Two APs closer than this (AP points, x100), or than their seeds' spread, count as a tie: the
+# table shows one decimal.
+TIE_AP = 0.1
+
+
+def _order(a: dict, b: dict) -> int:
+    """1 if row a's AP is above b's beyond the tie margin, -1 if below, 0 for a tie."""
+    margin = max(TIE_AP, (a["std"]["AP"] + b["std"]["AP"]) * 100)
+    gap = _ap(a) - _ap(b)
+    return 0 if abs(gap) <= margin else (1 if gap > 0 else -1)
+
+
 def discuss(summary: list[dict]) -> list[str]:
-    """One plain sentence per claim of the paper, each computed from the measured table."""
+    """One plain sentence per claim of the paper, each computed from the measured table.
+
+    A verdict is "held" only where the difference is beyond the tie margin (TIE_AP or the seed
+    spread); ties and rows that did not learn are said to be ties, not counted for or against.
+    """
     lines: list[str] = []
     singles = [e for e in (_find(summary, f"single C{k}") for k in (1, 2, 3)) if e]
     t2 = _find(summary, "MRAE template 2")
     if singles and t2:
         best = max(singles, key=_ap)
-        ratio = _ap(t2) / _ap(best) if _ap(best) > 0 else float("inf")
-        verdict = "held" if ratio >= 2.0 else ("partly held" if ratio > 1.0 else "did not hold")
+        order = _order(t2, best)
+        ratio = f"{_ap(t2) / _ap(best):.2f}x" if _ap(best) > 0 else "undefined (baseline at 0)"
+        if order <= 0:
+            verdict = "did not hold (a tie)" if order == 0 else "did not hold"
+        else:
+            verdict = "held" if _ap(best) > 0 and _ap(t2) >= 2 * _ap(best) else "partly held"
         lines.append(
             f"**MRAE doubles the AP of the single-level baselines** (paper: 5.0 vs 2.6, 1.9x): "
             f"{verdict}. MRAE template 2 reaches {_ap(t2):.1f} AP against {_ap(best):.1f} for the best "
-            f"single level ({best['name']}), a ratio of {ratio:.2f}x, {_spread_note(t2, best)}."
+            f"single level ({best['name']}), a ratio of {ratio}, {_spread_note(t2, best)}."
         )
         half_t2, half_best = _ap_at_fraction(t2, 0.5), _ap_at_fraction(best, 0.5)
         if half_t2 is not None and half_best is not None:
-            verdict = "held" if half_t2 > half_best else "did not hold"
+            gap = half_t2 - half_best
+            verdict = "held" if gap > TIE_AP else ("a tie" if gap >= -TIE_AP else "did not hold")
             lines.append(
                 f"**MRAE converges faster**: {verdict}. Halfway through the schedule MRAE template 2 "
                 f"has {half_t2:.1f} AP and {best['name']} {half_best:.1f} (see the convergence plot)."
             )
     templates = [e for e in (_find(summary, f"MRAE template {t}") for t in (1, 2, 3)) if e]
     if len(templates) == 3:
-        best = max(templates, key=_ap)
-        verdict = "held" if best["name"] == "MRAE template 2" else "did not hold"
+        others = [e for e in templates if e is not t2]
+        orders = [_order(t2, e) for e in others]
+        verdict = ("held" if all(o > 0 for o in orders)
+                   else "did not hold" if any(o < 0 for o in orders) else "not shown (a tie)")
         values = ", ".join(f"{e['name'][-1]}: {_ap(e):.1f}" for e in templates)
         lines.append(
             f"**Template 2 is the best template** (paper: 3.6 / 5.0 / 3.6): {verdict}; AP by template "
@@ -355,7 +378,10 @@ def discuss(summary: list[dict]) -> list[str]:
     soft = _find(summary, "soft")
     if soft and singles:
         mean_single = sum(_ap(e) for e in singles) / len(singles)
-        verdict = "held" if _ap(soft) < 0.25 * mean_single else "did not hold"
+        if mean_single <= TIE_AP:
+            verdict = "cannot be judged (the single levels did not learn either)"
+        else:
+            verdict = "held" if _ap(soft) < 0.25 * mean_single else "did not hold"
         lines.append(
             f"**Soft attention barely learns** (paper: 0.04 AP): {verdict}; soft reaches "
             f"{_ap(soft):.1f} AP against {mean_single:.1f} for the mean single level."
@@ -363,7 +389,8 @@ def discuss(summary: list[dict]) -> list[str]:
     mixed = _find(summary, "MRAE template 1 -> 2 (mixed)")
     t1 = _find(summary, "MRAE template 1")
     if mixed and t2 and t1:
-        verdict = "held" if _ap(mixed) < _ap(t2) else "did not hold"
+        order = _order(mixed, t2)
+        verdict = "held" if order < 0 else ("did not hold (a tie)" if order == 0 else "did not hold")
         lines.append(
             f"**Switching templates mid-training hurts** (paper: 3.5 mixed vs 5.0 template 2): "
             f"{verdict}; mixed {_ap(mixed):.1f}, template 1 {_ap(t1):.1f}, template 2 {_ap(t2):.1f} AP "

@@ -1,0 +1,61 @@
+"""The study's discussion: each verdict follows from the numbers, ties are not wins."""
+
+from mrae.engine.study import discuss, markdown_table
+
+
+def _row(name: str, ap: float, std: float = 0.0, seeds: int = 1, curve=None) -> dict:
+    metrics = {"AP": ap / 100, "ms_per_image": 100.0}
+    return {
+        "name": name,
+        "seeds": list(range(seeds)),
+        "mean": metrics,
+        "std": {"AP": std / 100, "ms_per_image": 0.0},
+        "curves": [curve or [(50, ap / 200), (100, ap / 100)]],
+        "attention": None,
+    }
+
+
+def _claim(lines: list[str], title: str) -> str:
+    return next(line for line in lines if title in line)
+
+
+def test_a_paper_like_table_upholds_the_paper():
+    summary = [
+        _row("single C1", 2.3), _row("single C2", 2.6), _row("single C3", 2.4),
+        _row("soft", 0.04), _row("MRAE template 1", 3.6), _row("MRAE template 2", 5.3),
+        _row("MRAE template 3", 3.6), _row("MRAE template 1 -> 2 (mixed)", 3.5),
+    ]
+    lines = discuss(summary)
+    assert "held. MRAE template 2 reaches 5.3 AP against 2.6" in _claim(lines, "doubles")
+    assert "2.04x" in _claim(lines, "doubles")
+    assert ": held;" in _claim(lines, "best template")
+    assert ": held;" in _claim(lines, "Soft attention")
+    assert ": held;" in _claim(lines, "Switching templates")
+    assert "converges faster**: held" in _claim(lines, "converges faster")
+
+
+def test_smaller_gains_ties_and_losses_are_called_so():
+    summary = [
+        _row("single C1", 3.0, std=0.2, seeds=3), _row("MRAE template 2", 4.0, std=0.2, seeds=3),
+        _row("MRAE template 1", 4.05), _row("MRAE template 3", 2.0),
+        _row("MRAE template 1 -> 2 (mixed)", 4.5),
+    ]
+    lines = discuss(summary)
+    assert "partly held" in _claim(lines, "doubles")
+    assert "beyond the seed spread" in _claim(lines, "doubles")
+    assert "not shown (a tie)" in _claim(lines, "best template")
+    assert ": did not hold;" in _claim(lines, "Switching templates")
+
+
+def test_rows_that_did_not_learn_decide_nothing():
+    summary = [_row("single C1", 0.0), _row("soft", 0.0), _row("MRAE template 2", 0.0)]
+    lines = discuss(summary)
+    assert "did not hold (a tie)" in _claim(lines, "doubles")
+    assert "undefined (baseline at 0)" in _claim(lines, "doubles")
+    assert "cannot be judged" in _claim(lines, "Soft attention")
+
+
+def test_table_shows_mean_and_spread_only_for_several_seeds():
+    table = markdown_table([_row("single C1", 2.5, std=0.3, seeds=3), _row("soft", 0.04)])
+    assert "| single C1 | 3 | 2.5 ± 0.3 |" in table
+    assert "| soft | 1 | 0.0 |" in table
