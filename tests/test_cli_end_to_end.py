@@ -149,3 +149,39 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, data_root):
     assert [e["name"] for e in summary] == ["single C1", "MRAE template 1",
                                             "MRAE template 1 -> 2 (mixed)"]
     assert summary[1]["attention"] is not None and abs(sum(summary[1]["attention"]) - 1) < 1e-4
+
+
+def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(tmp_path, data_root, capsys):
+    rows = tmp_path / "rows"
+    rows.mkdir()
+    config = _config(rows, data_root, steps=2)
+    (rows / "mrae_t1.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: mrae\n")
+    (rows / "mrae_t1_then_t2.yaml").write_text("base: mrae_t1.yaml\nmodel:\n  template: 2\n")
+    (rows / "huge_lr.yaml").write_text(
+        f"base: {config.name}\nmodel:\n  extractor: sum\ntrain:\n  lr: 1.0e+6\n  warmup_steps: 0\n")
+    study = rows / "study.yaml"
+    study.write_text(
+        f"out: {tmp_path / 'study'}\n"
+        "rows:\n"
+        "  - {name: MRAE template 1, config: mrae_t1.yaml}\n"
+        "  - {name: MRAE template 1 -> 2 (mixed), config: mrae_t1_then_t2.yaml,"
+        " init_from: MRAE template 1}\n"
+        "  - {name: sum, config: huge_lr.yaml}\n"
+    )
+    # The mixed row alone cannot start: its parent has no finished run.
+    assert cli.main(["study", str(study), "--rows", "MRAE template 1 -> 2 (mixed)"]) == 2
+    assert "continues row 'MRAE template 1'" in capsys.readouterr().err
+    report = tmp_path / "results.md"
+    assert cli.main(["study", str(study), "--jobs", "2", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    # Two workers, three runs: the mixed run starts only after its parent's run is done.
+    parent_done = out.index("MRAE template 1, seed 0: AP")
+    assert out.index("MRAE template 1 -> 2 (mixed), seed 0: started") > parent_done
+    assert "sum, seed 0: diverged" in out
+    for run in ("mrae_template_1", "mrae_template_1____2__mixed", "sum"):
+        assert (tmp_path / "study" / run / "seed0" / "study.log").is_file()
+    text = report.read_text()
+    assert "| sum (1 diverged) | 0 | diverged |" in text
+    assert "**sum, seed 0 diverged** and is reported as such: training diverged at step" in text
+    summary = json.loads((tmp_path / "study" / "results.json").read_text())
+    assert all(entry["ms_per_image"] > 0 for entry in summary if entry["seeds"])

@@ -59,3 +59,14 @@ def test_table_shows_mean_and_spread_only_for_several_seeds():
     table = markdown_table([_row("single C1", 2.5, std=0.3, seeds=3), _row("soft", 0.04)])
     assert "| single C1 | 3 | 2.5 ± 0.3 |" in table
     assert "| soft | 1 | 0.0 |" in table
+
+
+def test_a_row_whose_every_seed_diverged_is_shown_and_left_out_of_the_verdicts():
+    diverged = {**_row("MRAE template 2", 0.0), "seeds": [], "mean": {}, "std": {}, "curves": [],
+                "diverged": {0: "training diverged at step 7"}}
+    summary = [_row("single C1", 2.0), diverged]
+    table = markdown_table(summary)
+    assert "| MRAE template 2 (1 diverged) | 0 | diverged | diverged |" in table
+    lines = discuss(summary)
+    assert not any("doubles" in line for line in lines)
+    assert "**MRAE template 2, seed 0 diverged** and is reported as such: training diverged at step 7" in lines
