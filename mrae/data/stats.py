@@ -174,7 +174,8 @@ def plot_sizes(wh: dict[str, np.ndarray], path: str | Path) -> None:
         curve_w = np.geomspace(bins[0], bins[-1], 100)
         for side in _SIDES:
             ax.plot(curve_w, side**2 / curve_w, "--", color="tab:red", lw=0.8)
-            ax.text(side, side, f"{side}²", color="tab:red", fontsize=8)
+            if bins[0] <= side <= bins[-1]:  # label only the area curves inside the axes
+                ax.text(side, side, f"{side}²", color="tab:red", fontsize=8)
         ax.set(xscale="log", yscale="log", xlim=(bins[0], bins[-1]), ylim=(bins[0], bins[-1]))
         ax.set_xlabel("box width (px)")
         ax.set_ylabel("box height (px)")

@@ -542,6 +542,48 @@ def discuss(summary: list[dict]) -> list[str]:
     return lines
 
 
+README_BEGIN = "<!-- mrae study: headline table begin -->"
+README_END = "<!-- mrae study: headline table end -->"
+HEADLINE_COLUMNS = ("AP", "AP50", "APs", "AR100")
+
+
+def headline_table(summary: list[dict]) -> str:
+    """The README's short table: AP, AP50, APs, AR100 (x100) and ms/img of every row."""
+    header = ["row", "seeds", *HEADLINE_COLUMNS, "ms/img"]
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for entry in summary:
+        if not entry["seeds"]:
+            lines.append("| " + " | ".join([entry["name"], "0", *["diverged"] * (len(header) - 2)]) + " |")
+            continue
+        cells = [entry["name"], str(len(entry["seeds"]))]
+        cells += [_cell(entry, key) for key in HEADLINE_COLUMNS]
+        cells.append(f"{_ms(entry):.0f}")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def update_readme(readme: Path, summary: list[dict], report: Path, command: str) -> bool:
+    """Replace the README's block between the headline markers; False where there is none."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        return False
+    try:
+        link = report.resolve().relative_to(readme.resolve().parent)
+    except ValueError:
+        link = report
+    block = (
+        f"{README_BEGIN}\n"
+        f"Written by `{command}` ({time.strftime('%Y-%m-%d', time.gmtime())}); the full table, the "
+        f"plots, the budget and the discussion are in [{link}]({link}).\n\n"
+        f"{headline_table(summary)}\n"
+    )
+    readme.write_text(text[:begin] + block + text[end:])
+    return True
+
+
 def _commit() -> str:
     try:
         sha = subprocess.run(
@@ -626,6 +668,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "with --quick: OUT/results.md)")
     parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows")
     parser.add_argument("--report-only", action="store_true", help="only summarize finished runs")
+    parser.add_argument("--readme", default="README.md",
+                        help="also write the headline table between this file's study markers "
+                        "(default README.md; not with --quick)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="runs trained at once, each with 1/N of the CPU threads (default 1; "
                         "2 on a 2-core machine trains the study about 1.4x faster)")
@@ -656,8 +701,11 @@ def main(args: argparse.Namespace) -> int:
         + (["--quick"] if args.quick else [])
         + ([f"--out {shlex.quote(args.out)}"] if args.out else [])
         + (["--rows", *map(shlex.quote, args.rows)] if args.rows else [])
+        + ([f"--jobs {args.jobs}"] if args.jobs > 1 else [])
     )
     write_report(study, summary, report, command, args.quick)
+    if not args.quick and update_readme(Path(args.readme), summary, report, command):
+        print(f"headline table written into {args.readme}")
     print(markdown_table(summary))
     print(f"\nresults page: {report}")
     return 0

@@ -1,6 +1,6 @@
 """The study's discussion: each verdict follows from the numbers, ties are not wins."""
 
-from mrae.engine.study import discuss, markdown_table
+from mrae.engine.study import README_BEGIN, README_END, discuss, markdown_table, update_readme
 
 
 def _row(name: str, ap: float, std: float = 0.0, seeds: int = 1, curve=None) -> dict:
@@ -70,3 +70,23 @@ def test_a_row_whose_every_seed_diverged_is_shown_and_left_out_of_the_verdicts()
     lines = discuss(summary)
     assert not any("doubles" in line for line in lines)
     assert "**MRAE template 2, seed 0 diverged** and is reported as such: training diverged at step 7" in lines
+
+
+def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(tmp_path):
+    readme = tmp_path / "README.md"
+    before, after = "# Project\n\nintro\n\n", "\n\n## Layout\nkept\n"
+    readme.write_text(f"{before}{README_BEGIN}\nold table\n{README_END}{after}")
+    report = tmp_path / "docs" / "results.md"
+    summary = [_row("single C1", 2.5, std=0.3, seeds=3), _row("MRAE template 2", 4.0)]
+    assert update_readme(readme, summary, report, "mrae study configs/synth/study.yaml --jobs 2")
+    text = readme.read_text()
+    assert text.startswith(before + README_BEGIN) and text.endswith(README_END + after)
+    assert "old table" not in text
+    assert "[docs/results.md](docs/results.md)" in text
+    assert "`mrae study configs/synth/study.yaml --jobs 2`" in text
+    assert "| single C1 | 3 | 2.5 ± 0.3 |" in text and "| MRAE template 2 | 1 | 4.0 |" in text
+    # Without the markers the README is left alone.
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    assert not update_readme(plain, summary, report, "mrae study x")
+    assert plain.read_text() == "no markers\n"
