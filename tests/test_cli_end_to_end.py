@@ -18,28 +18,7 @@ from pycocotools.cocoeval import COCOeval
 from mrae import cli
 from mrae.engine.metrics_log import read_metrics
 
-TINY_MODEL = """
-model:
-  extractor: {extractor}
-  backbone: resnet18
-  trainable_layers: 5
-  out_channels: 32
-  min_size: 96
-  max_size: 128
-  rpn_pre_nms_top_n_train: 200
-  rpn_post_nms_top_n_train: 100
-  rpn_pre_nms_top_n_test: 100
-  rpn_post_nms_top_n_test: 50
-  rpn_batch_size_per_image: 64
-  box_batch_size_per_image: 32
-"""
 TINY_TRAIN = """
-data:
-  train_images: {root}/images/train
-  train_annotations: {root}/annotations/instances_train.json
-  val_images: {root}/images/val
-  val_annotations: {root}/annotations/instances_val.json
-  workers: 0
 train:
   steps: {steps}
   batch_size: 2
@@ -64,16 +43,17 @@ def data_root(tmp_path_factory) -> Path:
     return root
 
 
-def _config(tmp_path: Path, root: Path, steps: int, extractor: str = "mrae") -> Path:
+def _config(tmp_path: Path, root: Path, steps: int, sections, extractor: str = "mrae") -> Path:
+    paths = {f"{split}_{kind}": root / folder for split in ("train", "val")
+             for kind, folder in (("images", f"images/{split}"),
+                                  ("annotations", f"annotations/instances_{split}.json"))}
     path = tmp_path / "tiny.yaml"
-    eval_every = steps
-    path.write_text(TINY_MODEL.format(extractor=extractor)
-                    + TINY_TRAIN.format(root=root, steps=steps, eval_every=eval_every))
+    path.write_text(sections(extractor, paths) + TINY_TRAIN.format(steps=steps, eval_every=steps))
     return path
 
 
-def test_train_kill_resume_eval_predict(tmp_path, data_root):
-    config = _config(tmp_path, data_root, steps=40)
+def test_train_kill_resume_eval_predict(tmp_path, data_root, tiny_sections):
+    config = _config(tmp_path, data_root, steps=40, sections=tiny_sections)
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "mrae.cli", "train", "--config", str(config), "--out", str(run)]
@@ -116,10 +96,10 @@ def test_train_kill_resume_eval_predict(tmp_path, data_root):
     assert len(weights) == 2
 
 
-def test_quick_study_runs_resumes_and_reports(tmp_path, data_root):
+def test_quick_study_runs_resumes_and_reports(tmp_path, data_root, tiny_sections):
     rows = tmp_path / "rows"
     rows.mkdir()
-    config = _config(rows, data_root, steps=2)
+    config = _config(rows, data_root, steps=2, sections=tiny_sections)
     for name, extractor in [("single_c1", "single"), ("mrae_t1", "mrae")]:
         (rows / f"{name}.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: {extractor}\n")
     (rows / "mrae_t1_then_t2.yaml").write_text("base: mrae_t1.yaml\nmodel:\n  template: 2\n")
@@ -151,10 +131,12 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, data_root):
     assert summary[1]["attention"] is not None and abs(sum(summary[1]["attention"]) - 1) < 1e-4
 
 
-def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(tmp_path, data_root, capsys):
+def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
+    tmp_path, data_root, tiny_sections, capsys
+):
     rows = tmp_path / "rows"
     rows.mkdir()
-    config = _config(rows, data_root, steps=2)
+    config = _config(rows, data_root, steps=2, sections=tiny_sections)
     (rows / "mrae_t1.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: mrae\n")
     (rows / "mrae_t1_then_t2.yaml").write_text("base: mrae_t1.yaml\nmodel:\n  template: 2\n")
     (rows / "huge_lr.yaml").write_text(

@@ -52,3 +52,14 @@ def project(in_channels: int, out_channels: int) -> nn.Module:
     if in_channels == out_channels:
         return nn.Identity()
     return nn.Conv2d(in_channels, out_channels, kernel_size=1)
+
+
+class LevelFusion(nn.Module):
+    """Base of the extractors that fuse C1..C3 into one map on C1's grid (soft, mrae, concat,
+    sum): checks the level widths and keeps `out_channels` and the upsampling mode."""
+
+    def __init__(self, channels: dict[str, int], out_channels: int, upsample: str) -> None:
+        super().__init__()
+        check_levels(channels)
+        self.out_channels = check_out_channels(out_channels)
+        self.upsample = check_upsample(upsample)

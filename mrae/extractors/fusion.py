@@ -9,15 +9,13 @@ from torch import Tensor, nn
 
 from mrae.extractors._common import (
     LEVEL_NAMES,
-    check_levels,
-    check_out_channels,
-    check_upsample,
+    LevelFusion,
     project,
     upsample_to,
 )
 
 
-class ConcatFusion(nn.Module):
+class ConcatFusion(LevelFusion):
     """Upsample C2, C3 to C1's grid, concatenate with C1, 1x1 conv to out_channels.
 
     forward(levels) -> OrderedDict {"0": [N, out_channels, H1, W1]} (stride 4).
@@ -26,10 +24,7 @@ class ConcatFusion(nn.Module):
     def __init__(
         self, channels: dict[str, int], out_channels: int = 256, upsample: str = "bilinear"
     ) -> None:
-        super().__init__()
-        check_levels(channels)
-        self.out_channels = check_out_channels(out_channels)
-        self.upsample = check_upsample(upsample)
+        super().__init__(channels, out_channels, upsample)
         self.fuse = nn.Conv2d(sum(channels.values()), out_channels, kernel_size=1)
 
     def forward(self, levels: dict[str, Tensor]) -> OrderedDict[str, Tensor]:
@@ -38,7 +33,7 @@ class ConcatFusion(nn.Module):
         return OrderedDict([("0", self.fuse(stacked))])
 
 
-class SumFusion(nn.Module):
+class SumFusion(LevelFusion):
     """1x1-conv each level to out_channels (identity where widths match), upsample, add.
 
     forward(levels) -> OrderedDict {"0": [N, out_channels, H1, W1]} (stride 4).
@@ -47,10 +42,7 @@ class SumFusion(nn.Module):
     def __init__(
         self, channels: dict[str, int], out_channels: int = 256, upsample: str = "bilinear"
     ) -> None:
-        super().__init__()
-        check_levels(channels)
-        self.out_channels = check_out_channels(out_channels)
-        self.upsample = check_upsample(upsample)
+        super().__init__(channels, out_channels, upsample)
         self.proj = nn.ModuleList(project(channels[k], out_channels) for k in LEVEL_NAMES)
 
     def forward(self, levels: dict[str, Tensor]) -> OrderedDict[str, Tensor]:

@@ -27,9 +27,7 @@ from torch import Tensor, nn
 from mrae.errors import ConfigError
 from mrae.extractors._common import (
     LEVEL_NAMES,
-    check_levels,
-    check_out_channels,
-    check_upsample,
+    LevelFusion,
     project,
     upsample_to,
 )
@@ -37,7 +35,7 @@ from mrae.extractors._common import (
 MRAE_MODES = ("global", "spatial")
 
 
-class MRAE(nn.Module):
+class MRAE(LevelFusion):
     """Attention over C1..C3 from the cosine similarity of each level to a template level.
 
     Args:
@@ -69,10 +67,7 @@ class MRAE(nn.Module):
         learn_temperature: bool = False,
         upsample: str = "bilinear",
     ) -> None:
-        super().__init__()
-        check_levels(channels)
-        self.out_channels = check_out_channels(out_channels)
-        self.upsample = check_upsample(upsample)
+        super().__init__(channels, out_channels, upsample)
         if mode not in MRAE_MODES:
             raise ConfigError(
                 f"mode={mode!r} is not valid; choose one of: {', '.join(map(repr, MRAE_MODES))}"

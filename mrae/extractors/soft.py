@@ -16,15 +16,13 @@ from torch import Tensor, nn
 
 from mrae.extractors._common import (
     LEVEL_NAMES,
-    check_levels,
-    check_out_channels,
-    check_upsample,
+    LevelFusion,
     project,
     upsample_to,
 )
 
 
-class SoftAttention(nn.Module):
+class SoftAttention(LevelFusion):
     """Per-image softmax weights over C1..C3 from a global max of a 1x1 conv of each level.
 
     Args:
@@ -39,10 +37,7 @@ class SoftAttention(nn.Module):
     def __init__(
         self, channels: dict[str, int], out_channels: int = 256, upsample: str = "bilinear"
     ) -> None:
-        super().__init__()
-        check_levels(channels)
-        self.out_channels = check_out_channels(out_channels)
-        self.upsample = check_upsample(upsample)
+        super().__init__(channels, out_channels, upsample)
         self.score = nn.ModuleList(nn.Conv2d(channels[k], 1, kernel_size=1) for k in LEVEL_NAMES)
         self.proj = nn.ModuleList(project(channels[k], out_channels) for k in LEVEL_NAMES)
         self.attention: Tensor | None = None

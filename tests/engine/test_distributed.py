@@ -14,24 +14,7 @@ from mrae.engine.checkpoint import load_checkpoint
 from mrae.engine.metrics_log import read_metrics
 from mrae.engine.sampler import ResumableSampler
 
-CONFIG = """
-model:
-  extractor: single
-  level: 2
-  backbone: resnet18
-  trainable_layers: 5
-  min_size: 96
-  max_size: 128
-  rpn_post_nms_top_n_train: 100
-  rpn_post_nms_top_n_test: 50
-  rpn_batch_size_per_image: 64
-  box_batch_size_per_image: 32
-data:
-  train_images: {train_images}
-  train_annotations: {train_annotations}
-  val_images: {val_images}
-  val_annotations: {val_annotations}
-  workers: 0
+TRAIN = """
 train:
   steps: 2
   batch_size: 1
@@ -43,11 +26,11 @@ eval:
 """
 
 
-def test_two_cpu_processes_train_and_checkpoint(tmp_path):
+def test_two_cpu_processes_train_and_checkpoint(tmp_path, tiny_sections):
     paths = generate(tmp_path / "data", train_images=4, val_images=1, width=128, height=96,
                      workers=0, progress=False)
     config = tmp_path / "ddp.yaml"
-    config.write_text(CONFIG.format(**paths))
+    config.write_text(tiny_sections("single", paths) + TRAIN)
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",

@@ -17,26 +17,7 @@ from mrae.engine.metrics_log import read_metrics
 from mrae.engine.train import TrainingDiverged, train
 from mrae.errors import ConfigError
 
-TINY = """
-model:
-  extractor: mrae
-  backbone: resnet18
-  trainable_layers: 5
-  out_channels: 32
-  min_size: 96
-  max_size: 128
-  rpn_pre_nms_top_n_train: 200
-  rpn_post_nms_top_n_train: 100
-  rpn_pre_nms_top_n_test: 100
-  rpn_post_nms_top_n_test: 50
-  rpn_batch_size_per_image: 64
-  box_batch_size_per_image: 32
-data:
-  train_images: {train_images}
-  train_annotations: {train_annotations}
-  val_images: {val_images}
-  val_annotations: {val_annotations}
-  workers: 0
+TINY_TRAIN = """
 train:
   steps: 6
   batch_size: 2
@@ -54,13 +35,13 @@ NO_VAL = ["data.val_images=null", "data.val_annotations=null"]
 
 
 @pytest.fixture(scope="module")
-def tiny_config(tmp_path_factory) -> Path:
+def tiny_config(tmp_path_factory, tiny_sections) -> Path:
     """A config for 4 training and 2 val images of 128 x 96 px and a 6-step schedule."""
     root = tmp_path_factory.mktemp("tiny")
     paths = generate(root / "data", train_images=4, val_images=2, width=128, height=96,
                      workers=0, progress=False)
     config = root / "tiny.yaml"
-    config.write_text(TINY.format(**paths))
+    config.write_text(tiny_sections("mrae", paths) + TINY_TRAIN)
     return config
 
 

@@ -1,0 +1,43 @@
+"""Shared fixtures: the tiny detector and data settings that the training tests build on."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+TINY_MODEL = """
+model:
+  extractor: {extractor}
+  backbone: resnet18
+  trainable_layers: 5
+  out_channels: 32
+  min_size: 96
+  max_size: 128
+  rpn_pre_nms_top_n_train: 200
+  rpn_post_nms_top_n_train: 100
+  rpn_pre_nms_top_n_test: 100
+  rpn_post_nms_top_n_test: 50
+  rpn_batch_size_per_image: 64
+  box_batch_size_per_image: 32
+"""
+TINY_DATA = """
+data:
+  train_images: {train_images}
+  train_annotations: {train_annotations}
+  val_images: {val_images}
+  val_annotations: {val_annotations}
+  workers: 0
+"""
+
+
+@pytest.fixture(scope="session")
+def tiny_sections() -> Callable[..., str]:
+    """`tiny_sections(extractor, paths)`: the `model:` and `data:` YAML of a 128 x 96 px ResNet-18
+    run with small RPN and RoI counts; `paths` holds the four image/annotation paths. A test adds
+    its own `train:` and `eval:` sections."""
+
+    def sections(extractor: str, paths: dict[str, str]) -> str:
+        return TINY_MODEL.format(extractor=extractor) + TINY_DATA.format(**paths)
+
+    return sections
