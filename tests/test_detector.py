@@ -69,7 +69,7 @@ OVERFIT_CASES = [
 ]
 
 
-def overfit(model, image, target, steps: int = 60) -> list[float]:
+def overfit(model, image, target, steps: int = 100) -> list[float]:
     """SGD on one image; returns the loss of every step."""
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=0.005, momentum=0.9)
@@ -101,8 +101,10 @@ def test_detector_overfits_one_image_and_finds_its_boxes(case, resnet18_weights)
     model = build_detector(**SMALL, **case, pretrained=str(resnet18_weights))
     image, target = synthetic_scene()
     losses = overfit(model, image, target)
-    # One step's loss is noisy (random anchor/RoI sampling), so: any of the last 10 steps.
-    assert min(losses[-10:]) <= 0.5 * losses[0], losses
+    # The loss halves within 60 steps; one step's loss is noisy (random anchor/RoI sampling), so:
+    # any of steps 51..60. The boxes are looked for after 100 steps, when their regression has
+    # settled whatever the CPU's floating-point rounding.
+    assert min(losses[50:60]) <= 0.5 * losses[0], losses
 
     model.eval()
     with torch.no_grad():
