@@ -579,7 +579,8 @@ def update_readme(readme: Path, summary: list[dict], report: Path, command: str)
         f"{README_BEGIN}\n"
         f"Written by `{command}` ({time.strftime('%Y-%m-%d', time.gmtime())}); the full table, the "
         f"plots, the budget and the discussion are in [{link}]({link}).\n\n"
-        f"{headline_table(summary)}\n"
+        f"{headline_table(summary)}\n\n"
+        + "".join(f"- {line}\n" for line in discuss(summary))
     )
     readme.write_text(text[:begin] + block + text[end:])
     return True

@@ -85,6 +85,7 @@ def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(tmp_p
     assert "[docs/results.md](docs/results.md)" in text
     assert "`mrae study configs/synth/study.yaml --jobs 2`" in text
     assert "| single C1 | 3 | 2.5 ± 0.3 |" in text and "| MRAE template 2 | 1 | 4.0 |" in text
+    assert "- **MRAE doubles the AP of the single-level baselines**" in text
     # Without the markers the README is left alone.
     plain = tmp_path / "plain.md"
     plain.write_text("no markers\n")
