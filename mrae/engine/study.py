@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shlex
 import subprocess
 import time
@@ -536,6 +537,23 @@ def discuss(summary: list[dict]) -> list[str]:
             f"**Against FPN** (not in the paper's tables): FPN reaches {_ap(fpn):.1f} AP and MRAE "
             f"template 2 {_ap(t2):.1f}, {_spread_note(t2, fpn)}; MRAE is {faster} here "
             f"({_ms(t2):.0f} vs {_ms(fpn):.0f} ms/image)."
+        )
+    looks = []
+    for entry in summary:
+        match = re.search(r"template (\d)(?: -> (\d))?", entry["name"])
+        if entry.get("attention") and match:
+            template = int(match.group(2) or match.group(1))
+            weights = entry["attention"]
+            top = max(range(3), key=weights.__getitem__) + 1
+            shown = "/".join(f"{w:.2f}" for w in weights)
+            looks.append((entry["name"], template, top, shown))
+    if looks:
+        on_template = sum(template == top for _, template, top, _ in looks)
+        lines.append(
+            f"**Where MRAE looks**: in {on_template} of {len(looks)} MRAE rows the template's own "
+            "level gets the largest mean weight (its cosine with itself is 1, so at cosines near 0 "
+            "it gets e/(e+2) = 0.58); mean C1/C2/C3 weights: "
+            + "; ".join(f"{name} {shown}" for name, _, _, shown in looks) + "."
         )
     for entry in summary:
         for seed, message in entry.get("diverged", {}).items():

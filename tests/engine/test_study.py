@@ -91,3 +91,12 @@ def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(tmp_p
     plain.write_text("no markers\n")
     assert not update_readme(plain, summary, report, "mrae study x")
     assert plain.read_text() == "no markers\n"
+
+
+def test_the_attention_verdict_says_whether_the_template_level_dominates():
+    t1 = {**_row("MRAE template 1", 3.0), "attention": [0.6, 0.2, 0.2]}
+    mixed = {**_row("MRAE template 1 -> 2 (mixed)", 3.0), "attention": [0.5, 0.3, 0.2]}
+    line = _claim(discuss([t1, mixed]), "Where MRAE looks")
+    # The mixed run ends with template 2, but C1 still leads: one row of two.
+    assert "in 1 of 2 MRAE rows" in line
+    assert "MRAE template 1 0.60/0.20/0.20" in line
