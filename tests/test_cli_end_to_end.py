@@ -129,6 +129,8 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, data_root, tiny_sections
     assert [e["name"] for e in summary] == ["single C1", "MRAE template 1",
                                             "MRAE template 1 -> 2 (mixed)"]
     assert summary[1]["attention"] is not None and abs(sum(summary[1]["attention"]) - 1) < 1e-4
+    # The mixed run is drawn after its parent's steps.
+    assert summary[2]["step_offset"] == summary[1]["curves"][0][-1][0] > 0
 
 
 def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
