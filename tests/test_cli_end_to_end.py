@@ -156,7 +156,10 @@ def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
     assert cli.main(["study", str(study), "--rows", "MRAE template 1 -> 2 (mixed)"]) == 2
     assert "continues row 'MRAE template 1'" in capsys.readouterr().err
     report = tmp_path / "results.md"
+    readme = Path("README.md")  # the study names no README: none may be touched
+    before = readme.read_bytes() if readme.is_file() else None
     assert cli.main(["study", str(study), "--jobs", "2", "--report", str(report)]) == 0
+    assert (readme.read_bytes() if readme.is_file() else None) == before
     out = capsys.readouterr().out
     # Two workers, three runs: the mixed run starts only after its parent's run is done.
     parent_done = out.index("MRAE template 1, seed 0: AP")

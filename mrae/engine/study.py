@@ -49,6 +49,7 @@ class Study:
     overrides: list[str]
     quick_overrides: list[str]
     source: Path
+    readme: Path | None = None  # README whose headline block the study rewrites (study file's `readme`)
 
 
 def load_study(path: str | Path, out: str | None = None) -> Study:
@@ -89,6 +90,7 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
         overrides=[str(o) for o in raw.get("overrides", [])],
         quick_overrides=[str(o) for o in raw.get("quick", [])],
         source=path,
+        readme=Path(raw["readme"]) if raw.get("readme") else None,
     )
 
 
@@ -704,9 +706,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "with --quick: OUT/results.md)")
     parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows")
     parser.add_argument("--report-only", action="store_true", help="only summarize finished runs")
-    parser.add_argument("--readme", default="README.md",
+    parser.add_argument("--readme",
                         help="also write the headline table between this file's study markers "
-                        "(default README.md; not with --quick)")
+                        "(default: the study file's `readme`, if any; never with --quick)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="runs trained at once, each with 1/N of the CPU threads (default 1; "
                         "2 on a 2-core machine trains the study about 1.4x faster)")
@@ -741,8 +743,9 @@ def main(args: argparse.Namespace) -> int:
         + ([f"--jobs {args.jobs}"] if args.jobs > 1 else [])
     )
     write_report(study, summary, report, command, args.quick, commit)
-    if not args.quick and update_readme(Path(args.readme), summary, report, command):
-        print(f"headline table written into {args.readme}")
+    readme = Path(args.readme) if args.readme else study.readme
+    if readme and not args.quick and update_readme(readme, summary, report, command):
+        print(f"headline table written into {readme}")
     print(markdown_table(summary))
     print(f"\nresults page: {report}")
     return 0
