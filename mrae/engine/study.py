@@ -110,11 +110,8 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
         return json.loads(done.read_text())
     overrides = [*study.overrides, *(study.quick_overrides if quick else []), f"train.seed={seed}"]
     cfg = load_config(row.config, overrides)
-    init_from = None
-    if row.init_from is not None:
-        parent = next(r for r in study.rows if r.name == row.init_from)
-        parent_seed = seed if seed < parent.seeds else 0
-        init_from = str(_run_dir(study, parent, parent_seed) / "checkpoints" / "last.pth")
+    parent = _parent_run(study, row, seed)
+    init_from = str(_run_dir(study, *parent) / "checkpoints" / "last.pth") if parent else None
     resume = (run_dir / "checkpoints" / "last.pth").is_file()
     started = time.perf_counter()
     try:
@@ -221,9 +218,8 @@ def measure_speed(study: Study, summary: list[dict], images: int = 20) -> None:
     """
     import torch
 
-    from mrae.data.coco import CocoDetection
     from mrae.engine.checkpoint import load_model
-    from mrae.engine.config import load_config, resolve_data
+    from mrae.engine.config import load_config
 
     for entry in summary:
         if not entry["seeds"]:
@@ -231,8 +227,7 @@ def measure_speed(study: Study, summary: list[dict], images: int = 20) -> None:
         row = next(r for r in study.rows if r.name == entry["name"])
         model, _, _ = load_model(_run_dir(study, row, entry["seeds"][0]) / "checkpoints" / "last.pth")
         model.eval()
-        paths = resolve_data(load_config(row.config, study.overrides))
-        dataset = CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
+        dataset = _val_dataset(load_config(row.config, study.overrides))
         count = min(images, len(dataset))
         batch = [dataset[i][0] for i in range(count)]
         seconds = []
@@ -267,16 +262,22 @@ def _complexity(model, cfg) -> dict:
     }
 
 
+def _val_dataset(cfg):
+    """The config's validation split, without augmentation."""
+    from mrae.data.coco import CocoDetection
+    from mrae.engine.config import resolve_data
+
+    paths = resolve_data(cfg)
+    return CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
+
+
 def _mean_attention(model, cfg, images: int = 50) -> list[float]:
     """The level weights of the final model averaged over the first validation images."""
     import torch
 
-    from mrae.data.coco import CocoDetection
     from mrae.detector import attention_weights
-    from mrae.engine.config import resolve_data
 
-    paths = resolve_data(cfg)
-    dataset = CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
+    dataset = _val_dataset(cfg)
     totals = torch.zeros(3)
     count = min(images, len(dataset))
     with torch.inference_mode():
@@ -351,7 +352,14 @@ def _cell(entry: dict, key: str, scale: float = 100.0, digits: int = 1) -> str:
 
 def markdown_table(summary: list[dict]) -> str:
     """The study table: Table 2's columns (x100), then ms/image, parameters and GFLOPs."""
-    header = ["row", "seeds", *METRIC_COLUMNS, "ms/img", "params (M)", "GFLOPs"]
+    return _table(summary, METRIC_COLUMNS, model_size=True)
+
+
+def _table(summary: list[dict], metric_columns: tuple[str, ...], model_size: bool) -> str:
+    """A markdown table of `metric_columns` (x100) and ms/img per row; with `model_size`, also
+    parameters and GFLOPs. A row whose every seed diverged says so in each cell."""
+    sizes = ["params (M)", "GFLOPs"] if model_size else []
+    header = ["row", "seeds", *metric_columns, "ms/img", *sizes]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for entry in summary:
         name = entry["name"]
@@ -361,13 +369,14 @@ def markdown_table(summary: list[dict]) -> str:
             lines.append("| " + " | ".join([name, "0", *["diverged"] * (len(header) - 2)]) + " |")
             continue
         cells = [name, str(len(entry["seeds"]))]
-        cells += [_cell(entry, key) for key in METRIC_COLUMNS]
+        cells += [_cell(entry, key) for key in metric_columns]
         ms = entry.get("ms_per_image")
-        cells += [
-            f"{ms:.0f}" if ms is not None else _cell(entry, "ms_per_image", 1.0, 0),
-            f"{entry['mean']['params_M']:.1f}",  # the same for every seed
-            _cell(entry, "GFLOPs", 1.0, 1),  # varies a little: the box head runs on each proposal
-        ]
+        cells.append(f"{ms:.0f}" if ms is not None else _cell(entry, "ms_per_image", 1.0, 0))
+        if model_size:
+            cells += [
+                f"{entry['mean']['params_M']:.1f}",  # the same for every seed
+                _cell(entry, "GFLOPs", 1.0, 1),  # varies a little: the box head runs on each proposal
+            ]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -576,17 +585,7 @@ HEADLINE_COLUMNS = ("AP", "AP50", "APs", "AR100")
 
 def headline_table(summary: list[dict]) -> str:
     """The README's short table: AP, AP50, APs, AR100 (x100) and ms/img of every row."""
-    header = ["row", "seeds", *HEADLINE_COLUMNS, "ms/img"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for entry in summary:
-        if not entry["seeds"]:
-            lines.append("| " + " | ".join([entry["name"], "0", *["diverged"] * (len(header) - 2)]) + " |")
-            continue
-        cells = [entry["name"], str(len(entry["seeds"]))]
-        cells += [_cell(entry, key) for key in HEADLINE_COLUMNS]
-        cells.append(f"{_ms(entry):.0f}")
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    return _table(summary, HEADLINE_COLUMNS, model_size=False)
 
 
 def update_readme(readme: Path, summary: list[dict], report: Path, command: str) -> bool:
