@@ -30,6 +30,7 @@ RESNET_DEPTHS: dict[str, tuple[Callable[..., models.ResNet], type[models.Weights
 }
 
 LEVELS = ("c1", "c2", "c3")
+NORM_CHOICES = ("auto", "groupnorm")
 
 # torchvision's order: `trainable_layers=k` trains the last k of these (0 freezes all, 5 trains all).
 _STAGES = ("layer4", "layer3", "layer2", "layer1", "conv1")
@@ -74,6 +75,9 @@ class ResNetLevels(nn.Module):
             ResNet `state_dict()` (the `fc.*` keys may be absent).
         trainable_layers: how many stages train, counted from the top as torchvision does
             (0: none, 1: layer4, 2: +layer3, 3: +layer2, 4: +layer1, 5: +stem conv1).
+        norm: "auto" (torchvision's rule: frozen batch norm with trained weights, learned batch
+            norm from scratch) or "groupnorm" (32 groups, from scratch only: GroupNorm does not
+            depend on the batch, which batch norm with 2 images per step does).
 
     forward(x: Tensor[N, 3, H, W]) -> dict {"c1": [N, channels["c1"], ceil(H/4), ...],
     "c2": stride 8, "c3": stride 16}. `layer4` is not run by forward: it is the `c4` box head's.
@@ -90,9 +94,11 @@ class ResNetLevels(nn.Module):
         depth: str = "resnet50",
         pretrained: str | Path | None = None,
         trainable_layers: int = 3,
+        norm: str = "auto",
     ) -> None:
         super().__init__()
         _check_choice("backbone", depth, tuple(RESNET_DEPTHS))
+        _check_choice("norm", norm, NORM_CHOICES)
         if isinstance(trainable_layers, bool) or trainable_layers not in range(6):
             raise ConfigError(
                 f"trainable_layers={trainable_layers!r} is not valid; choose an integer 0..5 "
@@ -111,7 +117,16 @@ class ResNetLevels(nn.Module):
                 )
             state = _load_state_dict_file(Path(pretrained))
         trained = weights is not None or state is not None
-        net = builder(weights=weights, norm_layer=FrozenBatchNorm2d if trained else nn.BatchNorm2d)
+        if norm == "groupnorm" and trained:
+            raise ConfigError(
+                "norm='groupnorm' trains from scratch: trained weights carry batch-norm statistics; "
+                "set pretrained=null or norm='auto'"
+            )
+        if norm == "groupnorm":
+            norm_layer: Callable[[int], nn.Module] = _group_norm
+        else:
+            norm_layer = FrozenBatchNorm2d if trained else nn.BatchNorm2d
+        net = builder(weights=weights, norm_layer=norm_layer)
         if state is not None:
             state = {k: v for k, v in state.items() if not k.startswith("fc.")}
             try:
@@ -153,6 +168,10 @@ class ResNetLevels(nn.Module):
         c2 = self.layer2(c1)
         c3 = self.layer3(c2)
         return {"c1": c1, "c2": c2, "c3": c3}
+
+
+def _group_norm(channels: int) -> nn.GroupNorm:
+    return nn.GroupNorm(min(32, channels), channels)
 
 
 def _stage_width(stage: nn.Sequential) -> int:

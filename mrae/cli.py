@@ -18,11 +18,12 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "subset": ("mrae.data.subset", "write the paper's COCO small-object subset"),
     "anchors": ("mrae.data.anchors", "cluster the training boxes into 4 scales x 3 aspect ratios"),
     "stats": ("mrae.data.stats", "count objects per class and size; plot width against height"),
+    "pretrain": ("mrae.engine.pretrain", "pretrain the ResNet trunk offline on synthetic crops"),
     "train": ("mrae.engine.train", "train a detector from a YAML config"),
     "eval": ("mrae.engine.evaluate", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
     "predict": ("mrae.engine.predict", "detect objects in images and draw them"),
     "demo": ("mrae.engine.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
-    "study": ("mrae.engine.study", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
+    "study": ("mrae.study.cli", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
 }
 
 

@@ -16,6 +16,7 @@ from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.anchor_utils import AnchorGenerator
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.transform import GeneralizedRCNNTransform, resize_boxes
 from torchvision.ops import MultiScaleRoIAlign
 
 from mrae.backbone import RESNET_DEPTHS, ResNetLevels
@@ -66,6 +67,30 @@ class ResNetC4Head(nn.Module):
         return nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
+class ScaleAwareTransform(GeneralizedRCNNTransform):
+    """torchvision's detection transform, except that a training target carrying ``"scale"`` (a
+    random crop, :class:`mrae.data.augment.AugmentByKey`) is resized by that factor, the one its
+    full image would get, instead of being fitted to ``min_size`` / ``max_size``: the objects keep
+    the scale of full-image training and of evaluation."""
+
+    def resize(self, image: Tensor, target: dict[str, Tensor] | None = None):
+        scale = target.get("scale") if (self.training and target is not None) else None
+        if scale is None:
+            return super().resize(image, target)
+        scale = float(scale)
+        if scale != 1.0:
+            h, w = image.shape[-2:]
+            image = nn.functional.interpolate(
+                image[None], scale_factor=scale, mode="bilinear", recompute_scale_factor=True,
+                align_corners=False,
+            )[0]
+            target["boxes"] = resize_boxes(target["boxes"], (h, w), image.shape[-2:])
+        return image, target
+
+
+FPN_ANCHOR_CHOICES = ("per_level", "all")
+
+
 def _choice(name: str, value: object, choices: Sequence[object]) -> None:
     if isinstance(value, bool) or value not in choices:
         valid = ", ".join(repr(c) for c in choices)
@@ -97,6 +122,7 @@ def build_detector(
     backbone: str = "resnet18",
     pretrained: str | Path | None = None,
     trainable_layers: int = 3,
+    norm: str = "auto",
     head: str = "mlp",
     out_channels: int = 256,
     num_classes: int = 2,
@@ -107,6 +133,7 @@ def build_detector(
     fixed_size: Sequence[int] | None = None,
     upsample: str = "bilinear",
     learn_temperature: bool = False,
+    fpn_anchors: str = "per_level",
     rpn_pre_nms_top_n_train: int = 2000,
     rpn_pre_nms_top_n_test: int = 1000,
     rpn_post_nms_top_n_train: int = 2000,
@@ -129,16 +156,20 @@ def build_detector(
         backbone: "resnet18", "resnet34", "resnet50" or "resnet101".
         pretrained: None, "imagenet" (torchvision weights, downloads) or a local state-dict path.
         trainable_layers: ResNet stages that train, 0..5, counted from conv5_x (torchvision's rule).
+        norm: "auto" (frozen batch norm with trained weights, batch norm from scratch) or
+            "groupnorm" (from scratch only).
         head: "mlp" (torchvision's TwoMLPHead on 7x7 RoIAlign) or "c4" (conv5_x on 14x14 RoIAlign).
         out_channels: width of the extractor's output (ignored by "single": the level's width).
         num_classes: object classes + 1 (background), torchvision's convention.
         anchor_sizes, aspect_ratios: anchors (pixels of the resized input; ratio = h/w). One map
             gets every size x ratio (12 anchors per position); "fpn" gets one size per map, so it
-            needs exactly 4 sizes.
+            needs exactly 4 sizes (unless ``fpn_anchors="all"``).
         min_size, max_size: resize keeping the aspect ratio (300/512 = the paper's 512x300).
         fixed_size: (height, width) to resize every image to instead, or None.
         upsample: "bilinear" or "nearest", how the extractors bring C2/C3 to C1's grid.
         learn_temperature: "mrae" only: learn a scale on the cosine similarities.
+        fpn_anchors: "fpn" only: "per_level" (torchvision's: size k on pyramid map k, stride
+            4..32) or "all" (every size x ratio on every map, as the single-map extractors have).
         rpn_*, box_*: torchvision's FasterRCNN settings of the same names
             (box_batch_size_per_image: sampled RoIs per image in training).
         detections_per_class, detections_per_img: caps after NMS (the paper: 100 and 300).
@@ -153,6 +184,7 @@ def build_detector(
     _choice("backbone", backbone, tuple(RESNET_DEPTHS))
     _choice("head", head, HEADS)
     _choice("upsample", upsample, UPSAMPLE_MODES)
+    _choice("fpn_anchors", fpn_anchors, FPN_ANCHOR_CHOICES)
     _positive_int("out_channels", out_channels)
     _positive_int("num_classes", num_classes, minimum=2)
     for name, value in [
@@ -170,10 +202,10 @@ def build_detector(
         _positive_int(name, value)
     sizes = _positive_numbers("anchor_sizes", anchor_sizes, float)
     ratios = _positive_numbers("aspect_ratios", aspect_ratios, float)
-    if extractor == "fpn" and len(sizes) != len(FPN_MAPS):
+    if extractor == "fpn" and fpn_anchors == "per_level" and len(sizes) != len(FPN_MAPS):
         raise ConfigError(
             f"model.anchor_sizes={list(sizes)} is not valid for extractor 'fpn'; give "
-            f"{len(FPN_MAPS)} sizes, one per pyramid map {list(FPN_MAPS)}"
+            f"{len(FPN_MAPS)} sizes, one per pyramid map {list(FPN_MAPS)}, or set fpn_anchors='all'"
         )
     transform_kwargs = {}
     if fixed_size is not None:
@@ -182,7 +214,7 @@ def build_detector(
             raise ConfigError(f"model.fixed_size={fixed_size!r} is not valid; give [height, width]")
         transform_kwargs["fixed_size"] = (hw[1], hw[0])  # torchvision's fixed_size is (w, h)
 
-    body = ResNetLevels(backbone, pretrained=pretrained, trainable_layers=trainable_layers)
+    body = ResNetLevels(backbone, pretrained=pretrained, trainable_layers=trainable_layers, norm=norm)
     if extractor == "single":
         ext = EXTRACTORS["single"](body.channels, level=level)
     elif extractor == "fpn":
@@ -203,7 +235,10 @@ def build_detector(
     layer4, body.layer4 = body.layer4, None
     wrapped = ExtractorBackbone(body, ext)
 
-    if extractor == "fpn":
+    if extractor == "fpn" and fpn_anchors == "all":  # every size on every pyramid map
+        anchors = AnchorGenerator((sizes,) * len(FPN_MAPS), (ratios,) * len(FPN_MAPS))
+        roi_maps = list(FPN_ROI_MAPS)
+    elif extractor == "fpn":  # torchvision's rule: one size per map, the finest on stride 4
         anchors = AnchorGenerator(tuple((s,) for s in sizes), (ratios,) * len(sizes))
         roi_maps = list(FPN_ROI_MAPS)
     else:
@@ -235,6 +270,10 @@ def build_detector(
         box_head=box_head,
         box_predictor=FastRCNNPredictor(representation, num_classes),
         **transform_kwargs,
+    )
+    model.transform = ScaleAwareTransform(
+        model.transform.min_size, model.transform.max_size, model.transform.image_mean,
+        model.transform.image_std, fixed_size=model.transform.fixed_size,
     )
     model.roi_heads = CappedRoIHeads(
         roi_pool,

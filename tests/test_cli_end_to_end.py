@@ -101,15 +101,16 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, data_root, tiny_sections
     rows.mkdir()
     config = _config(rows, data_root, steps=2, sections=tiny_sections)
     for name, extractor in [("single_c1", "single"), ("mrae_t1", "mrae")]:
-        (rows / f"{name}.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: {extractor}\n")
+        (rows / f"{name}.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: {extractor}\n"
+                                           "  template: 1\n")
     (rows / "mrae_t1_then_t2.yaml").write_text("base: mrae_t1.yaml\nmodel:\n  template: 2\n")
     study = rows / "study.yaml"
     study.write_text(
         f"out: {tmp_path / 'study'}\n"
         "rows:\n"
-        "  - {name: single C1, config: single_c1.yaml, seeds: 2}\n"
-        "  - {name: MRAE template 1, config: mrae_t1.yaml, seeds: 1}\n"
-        "  - {name: MRAE template 1 -> 2 (mixed), config: mrae_t1_then_t2.yaml,"
+        "  - {name: single C1, config: single_c1.yaml, role: baseline, seeds: 2}\n"
+        "  - {name: MRAE template 1, config: mrae_t1.yaml, role: mrae, seeds: 1}\n"
+        "  - {name: MRAE template 1 -> 2 (mixed), config: mrae_t1_then_t2.yaml, role: mixed,"
         " init_from: MRAE template 1}\n"
         "quick: [train.steps=1, train.eval_every=1]\n"
     )
@@ -125,12 +126,22 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, data_root, tiny_sections
     # A second call finds every run finished and only writes the report again.
     assert cli.main(["study", str(study), "--quick", "--report", str(report)]) == 0
     assert done.stat().st_mtime_ns == stamp
-    summary = json.loads((tmp_path / "study" / "results.json").read_text())
+    results = json.loads((tmp_path / "results.json").read_text())  # beside the page
+    summary = results["rows"]
     assert [e["name"] for e in summary] == ["single C1", "MRAE template 1",
                                             "MRAE template 1 -> 2 (mixed)"]
+    assert [e["role"] for e in summary] == ["baseline", "mrae", "mixed"]
     assert summary[1]["attention"] is not None and abs(sum(summary[1]["attention"]) - 1) < 1e-4
     # The mixed run is drawn after its parent's steps.
     assert summary[2]["step_offset"] == summary[1]["curves"][0][-1][0] > 0
+    assert {c["id"] for c in results["claims"]} >= {"beats_baseline", "mixed_hurts"}
+    # --render-only renders the same page again from results.json, without any run.
+    page = report.read_bytes()
+    (tmp_path / "results_convergence.png").unlink()
+    assert cli.main(["study", str(study), "--quick", "--report", str(report), "--render-only"]) == 0
+    assert report.read_bytes() == page
+    assert (tmp_path / "results_convergence.png").is_file()
+    assert done.stat().st_mtime_ns == stamp
 
 
 def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
@@ -147,10 +158,10 @@ def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
     study.write_text(
         f"out: {tmp_path / 'study'}\n"
         "rows:\n"
-        "  - {name: MRAE template 1, config: mrae_t1.yaml}\n"
-        "  - {name: MRAE template 1 -> 2 (mixed), config: mrae_t1_then_t2.yaml,"
+        "  - {name: MRAE template 1, config: mrae_t1.yaml, role: mrae}\n"
+        "  - {name: MRAE template 1 -> 2 (mixed), config: mrae_t1_then_t2.yaml, role: mixed,"
         " init_from: MRAE template 1}\n"
-        "  - {name: sum, config: huge_lr.yaml}\n"
+        "  - {name: sum, config: huge_lr.yaml, role: fusion}\n"
     )
     # The mixed row alone cannot start: its parent has no finished run.
     assert cli.main(["study", str(study), "--rows", "MRAE template 1 -> 2 (mixed)"]) == 2
@@ -170,5 +181,5 @@ def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
     text = report.read_text()
     assert "| sum (1 diverged) | 0 | diverged |" in text
     assert "**sum, seed 0 diverged** and is reported as such: training diverged at step" in text
-    summary = json.loads((tmp_path / "study" / "results.json").read_text())
+    summary = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert all(entry["ms_per_image"] > 0 for entry in summary if entry["seeds"])

@@ -159,6 +159,12 @@ def test_builder_returns_fasterrcnn_with_the_documented_parts():
     assert attention_weights(model).shape[:2] == (1, 3)
     fpn = build_detector(extractor="fpn")
     assert fpn.rpn.anchor_generator.num_anchors_per_location() == [3, 3, 3, 3]
+    every = build_detector(extractor="fpn", fpn_anchors="all", anchor_sizes=(6, 12, 24))
+    assert every.rpn.anchor_generator.num_anchors_per_location() == [9, 9, 9, 9]
+    every.eval()
+    with torch.no_grad():
+        every([torch.rand(3, 64, 96)])
+    assert isinstance(build_detector(norm="groupnorm").backbone.body.bn1, torch.nn.GroupNorm)
     fixed = build_detector(extractor="single", fixed_size=(300, 512))
     images, _ = fixed.transform([torch.rand(3, 100, 90)])
     assert images.image_sizes == [(300, 512)]
@@ -205,6 +211,8 @@ def test_per_class_cap_holds_in_the_detector():
         (dict(extractor="fpn", anchor_sizes=(16, 32)), "anchor_sizes", "4 sizes"),
         (dict(fixed_size=(300,)), "fixed_size", "height, width"),
         (dict(trainable_layers=7), "trainable_layers", "0..5"),
+        (dict(extractor="fpn", fpn_anchors="some"), "fpn_anchors", "'all'"),
+        (dict(norm="layernorm"), "norm", "'groupnorm'"),
     ],
 )
 def test_bad_arguments_raise_config_error_listing_choices(kwargs, field, choice):

@@ -71,6 +71,9 @@ from mrae.errors import ConfigError
 CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "plus", "ring", "star")
 DISTRACTORS: tuple[str, ...] = ("bar", "arc", "half_disc", "chevron", "blob")
 SPLITS: dict[str, int] = {"train": 0, "val": 1}  # split name -> id mixed into each image's seed
+# The id of the images that the proxy pretraining (:mod:`mrae.data.crops`) cuts its crops from: no
+# dataset split uses it, so whatever the seeds, those images are never training or val images.
+PRETRAIN_SPLIT_ID = 2
 
 IMAGE_EXT = ".jpg"
 JPEG_QUALITY = 95
@@ -278,7 +281,20 @@ def _position(rng, polys, width, height, taken, gap, tries=40):
 def render(seed: int, split: str, index: int, width: int = 512, height: int = 300,
            medium_fraction: float = 0.1) -> tuple[Image.Image, list[tuple[int, list[float]]]]:
     """Draw one image; returns (RGB image, [(category id 1..6, [x, y, w, h]), ...])."""
-    rng = np.random.default_rng((seed, SPLITS[split], index))
+    image, annotations, _ = render_scene(seed, SPLITS[split], index, width, height, medium_fraction)
+    return image, annotations
+
+
+def render_scene(
+    seed: int, split_id: int, index: int, width: int = 512, height: int = 300,
+    medium_fraction: float = 0.1,
+) -> tuple[Image.Image, list[tuple[int, list[float]]], list[list[float]]]:
+    """Draw one image of split id ``split_id`` (:data:`SPLITS` or :data:`PRETRAIN_SPLIT_ID`).
+
+    Returns (RGB image, labelled objects [(category id 1..6, [x, y, w, h]), ...], the unlabelled
+    distractors' boxes [[x, y, w, h], ...]). :func:`render` is this without the distractors.
+    """
+    rng = np.random.default_rng((seed, split_id, index))
     canvas = _background(rng, width, height)
     blur = float(rng.uniform(0.0, 0.8))
 
@@ -292,6 +308,7 @@ def render(seed: int, split: str, index: int, width: int = 512, height: int = 30
             taken.append(where[2])
             objects.append((label, polys, *where))
 
+    distractors: list[list[float]] = []
     for _ in range(int(rng.integers(MIN_DISTRACTORS, MAX_DISTRACTORS + 1))):
         kind = DISTRACTORS[int(rng.integers(len(DISTRACTORS)))]
         polys = _place_shape(_distractor_polygons(kind, rng), _sample_size(rng, medium_fraction), rng)
@@ -300,6 +317,7 @@ def render(seed: int, split: str, index: int, width: int = 512, height: int = 30
             cx, cy, (x0, y0, x1, y1) = where
             under = canvas[int(y0):int(y1) + 1, int(x0):int(x1) + 1]
             _draw(canvas, polys, cx, cy, _object_colour(rng, under), blur)
+            distractors.append([round(float(v), 2) for v in (x0, y0, x1 - x0, y1 - y0)])
 
     annotations = []
     for label, polys, cx, cy, (x0, y0, x1, y1) in objects:
@@ -308,7 +326,7 @@ def render(seed: int, split: str, index: int, width: int = 512, height: int = 30
         box = [round(float(v), 2) for v in (x0, y0, x1 - x0, y1 - y0)]
         annotations.append((label + 1, box))
 
-    return _add_noise(canvas, rng), annotations
+    return _add_noise(canvas, rng), annotations, distractors
 
 
 # ----------------------------------------------------------------------------- dataset

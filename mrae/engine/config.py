@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import math
 import re
 from dataclasses import dataclass, field
 from os import PathLike
@@ -44,6 +45,7 @@ class ModelConfig:
     backbone: str = "resnet18"
     pretrained: str | None = None
     trainable_layers: int = 3
+    norm: str = "auto"  # auto: frozen BN with trained weights, BN from scratch; groupnorm
     head: str = "mlp"
     out_channels: int = 256
     num_classes: int | None = None  # None: the training data's classes + 1 (background)
@@ -54,6 +56,7 @@ class ModelConfig:
     fixed_size: list[int] | None = None
     upsample: str = "bilinear"
     learn_temperature: bool = False
+    fpn_anchors: str = "per_level"
     rpn_pre_nms_top_n_train: int = 2000
     rpn_pre_nms_top_n_test: int = 1000
     rpn_post_nms_top_n_train: int = 2000
@@ -90,6 +93,9 @@ class DataConfig:
     synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
     workers: int = 2  # data loader processes (0: load in the training process)
     flip: bool = True  # horizontal flip (p = 0.5) of the training images
+    # random crops [h, w] in model-input pixels for training (objects keep their scale; the
+    # evaluation sees full images); null: full images. See mrae.data.augment.
+    train_crop: list[int] | None = None
 
 
 @dataclass
@@ -126,12 +132,29 @@ class EvalConfig:
 
 
 @dataclass
+class PretrainConfig:
+    """The proxy pretraining (:mod:`mrae.engine.pretrain`) run when ``model.pretrained: synthetic``."""
+
+    scenes: int = 1500  # synthetic scenes the training crops are cut from (split id 2: no dataset's)
+    val_scenes: int = 100  # further scenes whose crops measure the held-out accuracy
+    seed: int = 0
+    crop_size: int = 64  # px, square, native resolution
+    background_per_image: int = 3  # background crops per scene (besides one per object/distractor)
+    steps: int = 1500
+    batch_size: int = 64
+    lr: float = 0.1  # SGD (momentum 0.9, Nesterov), linear warm-up then cosine to 0
+    weight_decay: float = 5e-4  # on conv and linear weights only
+    cache_dir: str = ".cache/pretrain"  # trained once into cache_dir/<key>/, reused after
+
+
+@dataclass
 class Config:
     name: str | None = None  # run name; default run folder runs/<name>; null: the file's stem
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
 
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
@@ -222,11 +245,14 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         ("train.milestones", list(t.milestones) == sorted(set(t.milestones))
          and all(m >= 1 for m in t.milestones), "must be increasing steps >= 1"),
         ("data.workers", d.workers >= 0, "must be >= 0"),
+        ("data.train_crop", d.train_crop is None or (len(d.train_crop) == 2 and min(d.train_crop) >= 32),
+         "must be [height, width] in model-input pixels, each >= 32, or null"),
         ("data.synthetic.train_images", d.synthetic.train_images >= 1, "must be >= 1"),
         ("data.synthetic.val_images", d.synthetic.val_images >= 1, "must be >= 1"),
         ("eval.max_images", e.max_images is None or e.max_images >= 1, "must be >= 1, or null for all"),
         ("eval.score_thresh", 0 <= e.score_thresh <= 1, "must be in [0, 1]"),
         ("eval.batch_size", e.batch_size >= 1, "must be >= 1"),
+        *_pretrain_checks(cfg.pretrain),
     ]
     for key, ok, what in checks:
         if not ok:
@@ -255,10 +281,24 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         )
 
 
+def _pretrain_checks(p: DictConfig) -> list[tuple[str, bool, str]]:
+    finite = all(math.isfinite(v) for v in (p.lr, p.weight_decay))
+    return [
+        ("pretrain.scenes", p.scenes >= 1, "must be >= 1"),
+        ("pretrain.val_scenes", p.val_scenes >= 1, "must be >= 1"),
+        ("pretrain.crop_size", 16 <= p.crop_size <= 300, "must be in 16..300 px"),
+        ("pretrain.background_per_image", p.background_per_image >= 0, "must be >= 0"),
+        ("pretrain.steps", p.steps >= 1, "must be >= 1"),
+        ("pretrain.batch_size", p.batch_size >= 1, "must be >= 1"),
+        ("pretrain.lr", finite and p.lr > 0, "must be a finite number > 0"),
+        ("pretrain.weight_decay", finite and p.weight_decay >= 0, "must be a finite number >= 0"),
+    ]
+
+
 def model_choices() -> dict[str, tuple[Any, ...]]:
     """The valid values of the model's choice settings, as :mod:`mrae.detector` lists them."""
-    from mrae.backbone import RESNET_DEPTHS
-    from mrae.detector import HEADS, LEVEL_CHOICES
+    from mrae.backbone import NORM_CHOICES, RESNET_DEPTHS
+    from mrae.detector import FPN_ANCHOR_CHOICES, HEADS, LEVEL_CHOICES
     from mrae.extractors import EXTRACTORS
     from mrae.extractors._common import UPSAMPLE_MODES
     from mrae.extractors.mrae import MRAE_MODES
@@ -271,6 +311,8 @@ def model_choices() -> dict[str, tuple[Any, ...]]:
         "backbone": tuple(RESNET_DEPTHS),
         "head": tuple(HEADS),
         "upsample": tuple(UPSAMPLE_MODES),
+        "fpn_anchors": FPN_ANCHOR_CHOICES,
+        "norm": NORM_CHOICES,
     }
 
 

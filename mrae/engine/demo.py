@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import time
 from pathlib import Path
 
 from mrae.errors import ConfigError
@@ -29,6 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    start = time.perf_counter()
     from mrae.engine.config import load_config, resolve_data
     from mrae.engine.evaluate import TABLE_HEADER, markdown_row
     from mrae.engine.predict import predict_images
@@ -37,6 +40,8 @@ def main(args: argparse.Namespace) -> int:
     if not Path(args.config).is_file():
         raise ConfigError(f"{args.config}: demo config not found; pass --config PATH to a YAML config")
     cfg = load_config(args.config, args.overrides)
+    if not 0.0 <= args.score_thresh <= 1.0:
+        raise ConfigError(f"--score-thresh {args.score_thresh} is not valid; give a score in [0, 1]")
     run_dir = Path(args.out)
     paths = resolve_data(cfg)
     print(f"data: {paths['train_annotations']} and {paths['val_annotations']}")
@@ -63,4 +68,8 @@ def main(args: argparse.Namespace) -> int:
     )
     print(f"\ntrained run: {run_dir}   predictions drawn in: {predictions}")
     print(f"tensorboard --logdir {run_dir / 'tb'}")
+    minutes, seconds = divmod(round(time.perf_counter() - start), 60)
+    load = os.getloadavg()[0]
+    print(f"demo wall time: {minutes} min {seconds:02d} s on {os.cpu_count()} cores "
+          f"(load average {load:.2f}; data, pretraining, training, evaluation and drawing included)")
     return 0

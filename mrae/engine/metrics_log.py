@@ -39,18 +39,27 @@ class MetricsLog:
             purge = None if resume_step is None else resume_step + 1
             self.writer = SummaryWriter(str(Path(run_dir) / "tb"), purge_step=purge)
 
-    def log_train(self, step: int, losses: Mapping[str, float], lr: float) -> None:
-        """One training record: ``losses`` has ``loss`` (the total) and the parts."""
-        self._append({"step": step, **{k: float(v) for k, v in losses.items()}, "lr": lr})
+    def log_train(
+        self, step: int, losses: Mapping[str, float], lr: float, timing: Mapping[str, float] | None = None
+    ) -> None:
+        """One training record: ``losses`` has ``loss`` (the total) and the parts; ``timing``
+        adds e.g. ``step_seconds``, ``images_per_s`` and ``train_seconds`` (training time so far,
+        without evaluations and checkpoints)."""
+        self._append({"step": step, **{k: float(v) for k, v in losses.items()}, "lr": lr,
+                      **{k: round(float(v), 4) for k, v in (timing or {}).items()}})
         if self.writer is not None:
             for name, value in losses.items():
                 self.writer.add_scalar(f"train/{name}", value, step)
             self.writer.add_scalar("train/lr", lr, step)
 
-    def log_eval(self, step: int, metrics: Mapping[str, float]) -> None:
-        """One evaluation record (NaN, a metric without ground truth, is written as null)."""
+    def log_eval(self, step: int, metrics: Mapping[str, float], train_seconds: float | None = None) -> None:
+        """One evaluation record (NaN, a metric without ground truth, is written as null);
+        ``train_seconds``: the training time (without evaluations) the model had."""
         clean = {k: None if _nan(v) else float(v) for k, v in metrics.items()}
-        self._append({"step": step, "eval": clean})
+        record = {"step": step, "eval": clean}
+        if train_seconds is not None:
+            record["train_seconds"] = round(float(train_seconds), 2)
+        self._append(record)
         if self.writer is not None:
             for name, value in metrics.items():
                 if not _nan(value):

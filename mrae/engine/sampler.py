@@ -14,15 +14,15 @@ indices, as :class:`torch.utils.data.DistributedSampler` does) and process ``ran
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset, Sampler
+from torch.utils.data import Sampler
 
 
-class ResumableSampler(Sampler[tuple[int, bool]]):
-    """Endless ``(dataset index, flip)`` stream of one process, starting at element ``start``.
+class ResumableSampler(Sampler[tuple]):
+    """Endless ``(dataset index, flip)`` stream of one process, starting at element ``start``;
+    with ``crop``, ``(dataset index, flip, u, v)`` where ``u, v`` in [0, 1) place a random crop
+    (:class:`mrae.data.augment.AugmentByKey` applies both).
 
     Args:
         size: number of images in the dataset.
@@ -30,10 +30,13 @@ class ResumableSampler(Sampler[tuple[int, bool]]):
         flip: draw a horizontal flip with p = 0.5 per element (else always False).
         rank, world_size: this process and the number of processes sharing the epochs.
         start: position in this process's stream to start from (``step * batch_size`` on resume).
+        crop: also draw a crop position per element (drawn after the order and the flips, so
+            those are the same with or without it).
     """
 
     def __init__(
-        self, size: int, seed: int, flip: bool = True, rank: int = 0, world_size: int = 1, start: int = 0
+        self, size: int, seed: int, flip: bool = True, rank: int = 0, world_size: int = 1,
+        start: int = 0, crop: bool = False,
     ) -> None:
         if size < 1:
             raise ValueError(f"size must be >= 1, got {size}")
@@ -45,49 +48,32 @@ class ResumableSampler(Sampler[tuple[int, bool]]):
         self.rank = rank
         self.world_size = world_size
         self.start = start
+        self.crop = crop
         # Elements per process per epoch (the padded epoch split evenly).
         self.per_rank = -(-size // world_size)
 
-    def epoch(self, epoch: int) -> tuple[np.ndarray, np.ndarray]:
-        """``(indices, flips)`` of this process in ``epoch``, each of length ``per_rank``."""
+    def epoch(self, epoch: int) -> tuple[np.ndarray, ...]:
+        """``(indices, flips)`` of this process in ``epoch``, each of length ``per_rank``; with
+        ``crop`` also the crop positions ``[per_rank, 2]`` in [0, 1)."""
         rng = np.random.default_rng((self.seed, epoch))
         order = rng.permutation(self.size)
         flips = rng.random(self.size) < 0.5 if self.flip else np.zeros(self.size, dtype=bool)
         padded = self.per_rank * self.world_size
         order = np.resize(order, padded)  # repeats the first elements to pad
         flips = np.resize(flips, padded)
-        return order[self.rank :: self.world_size], flips[self.rank :: self.world_size]
+        mine = slice(self.rank, None, self.world_size)
+        if not self.crop:
+            return order[mine], flips[mine]
+        positions = np.resize(rng.random((self.size, 2)), (padded, 2))
+        return order[mine], flips[mine], positions[mine]
 
-    def __iter__(self) -> Iterator[tuple[int, bool]]:
+    def __iter__(self) -> Iterator[tuple]:
         epoch, offset = divmod(self.start, self.per_rank)
         while True:
-            order, flips = self.epoch(epoch)
+            order, flips, *rest = self.epoch(epoch)
             for i in range(offset, self.per_rank):
-                yield int(order[i]), bool(flips[i])
+                if rest:
+                    yield int(order[i]), bool(flips[i]), float(rest[0][i, 0]), float(rest[0][i, 1])
+                else:
+                    yield int(order[i]), bool(flips[i])
             epoch, offset = epoch + 1, 0
-
-
-class FlipByIndex(Dataset):
-    """A detection dataset indexed by ``(index, flip)``: the item, mirrored left-right if ``flip``.
-
-    ``dataset[i]`` must be ``(image FloatTensor[3, H, W], target)`` with ``target["boxes"]``
-    FloatTensor[K, 4] xyxy in pixels, without a random transform of its own.
-    """
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-
-    def __len__(self) -> int:
-        return len(self.dataset)  # type: ignore[arg-type]
-
-    def __getitem__(self, key: tuple[int, bool]) -> tuple[torch.Tensor, dict[str, Any]]:
-        index, flip = key
-        image, target = self.dataset[index]
-        if flip:
-            width = image.shape[-1]
-            image = image.flip(-1)
-            boxes = target["boxes"].clone()
-            boxes[:, 0] = width - target["boxes"][:, 2]
-            boxes[:, 2] = width - target["boxes"][:, 0]
-            target = {**target, "boxes": boxes}
-        return image, target

@@ -24,6 +24,7 @@ import argparse
 import math
 import os
 import sys
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -109,8 +110,13 @@ class _Run:
             )
 
         # Rank 0 generates the synthetic data (if needed) while the others wait, then reuse it.
+        # The same for the proxy-pretrained trunk (model.pretrained: synthetic).
+        from mrae.engine.pretrain import resolve_pretrained
+
         if process.is_main:
             paths = resolve_data(cfg, progress=True)
+            if not resume and init_from is None:
+                resolve_pretrained(cfg, progress=True)
         distributed.barrier()
         if not process.is_main:
             paths = resolve_data(cfg, progress=False)
@@ -148,6 +154,8 @@ class _Run:
         self.metrics_step: int | None = None
         self.window: dict[str, float] = {}
         self.window_count = 0
+        self.train_seconds = 0.0  # time in training steps (data wait included), not evaluations
+        self.window_seconds = 0.0
         if state is not None:
             self._restore(state)
         else:
@@ -161,10 +169,13 @@ class _Run:
     def _build_model(self, pretrained: bool) -> nn.Module:
         from mrae.detector import build_detector
         from mrae.engine.config import to_dict
+        from mrae.engine.pretrain import resolve_pretrained
 
         kwargs = to_dict(self.cfg.model)
         if not pretrained:  # the weights come from a checkpoint: no download
             kwargs["pretrained"] = None
+        else:
+            kwargs["pretrained"] = resolve_pretrained(self.cfg, progress=False)
         return build_detector(**kwargs)
 
     def _load_init_weights(self, path: Path) -> None:
@@ -202,6 +213,8 @@ class _Run:
         window = state.get("log_window") or {}
         self.window = dict(window.get("sums", {}))
         self.window_count = int(window.get("count", 0))
+        self.window_seconds = float(window.get("seconds", 0.0))
+        self.train_seconds = float(state.get("train_seconds", 0.0))
         states = state.get("rng") or []
         if len(states) == self.process.world_size:
             set_rng_state(states[self.process.rank])
@@ -228,9 +241,10 @@ class _Run:
     # -------------------------------------------------------------------------------- loop
 
     def train(self) -> dict[str, float]:
+        from mrae.data.augment import AugmentByKey
         from mrae.data.coco import build_loader
         from mrae.engine.metrics_log import MetricsLog
-        from mrae.engine.sampler import FlipByIndex, ResumableSampler
+        from mrae.engine.sampler import ResumableSampler
 
         t, process = self.cfg.train, self.process
         model: nn.Module = self.model
@@ -241,12 +255,15 @@ class _Run:
                 # single-level extractors leave the other levels' layers without gradients
                 find_unused_parameters=True,
             )
+        crop = self.cfg.data.train_crop
         sampler = ResumableSampler(
             len(self.train_set), t.seed, flip=self.cfg.data.flip, rank=process.rank,
-            world_size=process.world_size, start=self.step * t.batch_size,
+            world_size=process.world_size, start=self.step * t.batch_size, crop=crop is not None,
         )
+        m = self.cfg.model
+        view = AugmentByKey(self.train_set, crop=crop, min_size=m.min_size, max_size=m.max_size)
         loader = build_loader(
-            FlipByIndex(self.train_set), t.batch_size, shuffle=False, workers=self.cfg.data.workers,
+            view, t.batch_size, shuffle=False, workers=self.cfg.data.workers,
             seed=t.seed + process.rank, sampler=sampler, pin_memory=process.device.type == "cuda",
         )
         self.log = MetricsLog(self.run_dir, resume_step=self.step if self.step > 0 else None) \
@@ -259,8 +276,12 @@ class _Run:
         model.train()
         try:
             while self.step < t.steps:
+                start = time.perf_counter()
                 images, targets = next(batches)
                 losses = self._train_step(model, images, targets)
+                elapsed = time.perf_counter() - start
+                self.train_seconds += elapsed
+                self.window_seconds += elapsed
                 self.step += 1
                 self._accumulate(losses)
                 bar.update()
@@ -337,8 +358,19 @@ class _Run:
     def _log_window(self) -> None:
         if self.log is not None and self.window_count:
             means = {k: v / self.window_count for k, v in self.window.items()}
-            self.log.log_train(self.step, means, self._lr())
-        self.window, self.window_count = {}, 0
+            step_seconds = self.window_seconds / self.window_count
+            timing = {
+                "step_seconds": step_seconds,
+                "images_per_s": self.cfg.train.batch_size * self.process.world_size / step_seconds,
+                "train_seconds": self.train_seconds,
+            }
+            self.log.log_train(self.step, means, self._lr(), timing)
+            if not sys.stderr.isatty():  # no progress bar (a log file, a batch job): a plain line
+                left = (self.cfg.train.steps - self.step) * step_seconds
+                print(f"step {self.step}/{self.cfg.train.steps}  loss {means['loss']:.4f}  "
+                      f"lr {self._lr():.3g}  {timing['images_per_s']:.2f} img/s  "
+                      f"training time left {left / 60:.1f} min", file=sys.stderr, flush=True)
+        self.window, self.window_count, self.window_seconds = {}, 0, 0.0
 
     # ------------------------------------------------------------------- eval and checkpoints
 
@@ -353,7 +385,7 @@ class _Run:
                 self.model, self.val_set, device=self.process.device,
                 max_images=self.cfg.eval.max_images, progress=False,
             )
-            self.log.log_eval(self.step, metrics)
+            self.log.log_eval(self.step, metrics, train_seconds=self.train_seconds)
             shown = ", ".join(f"{k} {100 * metrics[k]:.1f}" for k in ("AP", "AP50", "AR100"))
             tqdm.write(f"step {self.step}: {shown}", file=sys.stderr)
         metrics = distributed.broadcast_object(metrics)
@@ -382,7 +414,9 @@ class _Run:
             "best_metric": self.best,
             "metrics": dict(self.metrics),
             "metrics_step": self.metrics_step,
-            "log_window": {"sums": dict(self.window), "count": self.window_count},
+            "log_window": {"sums": dict(self.window), "count": self.window_count,
+                           "seconds": self.window_seconds},
+            "train_seconds": self.train_seconds,
         }
 
     def _checkpoint(self) -> None:

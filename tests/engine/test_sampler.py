@@ -6,7 +6,8 @@ from itertools import islice
 
 import torch
 
-from mrae.engine.sampler import FlipByIndex, ResumableSampler
+from mrae.data.augment import AugmentByKey
+from mrae.engine.sampler import ResumableSampler
 
 
 def take(sampler: ResumableSampler, n: int) -> list[tuple[int, bool]]:
@@ -57,7 +58,7 @@ class _Boxes(torch.utils.data.Dataset):
 
 
 def test_flip_mirrors_image_and_boxes():
-    data = FlipByIndex(_Boxes())
+    data = AugmentByKey(_Boxes())
     image, target = data[(0, False)]
     flipped, flipped_target = data[(0, True)]
     assert torch.equal(flipped, image.flip(-1))

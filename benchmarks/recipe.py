@@ -1,0 +1,179 @@
+"""The training recipe's ablation: each lever of the demo's config measured at equal wall-clock time.
+
+    python benchmarks/recipe.py                      # every variant, two at a time (the study's way)
+    python benchmarks/recipe.py --only scratch,recipe --minutes 15
+    python benchmarks/recipe.py --render-only        # rewrite docs/training_recipe.md from its JSON
+
+Every variant is ``mrae train --config configs/synth/demo.yaml`` with a few overrides (the
+variant's lever; nothing else differs). Equal wall-clock time: the variant's training step is
+timed first (:func:`benchmarks.train_speed.measure`, same threads), its number of steps set so
+that training lasts ``--minutes``, with the lr drops at 70% and 90% of those steps and 6
+evaluations on the demo's 100 val images; AP50 at 5, 10 and 15 minutes is read from the run's
+``metrics.jsonl``: the last evaluation whose training time (``train_seconds``, which leaves out
+evaluations and checkpoints) is within the mark (+5%). Runs go ``--jobs`` at a time with
+``1/jobs`` of the threads each, as ``mrae study --jobs 2`` trains its rows. The results go to
+``docs/training_recipe.json``; ``docs/training_recipe.md`` is rendered from it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent import futures
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CONFIG = "configs/synth/demo.yaml"
+OUT = REPO / "docs" / "training_recipe.json"
+PAGE = REPO / "docs" / "training_recipe.md"
+RUNS = Path("runs/recipe")
+MARKS = (5, 10, 15)  # minutes
+
+# name -> (what it changes, overrides on top of the demo config). "recipe" is the demo config as
+# committed; every other variant changes one lever of it (or, "scratch", the old start).
+VARIANTS: dict[str, tuple[str, list[str]]] = {
+    "recipe": ("the demo config as it is", []),
+    "scratch": ("no pretraining: ResNet-18 from random weights, learned batch norm",
+                ["model.pretrained=null", "model.trainable_layers=5"]),
+    "scratch-groupnorm": ("from scratch with GroupNorm (32 groups) instead of batch norm",
+                          ["model.pretrained=null", "model.norm=groupnorm", "model.trainable_layers=5"]),
+    "full-images": ("no crops: whole 512x300 images", ["data.train_crop=null"]),
+    "crop-192": ("smaller crops, 192x192", ["data.train_crop=[192,192]"]),
+    "lr-half": ("half the learning rate", ["train.lr=0.01"]),
+    "lr-double": ("twice the learning rate", ["train.lr=0.04"]),
+    "batch-4": ("batch 4 (lr scaled by 2)", ["train.batch_size=4", "train.lr=0.04"]),
+    "train-all-layers": ("the stem and conv2_x train too (trainable_layers 5)", ["model.trainable_layers=5"]),
+    "samples-half": ("half the RPN and RoI samples per image (128 / 128)",
+                     ["model.rpn_batch_size_per_image=128", "model.box_batch_size_per_image=128"]),
+    "no-loader-worker": ("data loaded in the training process (data.workers 0)", ["data.workers=0"]),
+}
+
+
+def _load(path: Path) -> dict:
+    return json.loads(path.read_text()) if path.is_file() else {"variants": {}}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def calibrate(overrides: list[str], threads: int) -> float:
+    """Seconds per training step of the demo config with ``overrides`` (median of 4 steps, the
+    model the demo trains, measured by benchmarks/train_speed.py on ``threads`` threads)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        result = Path(tmp) / "speed.json"
+        subprocess.run(
+            [sys.executable, str(REPO / "benchmarks" / "train_speed.py"), "--config", CONFIG,
+             "--only", "MRAE t2", "--steps", "4", "--warmup", "1", "--out", str(Path(tmp) / "speed.md"),
+             "--json", str(result), *overrides],
+            cwd=REPO, capture_output=True, text=True, check=True,
+            env={**os.environ, "OMP_NUM_THREADS": str(threads)},
+        )
+        return float(json.loads(result.read_text())["MRAE t2"]["step"])
+
+
+def run_variant(name: str, minutes: float, threads: int) -> dict:
+    what, overrides = VARIANTS[name]
+    step_seconds = calibrate(overrides, threads)
+    steps = max(30, int(minutes * 60 / step_seconds))
+    schedule = [f"train.steps={steps}", f"train.milestones=[{int(0.7 * steps)},{int(0.9 * steps)}]",
+                f"train.warmup_steps={min(50, steps // 10)}", f"train.eval_every={max(1, steps // 6)}",
+                f"train.checkpoint_every={max(1, steps // 6)}"]
+    run_dir = RUNS / name
+    args = ["mrae", "train", "--config", CONFIG, "--out", str(run_dir), *overrides, *schedule]
+    resume = (REPO / run_dir / "checkpoints" / "last.pth").is_file()
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    log = (REPO / RUNS).joinpath(f"{name}.log")
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as handle:
+        subprocess.run([sys.executable, "-m", "mrae.cli", *args[1:], *(["--resume"] if resume else [])],
+                       cwd=REPO, env=env, stdout=handle, stderr=subprocess.STDOUT, check=True)
+    wall = time.perf_counter() - start
+    evals = [json.loads(line) for line in (REPO / run_dir / "metrics.jsonl").read_text().splitlines()
+             if '"eval"' in line]
+    at = {}
+    for mark in MARKS:
+        within = [e for e in evals if e.get("train_seconds", 1e9) <= mark * 60 * 1.05]
+        at[str(mark)] = (within[-1]["eval"]["AP50"], within[-1]["train_seconds"]) if within else None
+    final = evals[-1]
+    return {
+        "what": what, "overrides": overrides, "step_seconds": step_seconds, "steps": steps,
+        "command": shlex.join([*args]), "AP50_at": at, "final": final["eval"],
+        "train_seconds": final.get("train_seconds"), "wall_seconds": round(wall, 1),
+    }
+
+
+def render(results: dict) -> str:
+    lines = [
+        "# The training recipe: every lever at equal wall-clock time",
+        "",
+        f"Written by `{results['command']}` ({results['date']}, {results['machine']}); "
+        "rendered from [training_recipe.json](training_recipe.json). No number here is typed by hand.",
+        "",
+        f"Each line trains `{CONFIG}` with its overrides for {results['minutes']:g} minutes of training "
+        f"time ({results['jobs']} runs at a time, {results['threads']} thread(s) each, as `mrae study "
+        "--jobs 2` trains its rows), its steps set from its own measured step time, the lr dropped "
+        "x0.1 at 70% and 90% of them. AP50 (COCO, x100) on the first 100 synthetic val images, read "
+        "at the last evaluation within 5, 10 and 15 minutes of training (evaluation time not counted).",
+        "",
+        "| variant | what changes | s/step | steps | AP50 @5 min | @10 min | @15 min | final AP |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, r in results["variants"].items():
+        cells = []
+        for mark in MARKS:
+            value = r["AP50_at"].get(str(mark))
+            cells.append("–" if value is None else f"{100 * value[0]:.1f}")
+        lines.append(f"| {name} | {r['what']} | {r['step_seconds']:.2f} | {r['steps']} | "
+                     + " | ".join(cells) + f" | {100 * r['final']['AP']:.1f} |")
+    lines += ["", "Commands (each line above, as run):", ""]
+    lines += [f"- {name}: `{r['command']}`" for name, r in results["variants"].items()]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--only", help="comma-separated variants (default: all): " + ", ".join(VARIANTS))
+    parser.add_argument("--minutes", type=float, default=15.0)
+    parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--render-only", action="store_true")
+    args = parser.parse_args()
+    results = _load(OUT)
+    if not args.render_only:
+        names = args.only.split(",") if args.only else list(VARIANTS)
+        unknown = [n for n in names if n not in VARIANTS]
+        if unknown:
+            parser.error(f"unknown variant(s) {unknown}; choose from {', '.join(VARIANTS)}")
+        threads = max(1, (os.cpu_count() or 1) // args.jobs)
+        results.update({
+            "command": "python benchmarks/recipe.py " + " ".join(sys.argv[1:]),
+            "date": datetime.date.today().isoformat(), "minutes": args.minutes, "jobs": args.jobs,
+            "threads": threads,
+            "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at start",
+        })
+        with futures.ThreadPoolExecutor(args.jobs) as pool:
+            jobs = {pool.submit(run_variant, n, args.minutes, threads): n for n in names}
+            for job in futures.as_completed(jobs):
+                results["variants"][jobs[job]] = job.result()
+                results["variants"] = {n: results["variants"][n] for n in VARIANTS if n in results["variants"]}
+                _write_atomic(OUT, json.dumps(results, indent=2) + "\n")
+                print(f"{jobs[job]}: done", file=sys.stderr, flush=True)
+    _write_atomic(PAGE, render(results))
+    print(PAGE.read_text())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,109 @@
+"""Classification crops cut from synthetic scenes: the data of the proxy pretraining.
+
+ImageNet weights cannot be downloaded where this project is tested, so the ResNet trunk learns to
+see first on a task any user can build offline (:mod:`mrae.engine.pretrain`): tell, from a square
+crop at native resolution, what lies at its centre. The crops are cut from scenes drawn by the
+synthetic generator (:func:`mrae.data.synth.render_scene`) with the split id
+:data:`~mrae.data.synth.PRETRAIN_SPLIT_ID`, which no dataset split uses, so they never come from a
+training or validation image, whatever the seeds.
+
+Classes (``num_classes = len(CLASSES) + 2``): ``0..5`` the six object classes of the generator,
+``6`` a distractor (the unlabelled shapes that belong to no class), ``7`` background (a window
+whose centre is at least ``min(size, 16)`` px from every object and distractor box).
+
+Every labelled object and every distractor of a scene gives one crop, its box centre placed within
+``jitter`` px of the crop's centre; a scene also gives ``background_per_image`` background crops.
+Crops that would leave the scene are taken where they fit (shifted inwards), so the object stays
+inside but off-centre. Scene ``i`` depends on ``(seed, i)`` only: the same settings give the same
+crops, whatever the number of worker processes.
+"""
+
+from __future__ import annotations
+
+from multiprocessing import get_context
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from mrae.data.synth import CLASSES, PRETRAIN_SPLIT_ID, render_scene
+from mrae.errors import ConfigError
+
+CROP_CLASSES: tuple[str, ...] = (*CLASSES, "distractor", "background")
+DISTRACTOR_LABEL = len(CLASSES)
+BACKGROUND_LABEL = len(CLASSES) + 1
+
+
+def _window(cx: float, cy: float, size: int, width: int, height: int) -> tuple[int, int]:
+    """Top-left corner of a ``size`` x ``size`` window centred near (cx, cy), inside the scene."""
+    x0 = int(round(cx - size / 2))
+    y0 = int(round(cy - size / 2))
+    return min(max(x0, 0), width - size), min(max(y0, 0), height - size)
+
+
+def scene_crops(
+    seed: int, index: int, size: int = 64, jitter: float = 4.0, background_per_image: int = 3,
+    width: int = 512, height: int = 300,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The crops of scene ``index``: (uint8 [K, size, size, 3], int64 labels [K] in 0..7)."""
+    image, objects, distractors = render_scene(seed, PRETRAIN_SPLIT_ID, index, width, height)
+    pixels = np.asarray(image)
+    rng = np.random.default_rng((seed, PRETRAIN_SPLIT_ID, index, 1))
+    centres: list[tuple[float, float, int]] = []
+    for category, (x, y, w, h) in objects:
+        centres.append((x + w / 2, y + h / 2, category - 1))
+    for x, y, w, h in distractors:
+        centres.append((x + w / 2, y + h / 2, DISTRACTOR_LABEL))
+    boxes = np.array([b for _, b in objects] + distractors, dtype=np.float64).reshape(-1, 4)
+    margin = min(size / 2, 16.0)
+    tries = 0
+    found = 0
+    while found < background_per_image and tries < 50 * background_per_image:
+        tries += 1
+        cx, cy = rng.uniform(size / 2, width - size / 2), rng.uniform(size / 2, height - size / 2)
+        # distance from the centre to each box (0 inside it)
+        dx = np.maximum(np.maximum(boxes[:, 0] - cx, cx - boxes[:, 0] - boxes[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(boxes[:, 1] - cy, cy - boxes[:, 1] - boxes[:, 3]), 0.0)
+        if boxes.size == 0 or np.hypot(dx, dy).min() >= margin:
+            centres.append((cx, cy, BACKGROUND_LABEL))
+            found += 1
+
+    crops = np.empty((len(centres), size, size, 3), dtype=np.uint8)
+    labels = np.empty(len(centres), dtype=np.int64)
+    for k, (cx, cy, label) in enumerate(centres):
+        if label != BACKGROUND_LABEL:
+            cx, cy = cx + rng.uniform(-jitter, jitter), cy + rng.uniform(-jitter, jitter)
+        x0, y0 = _window(cx, cy, size, width, height)
+        crops[k] = pixels[y0 : y0 + size, x0 : x0 + size]
+        labels[k] = label
+    return crops, labels
+
+
+def _scene_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:
+    return scene_crops(*job)
+
+
+def make_crops(
+    seed: int, first: int, count: int, size: int = 64, jitter: float = 4.0,
+    background_per_image: int = 3, workers: int = 2, progress: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Crops of scenes ``first .. first + count - 1``.
+
+    Returns:
+        (uint8 Tensor [K, 3, size, size], int64 Tensor [K] of labels in 0..7, see :data:`CROP_CLASSES`).
+    """
+    if size < 16 or size > 300:
+        raise ConfigError(f"pretrain.crop_size={size} is not valid; give 16..300 px")
+    if count < 1:
+        raise ConfigError(f"pretrain: the number of scenes must be >= 1, got {count}")
+    jobs = [(seed, i, size, jitter, background_per_image) for i in range(first, first + count)]
+    desc = f"pretrain crops (scenes {first}..{first + count - 1})"
+    if workers > 1:
+        with get_context("spawn").Pool(workers) as pool:
+            parts = list(tqdm(pool.imap(_scene_job, jobs, chunksize=8), total=count, desc=desc,
+                              disable=not progress, leave=False))
+    else:
+        parts = [_scene_job(j) for j in tqdm(jobs, desc=desc, disable=not progress, leave=False)]
+    crops = torch.from_numpy(np.concatenate([c for c, _ in parts])).permute(0, 3, 1, 2).contiguous()
+    labels = torch.from_numpy(np.concatenate([lab for _, lab in parts]))
+    return crops, labels

@@ -1,0 +1,199 @@
+"""The study file: rows, their roles in the paper's comparisons, and the budget overrides.
+
+A study file (``configs/synth/study.yaml``) holds:
+
+- ``rows``: a list of ``{name, config, role, seeds, init_from, schedule_scale}``. ``config`` is a
+  training config relative to the study file; ``role`` says what the row stands for in the paper's
+  comparisons (one of :data:`ROLES`; the claims find their rows by role and by the ``model.template``
+  / ``model.level`` of the row's config, never by name); ``seeds`` (default 1) runs the row with
+  ``train.seed`` 0..seeds-1; ``init_from`` names an earlier row whose final checkpoint this row
+  continues (the mixed row); ``schedule_scale: N`` (default 1) trains the row N times the study's
+  steps (``train.steps``, ``train.milestones`` and ``train.warmup_steps`` times N);
+- ``overrides``: ``key=value`` settings applied to every row (the budget); ``quick``: those added
+  by ``--quick``; ``out``: the runs' folder; ``readme``: the README whose headline block the study
+  rewrites.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mrae.errors import ConfigError
+
+# role -> what the row's config must build (checked when the study file is read)
+ROLES: dict[str, str] = {
+    "baseline": "a single level (extractor single)",
+    "soft": "soft attention (extractor soft)",
+    "mrae": "MRAE in global mode (extractor mrae, mode global)",
+    "mrae_spatial": "MRAE in spatial mode (extractor mrae, mode spatial)",
+    "fusion": "a fusion of the levels (extractor concat or sum)",
+    "fpn": "torchvision's FPN with its anchors per level (extractor fpn, fpn_anchors per_level)",
+    "fpn_all_anchors": "FPN with every anchor size on every map (extractor fpn, fpn_anchors all)",
+    "mixed": "MRAE continued from another row's run with another template (extractor mrae, init_from)",
+    "mrae_long": "MRAE trained as long as the mixed row in all (extractor mrae)",
+}
+# Rows whose model keeps attention weights: measured after training and drawn in the attention plot.
+ATTENTION_ROLES = ("soft", "mrae", "mrae_spatial", "mixed", "mrae_long")
+ROW_KEYS = ("name", "config", "role", "seeds", "init_from", "schedule_scale")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One row of the study table."""
+
+    name: str
+    config: Path
+    role: str
+    seeds: int = 1
+    init_from: str | None = None  # name of the row whose final checkpoint this row continues
+    schedule_scale: int = 1  # trains schedule_scale times the study's steps
+
+    @property
+    def slug(self) -> str:
+        """The row's folder name under the study's ``out``."""
+        return slug(self.name)
+
+
+@dataclass(frozen=True)
+class Study:
+    rows: list[Row]
+    out: Path
+    overrides: list[str]
+    quick_overrides: list[str]
+    source: Path
+    readme: Path | None = None  # README whose headline block the study rewrites (study file's `readme`)
+
+
+def slug(name: str) -> str:
+    return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def load_study(path: str | Path, out: str | None = None) -> Study:
+    """Read and check a study file; every config path is relative to the study file's folder.
+
+    Raises a one-line :class:`ConfigError` for anything wrong: a missing or unknown key, a role
+    outside :data:`ROLES` or one its config does not build, seeds or schedule_scale not an integer
+    >= 1, two rows with the same run folder, an ``init_from`` that names no earlier row.
+    """
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except OSError as error:
+        raise ConfigError(f"{path}: cannot read the study file ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+    if not isinstance(raw, dict) or not isinstance(raw.get("rows"), list) or not raw["rows"]:
+        raise ConfigError(f"{path}: a study file needs a non-empty list `rows`")
+    rows = [_row(path, i, item) for i, item in enumerate(raw["rows"])]
+    folders: dict[str, str] = {}
+    for row in rows:
+        if row.slug in folders:
+            raise ConfigError(
+                f"{path}: rows {folders[row.slug]!r} and {row.name!r} would share the run folder "
+                f"{row.slug!r}; rename one"
+            )
+        folders[row.slug] = row.name
+    names = [r.name for r in rows]
+    for row in rows:
+        if row.init_from is not None:
+            if row.init_from not in names or names.index(row.init_from) >= names.index(row.name):
+                raise ConfigError(
+                    f"{path}: row {row.name!r}: init_from {row.init_from!r} must name an earlier row"
+                )
+        elif row.role == "mixed":
+            raise ConfigError(f"{path}: row {row.name!r}: role mixed needs init_from (the row it continues)")
+    study = Study(
+        rows=rows,
+        out=Path(out or raw.get("out", "runs/study")),
+        overrides=[str(o) for o in raw.get("overrides") or []],
+        quick_overrides=[str(o) for o in raw.get("quick") or []],
+        source=path,
+        readme=Path(raw["readme"]) if raw.get("readme") else None,
+    )
+    for row in rows:
+        _check_role(study, row)
+    return study
+
+
+def _row(path: Path, i: int, item: Any) -> Row:
+    if not isinstance(item, dict) or "name" not in item or "config" not in item:
+        raise ConfigError(f"{path}: rows[{i}] needs `name` and `config`")
+    unknown = set(item) - set(ROW_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: rows[{i}] has unknown key(s) {sorted(unknown)}; valid: {list(ROW_KEYS)}")
+    name = item["name"]
+    if not isinstance(name, str) or not name.strip():
+        raise ConfigError(f"{path}: rows[{i}].name must be a non-empty string, got {name!r}")
+    where = f"{path}: row {name!r}"
+    role = item.get("role")
+    if role not in ROLES:
+        got = "no role" if role is None else f"role {role!r}"
+        raise ConfigError(f"{where} has {got}; give `role`, one of: {', '.join(ROLES)}")
+    for key in ("seeds", "schedule_scale"):
+        value = item.get(key, 1)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ConfigError(f"{where}: {key} must be an integer >= 1, got {value!r}")
+    init_from = item.get("init_from")
+    if init_from is not None and not isinstance(init_from, str):
+        raise ConfigError(f"{where}: init_from must be a row name, got {init_from!r}")
+    config = path.parent / str(item["config"])
+    if not config.is_file():
+        raise ConfigError(f"{where}: config {config} does not exist")
+    return Row(name, config, role, item.get("seeds", 1), init_from, item.get("schedule_scale", 1))
+
+
+def _check_role(study: Study, row: Row) -> None:
+    """The row's config builds what its role stands for."""
+    m = row_config(study, row).model
+    fits = {
+        "baseline": m.extractor == "single",
+        "soft": m.extractor == "soft",
+        "mrae": m.extractor == "mrae" and m.mode == "global",
+        "mrae_spatial": m.extractor == "mrae" and m.mode == "spatial",
+        "fusion": m.extractor in ("concat", "sum"),
+        "fpn": m.extractor == "fpn" and m.fpn_anchors == "per_level",
+        "fpn_all_anchors": m.extractor == "fpn" and m.fpn_anchors == "all",
+        "mixed": m.extractor == "mrae",
+        "mrae_long": m.extractor == "mrae",
+    }[row.role]
+    if not fits:
+        raise ConfigError(
+            f"{study.source}: row {row.name!r} has role {row.role} ({ROLES[row.role]}), but its config "
+            f"{row.config} builds extractor {m.extractor} (mode {m.mode}, fpn_anchors {m.fpn_anchors})"
+        )
+
+
+def row_config(study: Study, row: Row, seed: int = 0, quick: bool = False):
+    """The training config of one run: the row's config, the study's overrides (and the quick ones),
+    ``train.seed``, and the schedule times ``row.schedule_scale``."""
+    from mrae.engine.config import load_config
+
+    overrides = [*study.overrides, *(study.quick_overrides if quick else []), f"train.seed={seed}"]
+    cfg = load_config(row.config, overrides)
+    if row.schedule_scale > 1:
+        n, t = row.schedule_scale, cfg.train
+        milestones = ",".join(str(int(m) * n) for m in t.milestones)
+        overrides += [f"train.steps={int(t.steps) * n}", f"train.milestones=[{milestones}]",
+                      f"train.warmup_steps={int(t.warmup_steps) * n}"]
+        cfg = load_config(row.config, overrides)
+    return cfg
+
+
+def run_dir(study: Study, row: Row, seed: int) -> Path:
+    return study.out / row.slug / f"seed{seed}"
+
+
+def find_row(study: Study, name: str) -> Row:
+    return next(r for r in study.rows if r.name == name)
+
+
+def parent_run(study: Study, row: Row, seed: int) -> tuple[Row, int] | None:
+    """The (row, seed) whose final checkpoint this run continues, or None."""
+    if row.init_from is None:
+        return None
+    parent = find_row(study, row.init_from)
+    return parent, seed if seed < parent.seeds else 0
