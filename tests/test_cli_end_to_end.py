@@ -183,3 +183,41 @@ def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
     assert "**sum, seed 0 diverged** and is reported as such: training diverged at step" in text
     summary = json.loads((tmp_path / "results.json").read_text())["rows"]
     assert all(entry["ms_per_image"] > 0 for entry in summary if entry["seeds"])
+
+
+class _Payload:
+    """A pickle whose loading creates a file: what a hostile checkpoint would run."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+@pytest.mark.parametrize("command", ["eval", "predict", "init-from", "resume", "pretrained"])
+def test_no_command_runs_code_from_a_checkpoint(command, tmp_path, data_root, tiny_sections, capsys):
+    import torch
+
+    marker = tmp_path / "code_ran"
+    evil = tmp_path / "evil.pth"
+    torch.save({"model": {}, "config": {}, "payload": _Payload(marker)}, evil)
+    config = _config(tmp_path, data_root, steps=1, sections=tiny_sections)
+    run = tmp_path / "run"
+    if command == "eval":
+        argv = ["eval", "--checkpoint", str(evil)]
+    elif command == "predict":
+        argv = ["predict", "--checkpoint", str(evil), str(data_root / "images" / "val"),
+                "--out", str(tmp_path / "drawn")]
+    elif command == "init-from":
+        argv = ["train", "--config", str(config), "--out", str(run), "--init-from", str(evil)]
+    elif command == "resume":
+        (run / "checkpoints").mkdir(parents=True)
+        (run / "checkpoints" / "last.pth").write_bytes(evil.read_bytes())
+        argv = ["train", "--config", str(config), "--out", str(run), "--resume"]
+    else:
+        argv = ["train", "--config", str(config), "--out", str(run), f"model.pretrained={evil}"]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert not marker.exists()

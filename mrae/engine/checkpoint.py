@@ -100,11 +100,22 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"{path}: checkpoint not found; give a .pth file from RUN_DIR/checkpoints/")
+    import pickle
+
     try:
-        # Our checkpoints hold plain containers, tensors and numpy RNG states.
-        state = torch.load(path, map_location=map_location, weights_only=False)
+        # Our checkpoints hold only tensors and plain containers: loading never runs code.
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "Unsupported global" not in str(error):  # no forbidden object: a damaged file
+            raise ConfigError(f"{path}: cannot read the checkpoint (it is damaged or not a "
+                              "PyTorch file)") from None
+        raise ConfigError(
+            f"{path}: refused: the file holds Python objects other than tensors and plain "
+            "containers, and loading them could run code; use a checkpoint written by mrae train"
+        ) from None
     except Exception as error:  # torch raises many types for a truncated or foreign file
-        raise ConfigError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {error})") from None
+        first = str(error).splitlines()[0] if str(error) else ""
+        raise ConfigError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {first})") from None
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ConfigError(f"{path}: not an mrae checkpoint (no 'model' and 'config' entries)")
     return state
@@ -148,9 +159,12 @@ def load_model(
 
 def rng_state() -> dict[str, Any]:
     """The states of every RNG a training step may draw from (torch CPU and CUDA, numpy, random)."""
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
     state: dict[str, Any] = {
         "torch": torch.get_rng_state(),
-        "numpy": np.random.get_state(),
+        # tensors and plain values only, so that a checkpoint loads with weights_only=True
+        "numpy": {"kind": str(kind), "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
         "random": random.getstate(),
     }
     if torch.cuda.is_available() and torch.cuda.is_initialized():
@@ -161,7 +175,11 @@ def rng_state() -> dict[str, Any]:
 def set_rng_state(state: dict[str, Any]) -> None:
     """Restore the states saved by :func:`rng_state`."""
     torch.set_rng_state(state["torch"].cpu())
-    np.random.set_state(state["numpy"])
-    random.setstate(state["random"])
+    n = state["numpy"]
+    np.random.set_state(
+        (n["kind"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
+    version, internal, gauss = state["random"]
+    random.setstate((version, tuple(internal), gauss))
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state_all([s.cpu() for s in state["cuda"]])

@@ -171,8 +171,9 @@ def _picture_paths(images: list[Path], out: Path) -> list[Path]:
 
 def _label_to_cat(checkpoint: Path, num_classes: int) -> dict[int, int]:
     """The checkpoint's contiguous label -> COCO category id (labels as ids when it has none)."""
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False, mmap=True)
-    mapping = state.get("label_to_cat") if isinstance(state, dict) else None
+    from mrae.engine.checkpoint import load_checkpoint
+
+    mapping = load_checkpoint(checkpoint).get("label_to_cat")
     if not mapping:
         return {k: k for k in range(1, num_classes + 1)}
     return {int(k): int(v) for k, v in mapping.items()}

@@ -104,3 +104,22 @@ def test_rng_states_round_trip():
     again = (torch.rand(3), np.random.rand(3), random.random())
     assert torch.equal(first[0], again[0])
     assert np.array_equal(first[1], again[1]) and first[2] == again[2]
+
+
+class _Payload:
+    """A pickle that runs code when it is loaded (what a hostile checkpoint would hold)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (open, (self.marker, "w"))
+
+
+def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
+    marker = tmp_path / "ran"
+    torch.save({"model": {}, "config": {}, "payload": _Payload(marker)}, tmp_path / "evil.pth")
+    with pytest.raises(ConfigError, match="refused") as error:
+        load_checkpoint(tmp_path / "evil.pth")
+    assert "\n" not in str(error.value)
+    assert not marker.exists()
