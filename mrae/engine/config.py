@@ -135,13 +135,13 @@ class EvalConfig:
 class PretrainConfig:
     """The proxy pretraining (:mod:`mrae.engine.pretrain`) run when ``model.pretrained: synthetic``."""
 
-    scenes: int = 1500  # synthetic scenes the training crops are cut from (split id 2: no dataset's)
+    scenes: int = 800  # synthetic scenes the training crops are cut from (split id 2: no dataset's)
     val_scenes: int = 100  # further scenes whose crops measure the held-out accuracy
     seed: int = 0
-    crop_size: int = 64  # px, square, native resolution
+    crop_size: int = 32  # px, square, native resolution
     background_per_image: int = 3  # background crops per scene (besides one per object/distractor)
-    steps: int = 1500
-    batch_size: int = 64
+    steps: int = 1000
+    batch_size: int = 128
     lr: float = 0.1  # SGD (momentum 0.9, Nesterov), linear warm-up then cosine to 0
     weight_decay: float = 5e-4  # on conv and linear weights only
     cache_dir: str = ".cache/pretrain"  # trained once into cache_dir/<key>/, reused after
