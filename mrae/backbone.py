@@ -74,7 +74,9 @@ class ResNetLevels(nn.Module):
             downloads once into torch's cache) or the path of a local file holding a torchvision
             ResNet `state_dict()` (the `fc.*` keys may be absent).
         trainable_layers: how many stages train, counted from the top as torchvision does
-            (0: none, 1: layer4, 2: +layer3, 3: +layer2, 4: +layer1, 5: +stem conv1).
+            (0: none, 1: layer4, 2: +layer3, 3: +layer2, 4: +layer1, 5: +stem conv1); None:
+            torchvision's default, 3 with trained weights and all 5 from scratch (a random stem
+            left frozen would never learn).
         norm: "auto" (torchvision's rule: frozen batch norm with trained weights, learned batch
             norm from scratch) or "groupnorm" (32 groups, from scratch only: GroupNorm does not
             depend on the batch, which batch norm with 2 images per step does).
@@ -93,13 +95,14 @@ class ResNetLevels(nn.Module):
         self,
         depth: str = "resnet50",
         pretrained: str | Path | None = None,
-        trainable_layers: int = 3,
+        trainable_layers: int | None = None,
         norm: str = "auto",
     ) -> None:
         super().__init__()
         _check_choice("backbone", depth, tuple(RESNET_DEPTHS))
         _check_choice("norm", norm, NORM_CHOICES)
-        if isinstance(trainable_layers, bool) or trainable_layers not in range(6):
+        if trainable_layers is not None and (isinstance(trainable_layers, bool)
+                                             or trainable_layers not in range(6)):
             raise ConfigError(
                 f"trainable_layers={trainable_layers!r} is not valid; choose an integer 0..5 "
                 "(the number of ResNet stages that train, counted from conv5_x down)"
@@ -155,6 +158,9 @@ class ResNetLevels(nn.Module):
         }
         self.layer4_channels = _stage_width(net.layer4)
 
+        if trainable_layers is None:  # torchvision's rule: 3 with trained weights, all from scratch
+            trainable_layers = 3 if trained else 5
+        self.trainable_layers = trainable_layers
         trainable = set(_STAGES[:trainable_layers])
         for name, param in net.named_parameters():
             if name.startswith("fc."):

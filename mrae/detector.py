@@ -121,7 +121,7 @@ def build_detector(
     mode: str = "global",
     backbone: str = "resnet18",
     pretrained: str | Path | None = None,
-    trainable_layers: int = 3,
+    trainable_layers: int | None = None,
     norm: str = "auto",
     head: str = "mlp",
     out_channels: int = 256,
@@ -155,7 +155,8 @@ def build_detector(
         mode: "mrae" attention: "global" (per image, the paper) or "spatial" (per position).
         backbone: "resnet18", "resnet34", "resnet50" or "resnet101".
         pretrained: None, "imagenet" (torchvision weights, downloads) or a local state-dict path.
-        trainable_layers: ResNet stages that train, 0..5, counted from conv5_x (torchvision's rule).
+        trainable_layers: ResNet stages that train, 0..5, counted from conv5_x (torchvision's rule);
+            None: 3 with trained weights, 5 from scratch.
         norm: "auto" (frozen batch norm with trained weights, batch norm from scratch) or
             "groupnorm" (from scratch only).
         head: "mlp" (torchvision's TwoMLPHead on 7x7 RoIAlign) or "c4" (conv5_x on 14x14 RoIAlign).

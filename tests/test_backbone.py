@@ -74,3 +74,9 @@ def test_missing_corrupt_or_foreign_weights_file_is_a_config_error(tmp_path):
 def test_bad_backbone_settings(kwargs, text):
     with pytest.raises(ConfigError, match=text):
         ResNetLevels(**kwargs)
+
+
+def test_from_scratch_every_stage_trains_by_default():
+    scratch = ResNetLevels("resnet18", pretrained=None)
+    assert scratch.trainable_layers == 5
+    assert all(p.requires_grad for p in scratch.parameters() if p is not None)

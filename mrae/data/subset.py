@@ -39,6 +39,8 @@ PAPER_IMAGES = {"train": (52_032, 52_032 / 118_287), "val": (2_164, 2_164 / 5_00
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an existing output file (refused otherwise; never the input)")
     parser.add_argument(
         "input", metavar="IN.json", help="COCO instances JSON (e.g. instances_train2017.json)"
     )
@@ -81,6 +83,20 @@ def main(args: argparse.Namespace) -> int:
     if not args.max_area > 0:
         raise ConfigError(f"--max-area must be > 0 px^2, got {args.max_area}")
     out = Path(args.out)
+    if val is None:
+        targets = [out]
+    else:
+        suffix = out.suffix or ".json"
+        targets = [out.with_name(f"{out.stem}_{name}{suffix}") for name in ("train", "val")]
+    source = Path(args.input).resolve()
+    for target in targets:  # before the long work: never replace the input or an existing file
+        if target.resolve() == source:
+            raise ConfigError(f"--out {target} is the input file; write the subset elsewhere")
+        if target.is_dir():
+            raise ConfigError(f"--out {target} is a folder; give a .json file path")
+        if target.exists() and not args.overwrite:
+            raise ConfigError(f"{target} already exists; pass --overwrite to replace it or "
+                              "choose another --out")
     try:  # before the long work: fail at once on an output folder that cannot exist
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -103,8 +119,7 @@ def main(args: argparse.Namespace) -> int:
         else:
             train, val_split = split_images(subset, val, seed=args.seed)
             splits = {"train": train, "val": val_split}
-            suffix = out.suffix or ".json"
-            paths = {name: out.with_name(f"{out.stem}_{name}{suffix}") for name in splits}
+            paths = dict(zip(splits, targets, strict=True))
         for name, split in splits.items():
             write_json(split, paths[name])
     rule = "w * h" if args.area == "bbox" else "COCO 'area'"

@@ -364,7 +364,7 @@ def _coco_json(split: str, n: int, width: int, height: int, per_image: list, see
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + ".tmp")
+    tmp = path.with_name(path.name + f".tmp{os.getpid()}")  # one per writer
     tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
     os.replace(tmp, path)
 
@@ -440,11 +440,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--height", type=int, default=300, help="image height in px (default 300)")
     parser.add_argument("--medium-fraction", type=float, default=0.1,
                         help="share of objects of 32..64 px instead of 4..32 px (default 0.1)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a dataset already in OUT_DIR (refused otherwise)")
     parser.add_argument("--workers", type=int, default=None,
                         help="worker processes (default: CPU cores, at most 8; 0: none)")
 
 
 def main(args: argparse.Namespace) -> int:
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out} is a file; give a folder to write the dataset into")
+    existing = [out / name for name in ("images", "annotations") if (out / name).exists()]
+    if existing and not args.overwrite:
+        raise ConfigError(f"{out} already holds a dataset ({existing[0]}); pass --overwrite to "
+                          "replace it or choose another folder")
     val = args.val_images if args.val_images is not None else max(1, args.images // 4)
     paths = generate(args.out_dir, train_images=args.images, val_images=val, seed=args.seed,
                      width=args.width, height=args.height, medium_fraction=args.medium_fraction,

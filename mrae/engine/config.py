@@ -26,6 +26,7 @@ from os import PathLike
 from pathlib import Path
 from typing import Any
 
+import yaml
 from omegaconf import DictConfig, ListConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
@@ -44,7 +45,7 @@ class ModelConfig:
     mode: str = "global"
     backbone: str = "resnet18"
     pretrained: str | None = None
-    trainable_layers: int = 3
+    trainable_layers: int | None = None  # null: 3 with trained weights, 5 (all) from scratch
     norm: str = "auto"  # auto: frozen BN with trained weights, BN from scratch; groupnorm
     head: str = "mlp"
     out_channels: int = 256
@@ -225,8 +226,21 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
             valid = ", ".join(str(c) for c in choices)
             raise ConfigError(f"{source}: model.{key}={value!r} is not valid; choose one of {valid}")
 
-    t, d, e = cfg.train, cfg.data, cfg.eval
+    t, d, e, m = cfg.train, cfg.data, cfg.eval, cfg.model
+    finite = all(math.isfinite(v) for v in (t.lr, t.momentum, t.weight_decay, t.gamma,
+                                            t.warmup_factor, t.clip_grad_norm or 1.0))
     checks: list[tuple[str, bool, str]] = [
+        ("name", cfg.name is None or (re.fullmatch(r"[A-Za-z0-9_.+-]+", cfg.name) is not None
+                                      and cfg.name not in (".", "..")),
+         "must be a plain folder name (letters, digits, _ . + -), without / or .."),
+        ("train", finite, "holds a value that is not a finite number (inf or nan); give numbers"),
+        ("model.rpn_nms_thresh", 0 < m.rpn_nms_thresh <= 1, "must be an IoU in (0, 1]"),
+        ("model.box_nms_thresh", 0 < m.box_nms_thresh <= 1, "must be an IoU in (0, 1]"),
+        ("model.box_score_thresh", 0 <= m.box_score_thresh <= 1, "must be a score in [0, 1]"),
+        ("model.anchor_sizes", all(math.isfinite(v) and v > 0 for v in m.anchor_sizes),
+         "must be finite sizes > 0 (pixels)"),
+        ("model.aspect_ratios", all(math.isfinite(v) and v > 0 for v in m.aspect_ratios),
+         "must be finite ratios > 0 (h/w)"),
         ("train.steps", t.steps >= 1, "must be >= 1"),
         ("train.batch_size", t.batch_size >= 1, "must be >= 1"),
         ("train.lr", t.lr > 0, "must be > 0"),
@@ -355,14 +369,21 @@ def resolve_data(cfg: DictConfig, progress: bool = True) -> dict[str, str | None
     # The annotation files are written last and atomically: both present means a complete dataset.
     if all(Path(paths[f"{split}_annotations"]).is_file() for split in SPLITS):
         return paths
+    import fcntl
+
     s = d.synthetic
-    try:
-        return generate(
-            out, train_images=s.train_images, val_images=s.val_images, seed=s.seed,
-            width=s.width, height=s.height, progress=progress,
-        )
-    except ConfigError as error:  # e.g. "synth: width must be ..." -> name the config section
-        raise ConfigError(f"data.synthetic: {error}") from None
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # another process generating the same data: wait for it
+        if all(Path(paths[f"{split}_annotations"]).is_file() for split in SPLITS):
+            return paths
+        try:
+            return generate(
+                out, train_images=s.train_images, val_images=s.val_images, seed=s.seed,
+                width=s.width, height=s.height, progress=progress,
+            )
+        except ConfigError as error:  # e.g. "synth: width must be ..." -> name the config section
+            raise ConfigError(f"data.synthetic: {error}") from None
 
 
 def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, DictConfig]]:
@@ -376,8 +397,11 @@ def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dict
         raise ConfigError(f"{path}: config file not found{where}; check the path")
     try:
         layer = OmegaConf.load(path)
-    except (OSError, OmegaConfBaseException, ValueError) as error:
+    except (OSError, OmegaConfBaseException, ValueError, yaml.YAMLError) as error:
         raise ConfigError(f"{path}: cannot read the config ({_one_line(error)})") from None
+    if not seen and not layer:
+        raise ConfigError(f"{path}: the config is empty; give at least `base: <parent>.yaml` or a "
+                          "section (model, data, train, eval, pretrain)")
     if isinstance(layer, ListConfig):
         raise ConfigError(f"{path}: a config is a mapping of sections (model, data, train, eval), not a list")
     base = layer.pop("base", None)

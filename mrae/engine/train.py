@@ -69,13 +69,18 @@ def train(
 
     Raises:
         ConfigError: a run already in ``run_dir`` without ``resume``, nothing to resume, a
-            checkpoint that does not fit the model.
+            checkpoint that does not fit the model, another process writing ``run_dir``.
         TrainingDiverged: a non-finite loss or gradient; ``last.pth`` stays the last good state.
     """
+    from mrae.engine.runlock import RunLock
+
     process = distributed.setup(cfg.train.device)
     joined = process.distributed
     try:
-        return _Run(cfg, Path(run_dir), process, resume, init_from).train()
+        if not process.is_main:
+            return _Run(cfg, Path(run_dir), process, resume, init_from).train()
+        with RunLock(run_dir):  # one writer per run folder
+            return _Run(cfg, Path(run_dir), process, resume, init_from).train()
     finally:
         if joined:
             distributed.cleanup()

@@ -100,7 +100,10 @@ def budget_lines(results: dict[str, Any]) -> list[str]:
         f"evaluated every {b['eval_every']} steps; backbone {b['backbone']} (initial weights: "
         f"{_start(b, short=True)}), "
         f"head {b['head']}, out_channels {b['out_channels']}, input min/max side "
-        f"{b['min_size']}/{b['max_size']}; {b['data']}"
+        f"{b['min_size']}/{b['max_size']}"
+        + (f", trained on random {b['train_crop'][0]}x{b['train_crop'][1]} crops at that scale (full "
+           "images in evaluation)" if b.get("train_crop") else "")
+        + f"; {b['data']}"
     ]
     for s in b.get("scaled", []):
         lines.append(

@@ -61,6 +61,18 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     return metrics
 
 
+def die_with_parent() -> None:
+    """In a worker: ask Linux to send SIGTERM when the study process dies (a killed study takes
+    its workers with it instead of leaving them training as orphans). Elsewhere: nothing."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
 def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) -> dict:
     """`run_row` in a worker process: `threads` torch threads, output to the run's `study.log`."""
     import contextlib
@@ -137,7 +149,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
     pending = sorted(jobs, key=lambda job: -job[0].schedule_scale)
     running, count, total = {}, 0, len(jobs)
     context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
         while pending or running:
             for job in list(pending):
                 if len(running) >= workers:

@@ -128,6 +128,7 @@ def _row_budget(cfg, scale: int) -> dict[str, Any]:
         "out_channels": int(m.out_channels),
         "min_size": int(m.min_size),
         "max_size": int(m.max_size),
+        "train_crop": [int(v) for v in d.train_crop] if d.train_crop is not None else None,
         "data": (
             f"synthetic data: {d.synthetic.train_images} train and {d.synthetic.val_images} val "
             f"images (seed {d.synthetic.seed})" if synthetic

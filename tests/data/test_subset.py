@@ -217,3 +217,21 @@ def test_unwritable_output_is_an_error(coco_file, tmp_path):
     blocker.write_text("")
     code, _, err = _run(str(coco_file), "--out", str(blocker / "s.json"))
     assert code == 2 and "cannot write the subset" in err
+
+
+def test_never_overwrites_the_input_or_an_existing_file(coco_file, tmp_path):
+    before = coco_file.read_bytes()
+    code, _, err = _run(str(coco_file), "--out", str(coco_file))
+    assert code == 2 and "is the input file" in err and coco_file.read_bytes() == before
+    # a split whose generated name lands on the input
+    renamed = tmp_path / "x_train.json"
+    renamed.write_bytes(before)
+    code, _, err = _run(str(renamed), "--out", str(tmp_path / "x.json"), "--split-val", "1")
+    assert code == 2 and "is the input file" in err and renamed.read_bytes() == before
+    out = tmp_path / "mine.json"
+    out.write_text("keep")
+    code, _, err = _run(str(coco_file), "--out", str(out))
+    assert code == 2 and "--overwrite" in err and out.read_text() == "keep"
+    assert len(err.strip().splitlines()) == 1
+    code, _, _ = _run(str(coco_file), "--out", str(out), "--overwrite")
+    assert code == 0 and out.read_text() != "keep"

@@ -120,3 +120,20 @@ def test_cli_round_trip(tmp_path, capsys):
     assert f"train: 5 images, {len(train['annotations'])} objects" in printed
     for img in train["images"]:
         assert (tmp_path / "images" / "train" / img["file_name"]).is_file()
+
+
+def test_cli_never_replaces_a_dataset_unless_asked(tmp_path, capsys):
+    args = ["synth", str(tmp_path), "--images", "2", "--val-images", "1", "--seed", "7", "--workers", "0"]
+    assert cli_main(args) == 0
+    ann = tmp_path / "annotations" / "instances_train.json"
+    before = ann.read_bytes()
+    capsys.readouterr()
+    assert cli_main([*args[:-4], "--seed", "8", "--workers", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "already holds a dataset" in err and "--overwrite" in err and len(err.splitlines()) == 1
+    assert ann.read_bytes() == before
+    assert cli_main([*args[:-4], "--seed", "8", "--workers", "0", "--overwrite"]) == 0
+    assert ann.read_bytes() != before
+    (tmp_path / "file").write_text("mine")
+    assert cli_main(["synth", str(tmp_path / "file"), "--images", "1", "--workers", "0"]) == 2
+    assert (tmp_path / "file").read_text() == "mine"

@@ -59,7 +59,7 @@ def test_synth_rows_share_the_base_schedule(row):
     base = load_config(CONFIGS / "synth" / "_base.yaml")
     cfg = load_config(CONFIGS / "synth" / f"{row}.yaml")
     assert cfg.train == base.train and cfg.data == base.data and cfg.eval == base.eval
-    assert (cfg.model.backbone, cfg.model.pretrained, cfg.model.head) == ("resnet18", None, "mlp")
+    assert (cfg.model.backbone, cfg.model.pretrained, cfg.model.head) == ("resnet18", "synthetic", "mlp")
     assert cfg.data.train_images is None  # the synthetic data
 
 
@@ -94,8 +94,8 @@ def test_missing_file_is_one_line(tmp_path):
     ("text", "overrides", "expected"),
     [
         ("train:\n  stepz: 3\n", [], r"unknown key 'train\.stepz'.*valid keys of train: steps, batch_size"),
-        ("", ["model.colour=red"], r"unknown key 'model\.colour'.*extractor"),
-        ("", ["data.synthetic.size=3"], r"unknown key 'data\.synthetic\.size'.*valid keys of data\.synthetic"),
+        ("name: c\n", ["model.colour=red"], r"unknown key 'model\.colour'.*extractor"),
+        ("name: c\n", ["data.synthetic.size=3"], r"unknown key 'data\.synthetic\.size'.*valid keys of data\.synthetic"),
         ("optimizer: sgd\n", [], r"unknown key 'optimizer'.*valid keys of the top level: name, model"),
     ],
 )
@@ -121,7 +121,7 @@ def test_unknown_keys_name_the_key_and_the_valid_ones(tmp_path, text, overrides,
     ],
 )
 def test_bad_values_name_the_key_and_the_choices(tmp_path, overrides, expected):
-    path = write(tmp_path / "c.yaml", "")
+    path = write(tmp_path / "c.yaml", "name: c\n")
     with pytest.raises(ConfigError, match=expected):
         load_config(path, overrides)
 
@@ -129,9 +129,9 @@ def test_bad_values_name_the_key_and_the_choices(tmp_path, overrides, expected):
 @pytest.mark.parametrize(
     ("text", "overrides", "key"),
     [
-        ("", ["train.steps=abc"], "train.steps"),
+        ("name: c\n", ["train.steps=abc"], "train.steps"),
         ("train:\n  lr: fast\n", [], "train.lr"),
-        ("", ["train.milestones=3"], "train.milestones"),
+        ("name: c\n", ["train.milestones=3"], "train.milestones"),
         ("model:\n  anchor_sizes: [a, b]\n", [], "model.anchor_sizes"),
     ],
 )
@@ -145,13 +145,13 @@ def test_wrong_types_name_the_key(tmp_path, text, overrides, key):
 
 def test_override_without_equals_sign(tmp_path):
     with pytest.raises(ConfigError, match="key.sub=value"):
-        load_config(write(tmp_path / "c.yaml", ""), ["train.steps"])
+        load_config(write(tmp_path / "c.yaml", "name: c\n"), ["train.steps"])
 
 
 def test_synthetic_data_is_generated_once_and_reused(tmp_path):
     cache = tmp_path / "cache"
     cfg = load_config(
-        write(tmp_path / "c.yaml", ""),
+        write(tmp_path / "c.yaml", "name: c\n"),
         ["data.synthetic.train_images=1", "data.synthetic.val_images=1", "data.synthetic.width=128",
          "data.synthetic.height=96", f"data.synthetic.cache_dir={cache}"],
     )
@@ -165,8 +165,40 @@ def test_synthetic_data_is_generated_once_and_reused(tmp_path):
 
 def test_missing_data_path_is_refused(tmp_path):
     cfg = load_config(
-        write(tmp_path / "c.yaml", ""),
+        write(tmp_path / "c.yaml", "name: c\n"),
         [f"data.train_images={tmp_path}", f"data.train_annotations={tmp_path / 'none.json'}"],
     )
     with pytest.raises(ConfigError, match="data.train_annotations"):
         resolve_data(cfg)
+
+
+@pytest.mark.parametrize(
+    ("override", "key"),
+    [
+        ("train.lr=.inf", "train"),
+        ("train.lr=.nan", "train"),
+        ("model.rpn_nms_thresh=-1", "model.rpn_nms_thresh"),
+        ("model.box_score_thresh=2", "model.box_score_thresh"),
+        ("model.anchor_sizes=[.nan,8,16,32]", "model.anchor_sizes"),
+        ("name=../outside", "name"),
+        ("name=a/b", "name"),
+    ],
+)
+def test_values_are_checked_where_they_enter(tmp_path, override, key):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  steps: 10\n")
+    with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:
+        load_config(path, [override])
+    assert "\n" not in str(error.value)
+
+
+def test_empty_and_broken_yaml_are_one_line_errors(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    with pytest.raises(ConfigError, match="empty"):
+        load_config(empty)
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("train: {steps: 10\n")
+    with pytest.raises(ConfigError, match="cannot read") as error:
+        load_config(broken)
+    assert "\n" not in str(error.value)

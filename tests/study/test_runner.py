@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from mrae.engine.config import PretrainConfig
 from mrae.errors import ConfigError
 from mrae.study import runner
 from mrae.study.files import write_json_atomic
@@ -44,7 +45,7 @@ def test_shared_data_and_pretrained_trunks_are_made_once_per_setting(tmp_path, m
     study = _study(tmp_path)
     runner.prepare_shared(study, _jobs(study), quick=False)
     assert sorted(data) == [0, 5]  # two data settings among six runs
-    assert sorted(trunks) == [7, 1500]  # two pretraining settings
+    assert sorted(trunks) == [7, PretrainConfig().steps]  # two pretraining settings
 
 
 def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped(tmp_path, monkeypatch):
