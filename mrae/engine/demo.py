@@ -23,7 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", default=str(DEMO_CONFIG), help="demo config (default: %(default)s)")
     parser.add_argument("--out", default="runs/demo", help="run folder (default: %(default)s)")
     parser.add_argument("--images", type=int, default=4, help="validation images to draw (default: 4)")
-    parser.add_argument("--score-thresh", type=float, default=0.1,
+    parser.add_argument("--score-thresh", type=float, default=0.3,
                         help="draw detections scoring at least this (default: %(default)s)")
     parser.add_argument(
         "overrides", nargs="*", default=[], help="config overrides as key.sub=value, e.g. train.steps=50"
