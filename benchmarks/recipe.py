@@ -121,8 +121,10 @@ def render(results: dict) -> str:
     lines = [
         "# The training recipe: every lever at equal wall-clock time",
         "",
-        f"Written by `{results['command']}` ({results['date']}, {results['machine']}); "
-        "rendered from [training_recipe.json](training_recipe.json). No number here is typed by hand.",
+        "Written by `python benchmarks/recipe.py` (the variants may come from several calls, each "
+        f"merged into the JSON; the latest: `{results['command']}`, {results['date']}, "
+        f"{results['machine']}); rendered from [training_recipe.json](training_recipe.json). No "
+        "number here is typed by hand.",
         "",
         f"Each line trains `{CONFIG}` with its overrides for {results['minutes']:g} minutes of training "
         f"time ({results['jobs']} runs at a time, {results['threads']} thread(s) each, as `mrae study "
@@ -151,8 +153,8 @@ def render(results: dict) -> str:
         lines += ["", "Not measured yet: " + ", ".join(f"`{n}` ({VARIANTS[n][0]})" for n in missing)
                   + f"; `python benchmarks/recipe.py --only {','.join(missing)}` adds them."]
     best = max(results["variants"], key=lambda n: _final_ap50(results["variants"][n]))
-    lines += ["", f"Best AP50 at the last mark: **{best}**. The recipe keeps what wins, for every "
-              "row alike (configs/synth/_base.yaml).", ""]
+    lines += ["", f"Best AP50 at the last mark: **{best}**. The recipe (configs/synth/_base.yaml) keeps what wins, "
+              "for every row alike.", ""]
     lines += ["Commands (each line above; the base's crops are pinned so that they reproduce it):", ""]
     lines += [f"- {name}: `{_command(name, r)}`" for name, r in results["variants"].items()]
     lines.append("")
