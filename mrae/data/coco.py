@@ -2,8 +2,8 @@
 
 ``CocoDetection(images_dir, ann_file, train=...)[i]`` is ``(image, target)``:
 
-- ``image``: FloatTensor [3, H, W] in [0, 1] (EXIF orientation applied; grayscale and RGBA
-  images become 3-channel RGB);
+- ``image``: FloatTensor [3, H, W] in [0, 1] (:func:`mrae.data.images.read_image`: EXIF
+  orientation applied; grayscale, palette, alpha, CMYK, 16-bit and TIFF files become RGB);
 - ``target``: ``{"boxes": FloatTensor [K, 4] xyxy in pixels, "labels": Int64Tensor [K] in 1..C,
   "image_id": int}``, crowd annotations left out.
 
@@ -23,21 +23,17 @@ from typing import Any
 
 import numpy as np
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 from pycocotools.coco import COCO
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import tv_tensors
 from torchvision.transforms import v2
-from torchvision.transforms.v2 import functional as F
 
+from mrae.data.images import exif_orientation, read_image
 from mrae.data.validate import load_coco_json
 from mrae.errors import ConfigError, DataError
 
 Target = dict[str, Any]
 Transform = Callable[[tv_tensors.Image, Target], tuple[tv_tensors.Image, Target]]
-
-# EXIF tag 0x0112 is the orientation.
-_ORIENTATION = 0x0112
 
 
 class CocoDetection(Dataset):
@@ -117,27 +113,22 @@ class CocoDetection(Dataset):
     def load_image(self, image_id: int) -> torch.Tensor:
         """The image of ``image_id`` as FloatTensor [3, H, W] in [0, 1], EXIF orientation applied.
 
-        Raises DataError when the file is missing or unreadable, or its size is not the JSON's.
+        Read by :func:`mrae.data.images.read_image` (16-bit, palette, alpha, CMYK and TIFF files
+        mapped to RGB as it says). Raises DataError when the file is missing or unreadable, or
+        its size is not the JSON's.
         """
         info = self.coco.imgs[image_id]
         path = self.images_dir / info["file_name"]
         try:
-            with Image.open(path) as raw:
-                raw.load()
-                orientation = raw.getexif().get(_ORIENTATION, 1)
-                image = ImageOps.exif_transpose(raw).convert("RGB")
-        except FileNotFoundError:
+            image = read_image(path)
+        except DataError as error:
             raise DataError(
-                f"{path}: image file of image id {image_id} not found; check the images folder "
-                f"({self.images_dir}) and the 'file_name' in {self.ann_file}"
+                f"{error} [image id {image_id} of {self.ann_file}; images folder {self.images_dir}]"
             ) from None
-        except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-            raise DataError(
-                f"{path}: cannot read the image file of image id {image_id} ({error}); "
-                "replace the file or remove the image from the annotations"
-            ) from None
+        height, width = image.shape[-2:]
         expected = (info["width"], info["height"])
-        if image.size != expected:
+        if (width, height) != expected:
+            orientation = exif_orientation(path)
             hint = (
                 f"; the file is EXIF-rotated (orientation {orientation}): give the size and boxes "
                 "as the image is displayed"
@@ -145,10 +136,10 @@ class CocoDetection(Dataset):
                 else ""
             )
             raise DataError(
-                f"{path}: image id {image_id} is {image.size[0]} x {image.size[1]} px but "
+                f"{path}: image id {image_id} is {width} x {height} px but "
                 f"{self.ann_file} says {expected[0]} x {expected[1]}{hint}"
             )
-        return F.to_dtype(F.pil_to_tensor(image), torch.float32, scale=True)
+        return image
 
     def load_target(self, image_id: int) -> Target:
         """The target of ``image_id`` without transforms: boxes xyxy [K, 4], labels [K], image_id."""

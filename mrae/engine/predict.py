@@ -21,11 +21,10 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor, nn
-from torchvision.transforms.v2 import functional as F
 from tqdm import tqdm
 
+from mrae.data.images import read_image
 from mrae.engine.draw import draw_detections, save_attention_figure, save_image
 from mrae.engine.evaluate import resolve_device, to_coco_results
 from mrae.errors import ConfigError, DataError
@@ -54,18 +53,6 @@ def find_images(inputs: Sequence[str | Path]) -> list[Path]:
         else:
             raise DataError(f"{item}: no such image file or folder; check the path")
     return found
-
-
-def read_image(path: str | Path) -> Tensor:
-    """An image file as FloatTensor [3, H, W] in [0, 1] (RGB, EXIF orientation applied)."""
-    try:
-        with Image.open(path) as raw:
-            picture = ImageOps.exif_transpose(raw).convert("RGB")
-    except FileNotFoundError:
-        raise DataError(f"{path}: no such image file; check the path") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
-        raise DataError(f"{path}: cannot read the image ({error}); give a PNG or JPEG file") from None
-    return F.to_dtype(F.pil_to_tensor(picture), torch.float32, scale=True)
 
 
 def predict_images(

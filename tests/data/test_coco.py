@@ -127,6 +127,17 @@ def test_grayscale_and_rgba_load_as_rgb(dataset_files, index):
     assert image.sum() == pytest.approx(3 * (x2 - x1) * (y2 - y1))
 
 
+def test_16bit_image_is_read_by_the_shared_reader_not_saturated(dataset_files):
+    import numpy as np
+
+    images_dir, ann_file = dataset_files
+    ramp = (np.arange(24 * 32).reshape(24, 32) * 80).astype(np.uint16)  # 0..61360
+    Image.fromarray(ramp).save(images_dir / "gray.png")  # a 16-bit PNG, the JSON's 32 x 24
+    image, _ = CocoDetection(*dataset_files)[1]
+    assert torch.allclose(image[0], torch.from_numpy(ramp / 65535).float(), atol=1e-6)
+    assert image.max() < 0.95  # convert("RGB") made every pixel above 255 white
+
+
 def test_exif_rotated_jpeg_matches_its_box(dataset_files):
     image, target = CocoDetection(*dataset_files)[3]
     assert image.shape == (3, 30, 40)  # displayed size, not the stored 30 x 40
