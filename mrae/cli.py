@@ -16,6 +16,7 @@ from mrae.errors import MraeError
 COMMANDS: dict[str, tuple[str, str]] = {
     "synth": ("mrae.data.synth", "write the synthetic small-object dataset (COCO format)"),
     "subset": ("mrae.data.subset", "write the paper's COCO small-object subset"),
+    "convert": ("mrae.data.convert", "YOLO, VisDrone, DOTA or Pascal VOC labels to a COCO JSON"),
     "anchors": ("mrae.data.anchors", "cluster the training boxes into 4 scales x 3 aspect ratios"),
     "stats": ("mrae.data.stats", "count objects per class and size; plot width against height"),
     "pretrain": ("mrae.engine.pretrain", "pretrain the ResNet trunk offline on synthetic crops"),
