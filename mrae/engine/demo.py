@@ -65,6 +65,7 @@ def main(args: argparse.Namespace) -> int:
         predictions,
         score_thresh=args.score_thresh,
         attention=True,
+        overwrite=True,  # the demo's own folder, also when an older version wrote it
     )
     print(f"\ntrained run: {run_dir}   predictions drawn in: {predictions}")
     print(f"tensorboard --logdir {run_dir / 'tb'}")

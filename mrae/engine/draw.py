@@ -3,8 +3,9 @@
 :func:`draw_detections` draws the boxes with ``torchvision.utils.draw_bounding_boxes`` (one colour
 per class, 1 px lines) and writes each label on a filled tag above its box, not inside it, so an
 object of a few pixels stays visible; images under 600 px are drawn at 2x (nearest neighbour, so
-the pixels stay as the model saw them). :func:`save_attention_figure` puts the three level-weight maps of the spatial MRAE beside
-the image with matplotlib.
+the pixels stay as the model saw them). :func:`draw_level_weights` adds a bar chart of the level
+weights of the global MRAE in the picture's bottom-right corner; :func:`save_attention_figure`
+puts the three level-weight maps of the spatial MRAE beside the image with matplotlib.
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ from torchvision.utils import draw_bounding_boxes
 UPSCALE_BELOW = 600
 
 LEVEL_NAMES = ("C1 (stride 4)", "C2 (stride 8)", "C3 (stride 16)")
+
+#: Bar colours of the level-weight chart, C1, C2, C3 (none of them a class colour of tab10/20).
+LEVEL_COLORS: tuple[tuple[int, int, int], ...] = ((0, 200, 255), (255, 0, 200), (255, 220, 0))
+_PANEL_COLOR = (24, 24, 24)
+_FRAME_COLOR = (128, 128, 128)
 
 
 def class_color(label: int) -> tuple[int, int, int]:
@@ -90,6 +96,53 @@ def _draw_labels(
         y = y1 - tag_h - 1 if y1 - tag_h - 1 >= 0 else min(y2 + 1, picture.height - tag_h)
         draw.rectangle((x, y, x + tag_w, y + tag_h), fill=color)
         draw.text((x + 1 - left, y + 1 - top), text, fill="white", font=font)
+    return F.pil_to_tensor(picture)
+
+
+def draw_level_weights(
+    image: Tensor, weights: Tensor | Sequence[float], names: Sequence[str] = ("C1", "C2", "C3")
+) -> Tensor:
+    """Draw a bar chart of level weights in the image's bottom-right corner.
+
+    Args:
+        image: [3, H, W], float in [0, 1] or uint8 (e.g. what :func:`draw_detections` returns).
+        weights: [L] level weights in [0, 1] (the global MRAE's softmax over C1, C2, C3).
+        names: the L bar labels, written under the bars; each weight is written above its bar.
+
+    Returns:
+        uint8 [3, H, W]: the image with an opaque dark panel (about 30% of the shorter side, at
+        least 72 px when the image allows) holding one bar per level in :data:`LEVEL_COLORS`,
+        whose filled height is ``weight`` times the bar's full height (drawn as a grey frame).
+    """
+    values = [float(w) for w in (weights.detach().float().cpu().flatten() if torch.is_tensor(weights) else weights)]
+    if len(values) != len(names):
+        raise ValueError(f"{len(values)} weights for {len(names)} level names")
+    if image.is_floating_point():
+        image = F.to_dtype(image.clamp(0, 1), torch.uint8, scale=True)
+    picture = F.to_pil_image(image.cpu())
+    draw = ImageDraw.Draw(picture)
+    width, height = picture.size
+    side = min(width - 2, height - 2, max(72, min(width, height) * 3 // 10))
+    if side < 8:  # nothing readable fits
+        return F.pil_to_tensor(picture)
+    path = _font_path()
+    font_size = max(6, side // 8)
+    font = ImageFont.truetype(path, font_size) if path else ImageFont.load_default()
+    left, top = width - side - 1, height - side - 1
+    draw.rectangle((left, top, left + side - 1, top + side - 1), fill=_PANEL_COLOR)
+    text_h = font_size + 2
+    bar_top, bar_bottom = top + text_h + 2, top + side - text_h - 3
+    slot = side / len(values)
+    for i, (value, name) in enumerate(zip(values, names, strict=True)):
+        x0 = round(left + i * slot + slot * 0.2)
+        x1 = round(left + (i + 1) * slot - slot * 0.2) - 1
+        filled = round(min(max(value, 0.0), 1.0) * (bar_bottom - bar_top))
+        draw.rectangle((x0 - 1, bar_top - 1, x1 + 1, bar_bottom + 1), outline=_FRAME_COLOR)
+        if filled > 0:
+            draw.rectangle((x0, bar_bottom - filled + 1, x1, bar_bottom), fill=LEVEL_COLORS[i % 3])
+        centre = (x0 + x1) / 2
+        draw.text((centre, bar_top - 2), f"{value:.2f}", fill="white", font=font, anchor="md")
+        draw.text((centre, bar_bottom + 3), name, fill="white", font=font, anchor="ma")
     return F.pil_to_tensor(picture)
 
 

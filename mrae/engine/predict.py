@@ -1,36 +1,51 @@
 """`mrae predict`: detect objects in images with a checkpoint, draw them, save the level weights.
 
-``mrae predict --checkpoint CKPT IMAGES_OR_DIR... --out DIR [--score-thresh 0.5] [--attention]``
-writes into DIR:
+``mrae predict --checkpoint CKPT IMAGES_OR_DIR... --out DIR [--score-thresh 0.5] [--attention]
+[--overwrite]`` writes into DIR:
 
 - ``detections.json``: COCO results (``image_id`` = the image's index in the input order,
   ``file_name``, ``category_id`` in the checkpoint's COCO ids, ``category_name``, ``bbox`` xywh
   px, ``score``) of the detections scoring at least the threshold;
 - ``<stem>.jpg``: each image with its boxes, class names and scores drawn (the paper's Fig. 5);
+  with ``--attention`` and a global-mode MRAE, a bar chart of the C1/C2/C3 weights in its
+  bottom-right corner;
 - with ``--attention``: ``attention.json`` (per image the level weights ``[w1, w2, w3]`` of
   C1, C2, C3; for the spatial MRAE their mean over the image) and, for the spatial mode,
-  ``<stem>_attention.png`` with the three weight maps beside the image.
+  ``<stem>_attention.png`` with the three weight maps beside the image;
+- ``predict.json``: the run's record: checkpoint, threshold, the images it skipped and why, and
+  the files it wrote in DIR.
+
+Everything is checked before the model is loaded: the checkpoint and the images exist, and DIR is
+new, empty or holds only files an earlier ``mrae predict`` wrote (listed in its ``predict.json``);
+a DIR with other files is refused unless ``--overwrite``, and an input image is never written
+over. An image that cannot be read is skipped with a one-line warning on stderr; the other
+images' results are written and the command exits with code 1 (0 when every image was read).
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import torch
 from torch import Tensor, nn
 from tqdm import tqdm
 
 from mrae.data.images import read_image
-from mrae.engine.draw import draw_detections, save_attention_figure, save_image
+from mrae.engine.draw import draw_detections, draw_level_weights, save_attention_figure, save_image
 from mrae.engine.evaluate import resolve_device, to_coco_results
 from mrae.errors import ConfigError, DataError
 
 #: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+#: The record of a predict run in its output folder: the files it wrote, the images it skipped.
+MANIFEST = "predict.json"
 
 
 def find_images(inputs: Sequence[str | Path]) -> list[Path]:
@@ -55,6 +70,13 @@ def find_images(inputs: Sequence[str | Path]) -> list[Path]:
     return found
 
 
+class Predictions(NamedTuple):
+    """What :func:`predict_images` did: the results written and the images it skipped."""
+
+    results: list[dict[str, Any]]  # the COCO results written to detections.json
+    failed: list[tuple[Path, str]]  # (image, one-line reason) of each image that was skipped
+
+
 def predict_images(
     checkpoint: str | Path,
     inputs: Sequence[str | Path],
@@ -64,20 +86,29 @@ def predict_images(
     attention: bool = False,
     device: str | torch.device = "auto",
     progress: bool = True,
-) -> list[dict[str, Any]]:
+    overwrite: bool = False,
+) -> Predictions:
     """Detect, draw and save; see the module docstring for what lands in ``out_dir``.
+
+    The inputs, the output folder and the device are checked before the model is loaded. An
+    image that cannot be read is skipped with a one-line warning on stderr; the results of every
+    other image are written (also when the run stops early).
 
     Args:
         checkpoint: a checkpoint written by ``mrae train``.
         inputs: image files and/or folders of images.
-        out_dir: output folder (created).
+        out_dir: output folder: new, empty, or one this function wrote before (its
+            ``predict.json`` lists its files); any other folder needs ``overwrite``.
         score_thresh: keep detections with score >= this (in [0, 1]).
-        attention: also save the level weights (and the spatial maps).
+        attention: also save the level weights (and draw them: bars for the global mode, maps
+            beside the image for the spatial mode).
         device: ``"cpu"``, ``"cuda"``, ... or ``"auto"``.
         progress: tqdm bar on stderr.
+        overwrite: write into a folder holding other files too; files of predict's names in it
+            are replaced (never an input image).
 
     Returns:
-        The COCO results written to ``detections.json``.
+        The results written to ``detections.json`` and the images skipped.
     """
     from mrae.detector import attention_weights
     from mrae.engine.checkpoint import load_model
@@ -89,9 +120,10 @@ def predict_images(
         raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
     images = find_images(inputs)
     out = Path(out_dir)
+    earlier = check_out_folder(out, overwrite)
     pictures = _picture_paths(images, out)
-
     device = resolve_device(device)
+
     model, cfg, class_names = load_model(checkpoint, device=str(device))
     model.eval()
     label_to_cat = _label_to_cat(checkpoint, len(class_names))
@@ -100,45 +132,104 @@ def predict_images(
 
     results: list[dict[str, Any]] = []
     weights_records: list[dict[str, Any]] = []
+    failed: list[tuple[Path, str]] = []
+    written: set[str] = set()
     warned = False
-    for index, (path, picture) in enumerate(
-        tqdm(list(zip(images, pictures, strict=True)), desc="predict", unit="img", disable=not progress)
-    ):
-        image = read_image(path)
-        with torch.inference_mode():
-            output = model([image.to(device)])[0]
-            weights = attention_weights(model) if attention else None
-        keep = output["scores"] >= score_thresh
-        output = {k: v[keep].cpu() for k, v in output.items()}
-        for result in to_coco_results(output, index, label_to_cat):
-            result["file_name"] = str(path)
-            result["category_name"] = cat_names[result["category_id"]]
-            results.append(result)
-        drawn = draw_detections(
-            image, output["boxes"], output["labels"].tolist(), output["scores"].tolist(), class_names
+    try:
+        for index, (path, picture) in enumerate(
+            tqdm(list(zip(images, pictures, strict=True)), desc="predict", unit="img", disable=not progress)
+        ):
+            try:
+                image = read_image(path)
+            except DataError as error:
+                failed.append((path, str(error)))
+                tqdm.write(f"mrae predict: warning: {error}; skipped", file=sys.stderr)
+                continue
+            with torch.inference_mode():
+                output = model([image.to(device)])[0]
+                weights = attention_weights(model) if attention else None
+            keep = output["scores"] >= score_thresh
+            output = {k: v[keep].cpu() for k, v in output.items()}
+            for result in to_coco_results(output, index, label_to_cat):
+                result["file_name"] = str(path)
+                result["category_name"] = cat_names[result["category_id"]]
+                results.append(result)
+            drawn = draw_detections(
+                image, output["boxes"], output["labels"].tolist(), output["scores"].tolist(), class_names
+            )
+
+            if attention and weights is None and not warned:
+                extractor = cfg.model.get("extractor", "this") if "model" in cfg else "this"
+                print(f"--attention: the {extractor} extractor has no attention weights; drawing detections only")
+                warned = True
+            if weights is not None:
+                record = {"image_id": index, "file_name": str(path)}
+                if weights.dim() == 4:  # spatial mode: [1, 3, H1, W1]
+                    maps = _valid_region(model, image.to(device), weights[0]).cpu()
+                    record.update(mode="spatial", weights=maps.flatten(1).mean(1).tolist())
+                    figure = picture.with_name(f"{picture.stem}_attention.png")
+                    save_attention_figure(image, maps, figure, title=path.name)
+                    written.add(figure.name)
+                else:  # global mode: [1, 3]
+                    record.update(mode="global", weights=weights[0].float().cpu().tolist())
+                    drawn = draw_level_weights(drawn, weights[0])
+                weights_records.append(record)
+            save_image(drawn, picture)
+            written.add(picture.name)
+    finally:
+        _write_json(out / "detections.json", results)
+        written.add("detections.json")
+        if weights_records:
+            _write_json(out / "attention.json", weights_records)
+            written.add("attention.json")
+        manifest = {
+            "checkpoint": str(checkpoint),
+            "score_thresh": score_thresh,
+            "images": len(images),
+            "failed": [{"file_name": str(p), "error": e} for p, e in failed],
+            "files": sorted(written | {n for n in earlier if (out / n).exists()} - {MANIFEST}),
+        }
+        _write_json(out / MANIFEST, manifest)
+    return Predictions(results, failed)
+
+
+def check_out_folder(out: Path, overwrite: bool = False) -> set[str]:
+    """Check that ``mrae predict`` may write into ``out``; return the names it wrote there before.
+
+    ``out`` may be missing, empty, or hold only files that an earlier ``mrae predict`` wrote (its
+    ``predict.json`` lists them). A folder holding anything else is refused with a one-line
+    ConfigError unless ``overwrite``; a path that is a file is always refused.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a folder; give a folder for the results")
+    if not out.is_dir():
+        return set()
+    earlier = _manifest_files(out / MANIFEST)
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in earlier and p.name != MANIFEST)
+    if foreign and not overwrite:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(
+            f"--out {out}: the folder holds {len(foreign)} file(s) that mrae predict did not write "
+            f"({shown}); give a new or empty folder, or pass --overwrite to write beside them "
+            "(files with predict's names are then replaced)"
         )
-        save_image(drawn, picture)
+    return earlier
 
-        if attention and weights is None and not warned:
-            extractor = cfg.model.get("extractor", "this") if "model" in cfg else "this"
-            print(f"--attention: the {extractor} extractor has no attention weights; drawing detections only")
-            warned = True
-        if weights is not None:
-            record = {"image_id": index, "file_name": str(path)}
-            if weights.dim() == 4:  # spatial mode: [1, 3, H1, W1]
-                maps = _valid_region(model, image.to(device), weights[0]).cpu()
-                record.update(mode="spatial", weights=maps.flatten(1).mean(1).tolist())
-                save_attention_figure(
-                    image, maps, picture.with_name(f"{picture.stem}_attention.png"), title=path.name
-                )
-            else:
-                record.update(mode="global", weights=weights[0].float().cpu().tolist())
-            weights_records.append(record)
 
-    (out / "detections.json").write_text(json.dumps(results, indent=1) + "\n")
-    if weights_records:
-        (out / "attention.json").write_text(json.dumps(weights_records, indent=1) + "\n")
-    return results
+def _manifest_files(path: Path) -> set[str]:
+    """The ``files`` an earlier run listed in its manifest; empty when there is none or it is bad."""
+    try:
+        files = json.loads(path.read_text()).get("files", [])
+    except (OSError, ValueError, AttributeError):
+        return set()
+    return {f for f in files if isinstance(f, str) and "/" not in f and f not in {"", ".", ".."}}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically: a reader never sees a half-written file."""
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(partial, path)
 
 
 def _picture_paths(images: list[Path], out: Path) -> list[Path]:
@@ -147,7 +238,9 @@ def _picture_paths(images: list[Path], out: Path) -> list[Path]:
     inputs = {p.resolve() for p in images}
     paths = []
     for index, image in enumerate(images):
-        stem = image.stem if image.stem not in seen else f"{image.stem}_{index}"
+        stem = image.stem
+        while stem in seen:
+            stem = f"{stem}_{index}"
         seen.add(stem)
         path = out / f"{stem}.jpg"
         if path.resolve() in inputs:
@@ -186,12 +279,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--attention", action="store_true", help="also save the level weights (and spatial weight maps)"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="write into an --out folder that holds other files too (same names are replaced)",
+    )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
 def main(args: argparse.Namespace) -> int:
-    results = predict_images(
+    results, failed = predict_images(
         args.checkpoint,
         args.inputs,
         args.out,
@@ -199,6 +296,14 @@ def main(args: argparse.Namespace) -> int:
         attention=args.attention,
         device=args.device,
         progress=not args.no_progress,
+        overwrite=args.overwrite,
     )
     print(f"{len(results)} detections with score >= {args.score_thresh} written to {args.out}")
+    if failed:
+        print(
+            f"mrae predict: {len(failed)} image(s) could not be read and were skipped "
+            f"(listed in {Path(args.out) / MANIFEST})",
+            file=sys.stderr,
+        )
+        return 1
     return 0

@@ -114,19 +114,89 @@ def test_attention_of_an_extractor_without_it_says_so_and_continues(checkpoints,
     assert not (out / "attention.json").exists()
 
 
-@pytest.mark.parametrize("case", ["missing", "empty folder", "unreadable"])
+@pytest.mark.parametrize("case", ["missing", "empty folder"])
 def test_bad_inputs_are_one_line_errors_naming_the_path(checkpoints, tmp_path, capsys, case):
     if case == "missing":
         bad = tmp_path / "nope.png"
-    elif case == "empty folder":
+    else:
         bad = tmp_path / "empty"
         bad.mkdir()
-    else:
-        bad = tmp_path / "broken.png"
-        bad.write_bytes(b"not a png")
     assert predict(checkpoints["single"], bad, out=tmp_path / "out") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and str(bad) in err and err.startswith("mrae predict: error:")
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_unreadable_image_is_skipped_and_the_others_are_written(checkpoints, images, tmp_path, capsys):
+    broken = images / "broken.png"
+    broken.write_bytes(b"not a png")
+    out = tmp_path / "out"
+    code = predict(checkpoints["global"], images, out=out, extra=["--score-thresh", "0", "--attention"])
+    assert code == 1
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line for line in err if "warning" in line]
+    assert len(warnings) == 1 and str(broken) in warnings[0] and warnings[0].endswith("skipped")
+    # The folder is read sorted: a.jpg (0), b.png (1), broken.png (2, skipped).
+    detections = json.loads((out / "detections.json").read_text())
+    assert {d["image_id"] for d in detections} == {0, 1}
+    weights = json.loads((out / "attention.json").read_text())
+    assert [w["file_name"] for w in weights] == [str(images / "a.jpg"), str(images / "b.png")]
+    assert (out / "a.jpg").is_file() and (out / "b.jpg").is_file() and not (out / "broken.jpg").exists()
+    record = json.loads((out / "predict.json").read_text())
+    assert [f["file_name"] for f in record["failed"]] == [str(broken)]
+    assert set(record["files"]) == {"a.jpg", "b.jpg", "detections.json", "attention.json"}
+
+
+def test_inputs_and_output_folder_are_checked_before_the_model_loads(checkpoints, images, tmp_path, monkeypatch, capsys):
+    import mrae.engine.checkpoint
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("the model was loaded before the inputs were checked")
+
+    monkeypatch.setattr(mrae.engine.checkpoint, "load_model", no_loading)
+    assert predict(checkpoints["single"], images, tmp_path / "missing.png", out=tmp_path / "out") == 2
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "notes.txt").write_text("mine")
+    assert predict(checkpoints["single"], images, out=taken) == 2
+    err = capsys.readouterr().err
+    assert "missing.png" in err and "notes.txt" in err and "--overwrite" in err
+    assert "loaded" not in err
+
+
+def test_output_folder_rules(checkpoints, images, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert predict(checkpoints["single"], images / "b.png", out=out) == 0
+    assert predict(checkpoints["single"], images / "a.jpg", out=out) == 0  # its own files: fine
+    record = json.loads((out / "predict.json").read_text())
+    assert set(record["files"]) == {"a.jpg", "b.jpg", "detections.json"}  # earlier drawings kept
+
+    (out / "notes.txt").write_text("the user's")
+    assert predict(checkpoints["single"], images / "b.png", out=out) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "notes.txt" in err and "--overwrite" in err
+    assert predict(checkpoints["single"], images / "b.png", out=out, extra=["--overwrite"]) == 0
+    assert (out / "notes.txt").read_text() == "the user's"
+
+    before = (images / "a.jpg").read_bytes()
+    assert predict(checkpoints["single"], images, out=images, extra=["--overwrite"]) == 2
+    assert "would overwrite the input" in capsys.readouterr().err
+    assert (images / "a.jpg").read_bytes() == before
+    (tmp_path / "file").write_text("x")
+    assert predict(checkpoints["single"], images, out=tmp_path / "file") == 2
+    assert "is a file" in capsys.readouterr().err
+
+
+def test_global_attention_draws_the_level_weights_in_a_corner(checkpoints, images, tmp_path):
+    image = images / "b.png"  # 80 x 60, drawn at 2x: 160 x 120
+    plain, drawn = tmp_path / "plain", tmp_path / "drawn"
+    assert predict(checkpoints["global"], image, out=plain, extra=["--score-thresh", "1"]) == 0
+    assert predict(checkpoints["global"], image, out=drawn, extra=["--score-thresh", "1", "--attention"]) == 0
+    with Image.open(plain / "b.jpg") as a, Image.open(drawn / "b.jpg") as b:
+        difference = np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16))
+    assert difference.shape == (120, 160, 3)
+    assert difference[:40, :80].max() <= 2  # far from the chart: the same picture
+    assert difference[-60:, -60:].mean() > 20  # the bottom-right corner holds the chart
 
 
 def test_draw_keeps_large_images_at_their_size_and_colours_by_class():
