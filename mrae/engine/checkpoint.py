@@ -9,7 +9,16 @@ A checkpoint is a ``torch.save``'d dict with the keys
   category id);
 - ``best_metric``: the best value of ``train.best_metric`` so far (None before any evaluation);
 - ``metrics``: the last evaluation's metrics and ``metrics_step`` the step it was run at;
-- ``log_window``: the running sums of the losses not yet logged (so a resumed run logs the same).
+- ``log_window``: the running sums of the losses not yet logged (so a resumed run logs the same);
+- ``checksum``: ``"sha256:<hex>"`` over everything else in the dict (:func:`state_checksum`),
+  checked by every :func:`load_checkpoint`.
+
+The checksum lives inside the checkpoint rather than in a sidecar file (or over the file's bytes)
+because a checkpoint is one file written atomically: the checksum is replaced with it, travels with
+it when it is hard-linked to ``step_*.pth``/``best.pth`` or copied elsewhere, and can never be out of
+step with it. It is needed because ``torch.load`` does not check the zip's CRCs: 4 KiB of a
+checkpoint overwritten on disk loads without complaint, with NaN or wrong weights. A checkpoint
+written before checksums existed (no ``checksum`` key) loads unchecked, as before.
 
 A run keeps ``checkpoints/last.pth``, the last ``train.keep_last`` ``step_<7-digit step>.pth`` files and
 ``best.pth`` (the best evaluation so far).
@@ -17,9 +26,11 @@ A run keeps ``checkpoints/last.pth``, the last ``train.keep_last`` ``step_<7-dig
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import re
+from collections.abc import Mapping
 from os import PathLike
 from pathlib import Path
 from typing import Any
@@ -30,18 +41,68 @@ from omegaconf import DictConfig
 from torch import nn
 
 from mrae.errors import ConfigError
+from mrae.files import remove_stale_temp_files, temp_path
 
 _STEP_FILE = re.compile(r"step_(\d+)\.pth")
+CHECKSUM_KEY = "checksum"
+
+
+class CheckpointDamaged(ConfigError):
+    """A checkpoint file that cannot be read or whose contents fail its checksum."""
+
+
+def state_checksum(state: Mapping[str, Any]) -> str:
+    """``"sha256:<hex>"`` of a checkpoint dict, its ``checksum`` entry left out.
+
+    Covers every tensor (dtype, shape and bytes) and every plain value (their ``repr``) with the key
+    path to it; dict keys in sorted order, so the digest does not depend on insertion order.
+    """
+    digest = hashlib.sha256()
+    _feed(digest, {k: v for k, v in state.items() if k != CHECKSUM_KEY})
+    return f"sha256:{digest.hexdigest()}"
+
+
+def _feed(digest: Any, value: Any) -> None:
+    """Hash ``value`` into ``digest``, each part length-prefixed so no two structures collide."""
+
+    def tag(text: str) -> None:
+        data = text.encode("utf-8")
+        digest.update(len(data).to_bytes(8, "little") + data)
+
+    if torch.is_tensor(value):
+        flat = value.detach()
+        if flat.layout != torch.strided:
+            flat = flat.to_dense()
+        flat = flat.cpu().contiguous().reshape(-1)
+        tag(f"tensor {flat.dtype} {tuple(value.shape)}")
+        if flat.numel():
+            digest.update(flat.view(torch.uint8).numpy())
+    elif isinstance(value, Mapping):
+        items = sorted(value.items(), key=lambda item: (type(item[0]).__name__, repr(item[0])))
+        tag(f"mapping {len(items)}")
+        for key, item in items:
+            tag(f"{type(key).__name__} {key!r}")
+            _feed(digest, item)
+    elif isinstance(value, (list, tuple)):
+        tag(f"{type(value).__name__} {len(value)}")
+        for item in value:
+            _feed(digest, item)
+    else:
+        tag(f"{type(value).__name__} {value!r}")
 
 
 def save_checkpoint(path: str | PathLike[str], state: dict[str, Any]) -> None:
-    """``torch.save(state)`` to ``path`` atomically: a temporary file, fsync, then ``os.replace``.
+    """``torch.save(state)`` with its ``checksum`` to ``path`` atomically: a temporary file, fsync,
+    then ``os.replace``.
 
-    A run killed while writing leaves the previous file intact (and at worst a ``.tmp`` file).
+    A run killed while writing leaves the previous file intact (and at worst a ``.<name>.<pid>.tmp``
+    file, deleted by the next save into the folder once its writer is gone).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    remove_stale_temp_files(path.parent)
+    state = {**state, CHECKSUM_KEY: state_checksum(state)}
+    tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
             torch.save(state, f)
@@ -59,7 +120,7 @@ def link_or_copy(source: str | PathLike[str], target: str | PathLike[str]) -> No
     ``target`` unchanged.
     """
     source, target = Path(source), Path(target)
-    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    tmp = temp_path(target)
     tmp.unlink(missing_ok=True)
     try:
         try:
@@ -92,10 +153,12 @@ def prune_step_checkpoints(folder: str | PathLike[str], keep_last: int) -> list[
 
 
 def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """Read a checkpoint written by :func:`save_checkpoint`.
+    """Read a checkpoint written by :func:`save_checkpoint` and verify its checksum.
 
     Raises:
-        ConfigError: the file is missing, unreadable or not an mrae checkpoint.
+        CheckpointDamaged: the file cannot be read (truncated, overwritten, not a PyTorch file) or
+            its contents do not match its checksum.
+        ConfigError: the file is missing, would run code, or is not an mrae checkpoint.
     """
     path = Path(path)
     if not path.is_file():
@@ -107,15 +170,23 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
         if "Unsupported global" not in str(error):  # no forbidden object: a damaged file
-            raise ConfigError(f"{path}: cannot read the checkpoint (it is damaged or not a "
-                              "PyTorch file)") from None
+            raise CheckpointDamaged(f"{path}: cannot read the checkpoint: the file is damaged "
+                                    "(truncated or overwritten) or not a PyTorch file") from None
         raise ConfigError(
             f"{path}: refused: the file holds Python objects other than tensors and plain "
             "containers, and loading them could run code; use a checkpoint written by mrae train"
         ) from None
     except Exception as error:  # torch raises many types for a truncated or foreign file
-        first = str(error).splitlines()[0] if str(error) else ""
-        raise ConfigError(f"{path}: cannot read the checkpoint ({type(error).__name__}: {first})") from None
+        first = str(error).splitlines()[0][:160] if str(error) else ""
+        raise CheckpointDamaged(
+            f"{path}: cannot read the checkpoint: the file is damaged (truncated or overwritten) "
+            f"or not a PyTorch file ({type(error).__name__}: {first})"
+        ) from None
+    if isinstance(state, dict) and CHECKSUM_KEY in state and state[CHECKSUM_KEY] != state_checksum(state):
+        raise CheckpointDamaged(
+            f"{path}: the checkpoint is damaged: its contents do not match the checksum written "
+            "with them (bytes changed on disk); use another checkpoint of the run"
+        )
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ConfigError(f"{path}: not an mrae checkpoint (no 'model' and 'config' entries)")
     return state

@@ -2,7 +2,8 @@
 
 Training lines are ``{"step": s, "loss": mean total loss, "lr": lr, "loss_<part>": ...}`` and
 evaluation lines ``{"step": s, "eval": {metric: value}}``. A resumed run first drops the lines
-written after the step it resumes from, so the file reads as one uninterrupted run.
+written after the step it resumes from, so the file reads as one uninterrupted run, and a
+half-written last line (a run killed while appending it) with one line on stderr.
 """
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from mrae.errors import DataError
+from mrae.files import write_text_atomic
 
 
 class MetricsLog:
@@ -76,19 +81,44 @@ class MetricsLog:
             self.writer.flush()
 
     def _truncate_after(self, step: int) -> None:
+        """Keep the records up to ``step`` (atomically); drop a half-written last line, saying so."""
         if not self.path.is_file():
             return
-        kept = [line for line in self.path.read_text(encoding="utf-8").splitlines()
-                if line.strip() and json.loads(line)["step"] <= step]
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        tmp.write_text("".join(line + "\n" for line in kept), encoding="utf-8")
-        os.replace(tmp, self.path)
+        records, torn = _parse(self.path)
+        if torn is not None:
+            print(f"resume: dropped the half-written last line {torn} of {self.path} (the run was "
+                  "stopped while writing it)", file=sys.stderr)
+        kept = [record for record in records if record["step"] <= step]
+        write_text_atomic(self.path, "".join(json.dumps(record) + "\n" for record in kept))
 
 
 def read_metrics(run_dir: str | os.PathLike[str]) -> list[dict[str, Any]]:
-    """The records of ``run_dir/metrics.jsonl`` in order."""
-    path = Path(run_dir) / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    """The records of ``run_dir/metrics.jsonl`` in order (a half-written last line, from a run
+    being written or killed mid-line, left out).
+
+    Raises:
+        DataError: a line before the last is not a record.
+    """
+    return _parse(Path(run_dir) / "metrics.jsonl")[0]
+
+
+def _parse(path: Path) -> tuple[list[dict[str, Any]], int | None]:
+    """The records of a metrics file and the number of its half-written last line (None if none)."""
+    lines = [(n, line) for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+             if line.strip()]
+    records: list[dict[str, Any]] = []
+    for i, (number, line) in enumerate(lines):
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+            if i == len(lines) - 1:
+                return records, number
+            raise DataError(f"{path}: line {number} is not a metrics record ({line[:60]!r}); "
+                            "remove or fix that line")
+        records.append(record)
+    return records, None
 
 
 def _nan(value: Any) -> bool:

@@ -10,8 +10,10 @@ is written atomically (:mod:`mrae.engine.checkpoint`).
 ``--resume`` continues a stopped run exactly: the data order and flips are a function of
 ``(seed, epoch, position)`` (:mod:`mrae.engine.sampler`) and the RNG states the model draws
 from (RPN and RoI sampling) are restored, so on the CPU the losses are those of an uninterrupted
-run. ``--init-from CKPT`` starts from another run's weights only (the paper's mixed training:
-template 1, then template 2).
+run. A damaged ``last.pth`` (it fails its checksum) is replaced by the newest intact
+``step_*.pth``; a checkpoint is never written from weights that are not finite. ``--init-from
+CKPT`` starts from another run's weights only (the paper's mixed training: template 1, then
+template 2).
 
 Several processes: ``torchrun --nproc_per_node N -m mrae.cli train --config X.yaml``
 (DistributedDataParallel; each process reads its share of every epoch; rank 0 logs, evaluates
@@ -27,7 +29,7 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -37,18 +39,22 @@ from tqdm import tqdm
 
 from mrae.engine import distributed
 from mrae.engine.checkpoint import (
+    CheckpointDamaged,
     link_or_copy,
     load_checkpoint,
     prune_step_checkpoints,
     rng_state,
     save_checkpoint,
     set_rng_state,
+    step_checkpoints,
 )
 from mrae.errors import ConfigError, MraeError
+from mrae.files import remove_stale_temp_files, write_text_atomic
 
 
 class TrainingDiverged(MraeError):
-    """The loss (or the gradient) became NaN or infinite: the run stops without saving that state."""
+    """The loss, the gradient or the weights became NaN or infinite: the run stops without saving
+    that state."""
 
 
 def train(
@@ -59,8 +65,9 @@ def train(
     Args:
         cfg: a config from :func:`mrae.engine.config.load_config`.
         run_dir: the run folder: ``config.yaml``, ``metrics.jsonl``, ``tb/``, ``checkpoints/``.
-        resume: continue from ``run_dir/checkpoints/last.pth`` (the config may raise
-            ``train.steps``; the rest should be the run's).
+        resume: continue from ``run_dir/checkpoints/last.pth`` (the newest intact ``step_*.pth``
+            when it is damaged; the config may raise ``train.steps``, not lower it below the
+            checkpoint's step; the rest should be the run's).
         init_from: a checkpoint whose model weights (only) start this run; strict load.
 
     Returns:
@@ -68,9 +75,11 @@ def train(
         :func:`mrae.engine.evaluate.evaluate_model`); empty when there is no val set.
 
     Raises:
-        ConfigError: a run already in ``run_dir`` without ``resume``, nothing to resume, a
-            checkpoint that does not fit the model, another process writing ``run_dir``.
-        TrainingDiverged: a non-finite loss or gradient; ``last.pth`` stays the last good state.
+        ConfigError: a run already in ``run_dir`` without ``resume``, nothing (intact) to resume,
+            a checkpoint past ``train.steps`` or that does not fit the model, another process
+            writing ``run_dir``.
+        TrainingDiverged: a non-finite loss, gradient or weights; ``last.pth`` stays the last
+            good state.
     """
     from mrae.engine.runlock import RunLock
 
@@ -125,6 +134,9 @@ class _Run:
         distributed.barrier()
         if not process.is_main:
             paths = resolve_data(cfg, progress=False)
+        if process.is_main:  # under the run lock: no other writer; remove killed writes' files
+            for folder in (run_dir, self.checkpoints):
+                remove_stale_temp_files(folder, include_own=True)
         self.train_set = CocoDetection(
             paths["train_images"], paths["train_annotations"], train=True, flip=False
         )
@@ -137,7 +149,14 @@ class _Run:
         t = self.cfg.train
         self.use_amp = bool(t.amp) and process.device.type == "cuda"
 
-        state = load_checkpoint(self.last) if resume else None
+        self.good: Path | None = None  # the newest checkpoint known to hold finite, intact weights
+        state = self._resume_state() if resume else None
+        if state is not None and int(state["step"]) > t.steps:
+            raise ConfigError(
+                f"--resume {self.good}: the checkpoint is at step {int(state['step'])}, past "
+                f"train.steps={t.steps}; resume with train.steps >= {int(state['step'])} (the run's "
+                "own config) or evaluate the checkpoint with mrae eval"
+            )
         _seed_everything(t.seed)  # the same initial weights in every process
         self.model = self._build_model(pretrained=not resume and init_from is None)
         if init_from is not None:
@@ -183,6 +202,32 @@ class _Run:
             kwargs["pretrained"] = resolve_pretrained(self.cfg, progress=False)
         return build_detector(**kwargs)
 
+    def _resume_state(self) -> dict[str, Any]:
+        """``last.pth``, or when it is damaged the newest intact ``step_*.pth``, which then replaces
+        ``last.pth`` (said in one line)."""
+        try:
+            state = load_checkpoint(self.last)
+            self.good = self.last
+            return state
+        except CheckpointDamaged:
+            pass
+        for candidate in reversed(step_checkpoints(self.checkpoints)):
+            try:
+                state = load_checkpoint(candidate)
+            except CheckpointDamaged:
+                continue
+            if self.process.is_main:
+                link_or_copy(candidate, self.last)  # eval and the study read last.pth
+                print(f"resume: {self.last} is damaged; resuming from {candidate} (step "
+                      f"{int(state['step'])}), the newest intact step checkpoint, which replaces it",
+                      file=sys.stderr)
+            self.good = candidate
+            return state
+        raise ConfigError(
+            f"--resume: {self.last} is damaged and no step_*.pth in {self.checkpoints} is intact; "
+            "there is nothing to resume from: start the run again in a new --out folder"
+        )
+
     def _load_init_weights(self, path: Path) -> None:
         state = load_checkpoint(path)
         names = state.get("class_names")
@@ -204,7 +249,7 @@ class _Run:
             self.model.load_state_dict(state["model"], strict=True)
         except RuntimeError as error:
             raise ConfigError(
-                f"--resume {self.last}: its weights do not fit this config's model "
+                f"--resume {self.good}: its weights do not fit this config's model "
                 f"({str(error).splitlines()[0]}); resume with the run's own config"
             ) from None
         self.optimizer.load_state_dict(state["optimizer"])
@@ -241,7 +286,7 @@ class _Run:
         if resume and path.is_file() and path.read_text() != text:
             print(f"resume: the config differs from the run's saved {path}; saving the new one",
                   file=sys.stderr)
-        path.write_text(text)
+        write_text_atomic(path, text)
 
     # -------------------------------------------------------------------------------- loop
 
@@ -344,13 +389,30 @@ class _Run:
         losses["grad_norm"] = grad_norm
         return losses
 
-    def _diverged(self, what: str, values: Mapping[str, float]) -> None:
-        shown = ", ".join(f"{k}={v:.4g}" for k, v in values.items())
-        kept = f"the last good checkpoint is {self.last}" if self.last.is_file() else "no checkpoint was written"
+    def _diverged(self, what: str, values: Mapping[str, float] | str, step: int | None = None) -> NoReturn:
+        """Stop the run: ``what`` (at ``step``, default the step being taken) is not finite;
+        ``values`` shows the numbers (a mapping) or says where (a string)."""
+        shown = values if isinstance(values, str) else ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        verb = "are" if what == "weights" else "is"
+        kept = f"the last good checkpoint is {self.good}" if self.good is not None else "no checkpoint was written"
         raise TrainingDiverged(
-            f"training diverged at step {self.step + 1}: the {what} is not finite ({shown}); "
-            f"{kept}; lower train.lr, add train.warmup_steps or set train.clip_grad_norm"
+            f"training diverged at step {self.step + 1 if step is None else step}: the {what} {verb} "
+            f"not finite ({shown}); {kept}; lower train.lr, add train.warmup_steps or set "
+            "train.clip_grad_norm"
         )
+
+    def _check_finite_weights(self) -> None:
+        """Stop with :class:`TrainingDiverged` when a weight or buffer is NaN or infinite (before
+        anything evaluates or saves them)."""
+        floats = [(k, v) for k, v in self.model.state_dict().items() if v.is_floating_point()]
+        if not floats:
+            return
+        finite = torch.stack([torch.isfinite(v).all() for _, v in floats]).cpu()
+        if bool(finite.all()):
+            return
+        name, value = floats[int((~finite).nonzero()[0])]
+        bad = int((~torch.isfinite(value)).sum())
+        self._diverged("weights", f"{name}: {bad} of {value.numel()} values", step=self.step)
 
     def _lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -383,6 +445,7 @@ class _Run:
         """Evaluate on rank 0 (the others wait); True when ``train.best_metric`` improved."""
         from mrae.engine.evaluate import evaluate_model
 
+        self._check_finite_weights()
         distributed.barrier()
         metrics = None
         if self.process.is_main:
@@ -405,6 +468,7 @@ class _Run:
     def _state(self) -> dict[str, Any]:
         from mrae.engine.config import to_dict
 
+        self._check_finite_weights()  # never written as a good state; every process stops alike
         rng = distributed.gather_objects(rng_state())
         return {
             "model": self.model.state_dict(),
@@ -433,6 +497,7 @@ class _Run:
                 link_or_copy(self.last, self.checkpoints / f"step_{self.step:07d}.pth")
             prune_step_checkpoints(self.checkpoints, keep)
         distributed.barrier()
+        self.good = self.last
 
     def _save_best(self, just_saved: bool) -> None:
         best = self.checkpoints / "best.pth"

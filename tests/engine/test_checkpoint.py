@@ -1,7 +1,9 @@
-"""Checkpoints: atomic writes, pruning, loading a model back, RNG states."""
+"""Checkpoints: atomic writes, pruning, loading a model back, RNG states, checksums, stale
+temporary files."""
 
 from __future__ import annotations
 
+import os
 import random
 
 import numpy as np
@@ -10,6 +12,7 @@ import torch
 
 from mrae.detector import build_detector
 from mrae.engine.checkpoint import (
+    CheckpointDamaged,
     link_or_copy,
     load_checkpoint,
     load_model,
@@ -17,6 +20,7 @@ from mrae.engine.checkpoint import (
     rng_state,
     save_checkpoint,
     set_rng_state,
+    state_checksum,
     step_checkpoints,
 )
 from mrae.engine.config import load_config, to_dict
@@ -123,3 +127,76 @@ def test_a_checkpoint_that_would_run_code_is_refused_and_runs_nothing(tmp_path):
         load_checkpoint(tmp_path / "evil.pth")
     assert "\n" not in str(error.value)
     assert not marker.exists()
+
+
+DEAD_PID = 99_999_999  # above Linux's largest pid (2**22): never a running process
+
+
+def _weights_state() -> dict:
+    """A checkpoint dict whose bytes are almost all one float tensor (1 MiB)."""
+    torch.manual_seed(0)
+    return {"model": {"w": torch.randn(512, 512), "b": torch.zeros(3)}, "config": {"name": "x"},
+            "step": 4, "optimizer": {"state": {0: {"momentum_buffer": torch.ones(2)}}}}
+
+
+def test_the_checksum_covers_every_value_and_not_the_key_order():
+    state = _weights_state()
+    digest = state_checksum(state)
+    assert digest.startswith("sha256:")
+    assert state_checksum(dict(reversed(list(state.items())))) == digest
+    assert state_checksum({**state, "checksum": "anything"}) == digest
+    changed = _weights_state()
+    changed["model"]["w"][100, 7] += 1e-3
+    assert state_checksum(changed) != digest
+    assert state_checksum({**state, "step": 5}) != digest
+    moved = _weights_state()
+    moved["optimizer"]["state"][0]["momentum_buffer"] = torch.ones(1, 2)  # same bytes, other shape
+    assert state_checksum(moved) != digest
+
+
+def test_a_checkpoint_with_4_kib_overwritten_is_refused_as_damaged(tmp_path):
+    path = tmp_path / "last.pth"
+    save_checkpoint(path, _weights_state())
+    assert load_checkpoint(path)["step"] == 4
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = b"\xff" * 4096  # inside the tensor: NaN weights, a valid zip
+    path.write_bytes(bytes(data))
+    assert torch.isnan(torch.load(path, weights_only=True)["model"]["w"]).any()  # torch says nothing
+
+    with pytest.raises(CheckpointDamaged) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "damaged" in message and "\n" not in message
+
+
+def test_a_truncated_checkpoint_is_refused_as_damaged(tmp_path):
+    path = tmp_path / "last.pth"
+    save_checkpoint(path, _weights_state())
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(CheckpointDamaged) as error:
+        load_checkpoint(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: ") and "damaged" in message and "\n" not in message
+
+
+def test_a_checkpoint_written_before_checksums_still_loads(tmp_path, capsys):
+    state = _weights_state()
+    torch.save(state, tmp_path / "old.pth")  # no "checksum" entry
+    loaded = load_checkpoint(tmp_path / "old.pth")
+    assert "checksum" not in loaded and torch.equal(loaded["model"]["w"], state["model"]["w"])
+    assert capsys.readouterr().err == ""
+
+
+def test_a_save_removes_the_temporary_files_of_killed_saves_only(tmp_path):
+    folder = tmp_path / "checkpoints"
+    folder.mkdir()
+    dead = [folder / f".last.pth.{DEAD_PID}.tmp", folder / f".step_0000003.pth.{DEAD_PID}.tmp"]
+    live = folder / f".best.pth.{os.getppid()}.tmp"  # a running process may still be writing it
+    users = [folder / "notes.tmp", folder / ".last.pth.tmp", folder / f"x.{DEAD_PID}.tmp"]
+    for path in [*dead, live, *users]:
+        path.write_bytes(b"partial")
+    save_checkpoint(folder / "last.pth", {"model": {}, "config": {}, "step": 1})
+    assert sorted(p.name for p in folder.iterdir()) == sorted(
+        ["last.pth", live.name, *(p.name for p in users)]
+    )

@@ -1,9 +1,12 @@
-"""Training through `mrae train`: logs, checkpoints, exact resume, --init-from, divergence."""
+"""Training through `mrae train`: logs, checkpoints, exact resume, --init-from, divergence, and
+resuming after damage (a damaged last.pth, a torn metrics line, a killed save's temp files)."""
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -171,9 +174,133 @@ def test_huge_lr_diverges_with_exit_code_2(tiny_config, tmp_path, capsys):
             "train.checkpoint_every=1", *NO_VAL, "--out", str(tmp_path / "huge")]
     assert cli.main(args) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    match = re.fullmatch(r"mrae train: error: training diverged at step (\d+): the (loss|gradient norm) "
-                         r"is not finite \(.*\); .*lower train\.lr.*", err)
+    match = re.fullmatch(r"mrae train: error: training diverged at step (\d+): the (loss|gradient norm "
+                         r"is|weights are) not finite \(.*\); .*lower train\.lr.*", err)
     assert match, err
     step = int(match.group(1))
     if step > 1:
-        assert load_checkpoint(tmp_path / "huge" / "checkpoints" / "last.pth")["step"] == step - 1
+        state = load_checkpoint(tmp_path / "huge" / "checkpoints" / "last.pth")
+        assert state["step"] == step - 1
+        assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+
+
+def test_non_finite_weights_are_never_saved(tiny_config, tmp_path, monkeypatch):
+    """A step whose loss and gradient are finite but whose update blows a weight up (an lr that
+    overflows) stops the run before that state is saved or evaluated."""
+    from mrae.engine import train as train_module
+
+    take_step = train_module._Run._train_step
+
+    def blow_up_at_step_2(self, model, images, targets):
+        losses = take_step(self, model, images, targets)
+        if self.step == 1:  # the second step (self.step counts the steps done before it)
+            with torch.no_grad():
+                self.params[0].view(-1)[:5] = math.inf
+        return losses
+
+    monkeypatch.setattr(train_module._Run, "_train_step", blow_up_at_step_2)
+    cfg = load_config(tiny_config, ["train.steps=3", "train.checkpoint_every=1", "train.keep_last=5",
+                                    *NO_VAL])
+    run = tmp_path / "inf"
+    with pytest.raises(TrainingDiverged, match=r"diverged at step 2: the weights are not finite "
+                                               r"\(.*: 5 of \d+ values\)") as error:
+        train(cfg, run)
+    last = run / "checkpoints" / "last.pth"
+    assert "\n" not in str(error.value) and f"the last good checkpoint is {last}" in str(error.value)
+    state = load_checkpoint(last)
+    assert state["step"] == 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values() if v.is_floating_point())
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["last.pth", "step_0000001.pth"]
+
+
+def _copy_run(run: Path, to: Path) -> Path:
+    """A copy of a finished run to damage (hard links become separate files)."""
+    shutil.copytree(run, to, ignore=shutil.ignore_patterns(".lock"))
+    return to
+
+
+def _overwrite_4_kib(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    middle = len(data) // 2
+    data[middle:middle + 4096] = b"\xff" * 4096
+    path.write_bytes(bytes(data))
+
+
+def test_resume_falls_back_to_the_newest_intact_step_checkpoint(straight_run, tiny_config, tmp_path, capsys):
+    run = _copy_run(straight_run, tmp_path / "damaged")
+    last, step_file = run / "checkpoints" / "last.pth", run / "checkpoints" / "step_0000006.pth"
+    _overwrite_4_kib(last)
+    before = read_metrics(straight_run)
+    capsys.readouterr()
+
+    metrics = train(load_config(tiny_config), run, resume=True)  # the run is finished at step 6
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if "damaged" in line]
+    assert lines == [f"resume: {last} is damaged; resuming from {step_file} (step 6), the newest "
+                     "intact step checkpoint, which replaces it"]
+    assert metrics == pytest.approx(before[-1]["eval"], nan_ok=True)
+    assert load_checkpoint(last)["step"] == 6  # last.pth holds the intact state again
+
+
+def test_resume_with_no_intact_checkpoint_is_a_one_line_error(straight_run, tiny_config, tmp_path, capsys):
+    run = _copy_run(straight_run, tmp_path / "ruined")
+    _overwrite_4_kib(run / "checkpoints" / "last.pth")
+    step_file = run / "checkpoints" / "step_0000006.pth"
+    step_file.write_bytes(step_file.read_bytes()[:1000])  # truncated
+    code = cli.main(["train", "--config", str(tiny_config), "--out", str(run), "--resume"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "last.pth is damaged and no step_*.pth" in err and "intact" in err
+
+
+def test_resume_below_the_checkpoints_step_is_refused(straight_run, tiny_config, tmp_path, capsys):
+    run = _copy_run(straight_run, tmp_path / "shorter")
+    config = (run / "config.yaml").read_text()
+    code = cli.main(["train", "--config", str(tiny_config), "train.steps=3", "--out", str(run), "--resume"])
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in err
+    assert "at step 6, past train.steps=3" in err
+    assert (run / "config.yaml").read_text() == config  # the run's config is not relabelled
+
+
+def test_a_torn_last_metrics_line_does_not_block_resume(straight_run, tiny_config, tmp_path, capsys):
+    run = _copy_run(straight_run, tmp_path / "torn")
+    before = read_metrics(straight_run)
+    with open(run / "metrics.jsonl", "a", encoding="utf-8") as f:
+        f.write('{"step": 6, "loss": 0.83, "lo')  # killed while writing the line
+    capsys.readouterr()
+    metrics = train(load_config(tiny_config), run, resume=True)
+    err = capsys.readouterr().err
+    assert [line for line in err.splitlines() if "half-written" in line] == [
+        f"resume: dropped the half-written last line {len(before) + 1} of {run / 'metrics.jsonl'} "
+        "(the run was stopped while writing it)"
+    ]
+    assert metrics == pytest.approx(before[-1]["eval"], nan_ok=True)
+    assert read_metrics(run) == before
+    assert (run / "metrics.jsonl").read_text().endswith("}\n")
+
+
+def test_resume_removes_the_temporary_files_of_a_killed_save(straight_run, tiny_config, tmp_path):
+    run = _copy_run(straight_run, tmp_path / "killed")
+    dead = 99_999_999  # above Linux's largest pid: no running process
+    stale = [run / "checkpoints" / f".last.pth.{dead}.tmp", run / f".config.yaml.{dead}.tmp",
+             run / "checkpoints" / f".best.pth.{os.getpid()}.tmp"]  # a killed predecessor's pid
+    kept = [run / "checkpoints" / f".last.pth.{os.getppid()}.tmp",  # a running process's
+            run / "notes.tmp", run / "checkpoints" / "mine.tmp"]  # not ours
+    for path in stale + kept:
+        path.write_bytes(b"partial")
+    train(load_config(tiny_config), run, resume=True)
+    assert not any(path.exists() for path in stale)
+    assert all(path.exists() for path in kept)
+
+
+def test_init_from_a_damaged_checkpoint_is_a_one_line_error(straight_run, tiny_config, tmp_path, capsys):
+    source = tmp_path / "copied.pth"
+    shutil.copyfile(straight_run / "checkpoints" / "last.pth", source)
+    _overwrite_4_kib(source)
+    code = cli.main(["train", "--config", str(tiny_config), "train.steps=1", *NO_VAL,
+                     "--init-from", str(source), "--out", str(tmp_path / "run")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith(f"mrae train: error: {source}: the checkpoint is damaged")
+    assert not (tmp_path / "run" / "checkpoints" / "last.pth").exists()
