@@ -6,6 +6,9 @@ and category exist) and the boxes: a box that extends outside its image is clipp
 with zero or negative size (also after clipping) is dropped, and both are counted and reported in
 one warning line. Everything else that is wrong raises :class:`mrae.errors.DataError`.
 
+``check_image_files(paths)`` checks, before a training run creates its folder, that every image
+file the annotations name exists: one stat per image, so 100k images take about a second.
+
 Only the standard library and the error classes are imported: ``mrae subset`` runs this on
 COCO-train (860k annotations) without paying for torch.
 """
@@ -16,7 +19,8 @@ import gc
 import json
 import logging
 import math
-from collections.abc import Iterator
+import os
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from os import PathLike
@@ -96,6 +100,42 @@ def read_json(path: str | PathLike[str], *, fast: bool = False) -> Any:
         ) from None
     except OSError as error:
         raise DataError(f"{path}: cannot read the file ({error.strerror})") from None
+
+
+def check_image_files(data_paths: Mapping[str, str | PathLike[str] | None]) -> None:
+    """Check that every image file named by the annotations exists; raise DataError if not.
+
+    Args:
+        data_paths: ``{"<split>_images": folder, "<split>_annotations": COCO JSON}`` pairs, e.g.
+            ``train`` and ``val`` (what :func:`mrae.engine.config.resolve_data` returns); a pair
+            with a None is skipped.
+
+    Raises:
+        DataError: one line naming the split's JSON, the images folder, how many of its images
+            are missing, and the first few of them; or the JSON cannot be read.
+
+    Only ``images[*].file_name`` is read (the rest of the file is checked when the dataset is
+    built); the cost is one JSON parse and one ``os.path.isfile`` per image.
+    """
+    for key, ann_file in data_paths.items():
+        if not key.endswith("_annotations") or ann_file is None:
+            continue
+        split = key[: -len("_annotations")]
+        folder = data_paths.get(f"{split}_images")
+        if folder is None:
+            continue
+        data = read_json(ann_file, fast=True)
+        images = data.get("images") if isinstance(data, dict) else None
+        if not isinstance(images, list):
+            continue  # not a COCO file: the full check when the dataset is built says so
+        names = [i["file_name"] for i in images if isinstance(i, dict) and isinstance(i.get("file_name"), str)]
+        missing = [n for n in names if not os.path.isfile(os.path.join(folder, n))]
+        if missing:
+            shown = ", ".join(missing[:_EXAMPLES]) + (", ..." if len(missing) > _EXAMPLES else "")
+            raise DataError(
+                f"{ann_file}: {len(missing)} of its {len(names)} image files are missing from "
+                f"{folder} ({shown}); check data.{split}_images and the 'file_name' entries"
+            )
 
 
 @contextmanager

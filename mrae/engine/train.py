@@ -81,6 +81,8 @@ def train(
         TrainingDiverged: a non-finite loss, gradient or weights; ``last.pth`` stays the last
             good state.
     """
+    from mrae.data.validate import check_image_files
+    from mrae.engine.config import resolve_data
     from mrae.engine.runlock import RunLock
 
     process = distributed.setup(cfg.train.device)
@@ -88,6 +90,7 @@ def train(
     try:
         if not process.is_main:
             return _Run(cfg, Path(run_dir), process, resume, init_from).train()
+        check_image_files(resolve_data(cfg))  # missing images named before the run folder exists
         with RunLock(run_dir):  # one writer per run folder
             return _Run(cfg, Path(run_dir), process, resume, init_from).train()
     finally:
@@ -107,6 +110,7 @@ class _Run:
         init_from: str | Path | None,
     ) -> None:
         from mrae.data.coco import CocoDetection
+        from mrae.data.sizes import shrink_warning
         from mrae.engine.config import resolve_data
 
         self.run_dir = run_dir
@@ -144,6 +148,9 @@ class _Run:
         if paths["val_annotations"] is not None and process.is_main:
             self.val_set = CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
         self.has_val = paths["val_annotations"] is not None
+        m = cfg.model
+        if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size, m.max_size, m.fixed_size)):
+            print(f"mrae train: {note}", file=sys.stderr)  # the resize makes the objects tiny
 
         self.cfg = _with_num_classes(cfg, self.train_set.num_classes)
         t = self.cfg.train

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from mrae.cli import main as cli_main
-from mrae.data.validate import check_coco, load_coco_json, read_json
+from mrae.data.validate import check_coco, check_image_files, load_coco_json, read_json
 from mrae.errors import DataError
 
 GOOD = {
@@ -198,3 +198,40 @@ def test_both_parsers_read_the_same_and_report_the_same_errors(tmp_path, fast):
     binary.write_bytes(b"\xff\xfe\x00garbage")
     with pytest.raises(DataError, match="not UTF-8"):
         read_json(binary, fast=fast)
+
+
+# ----------------------------------------------------------------------------- image files
+
+
+def _images_json(tmp_path: Path, names: list[str], name: str = "ann.json") -> Path:
+    images = [{"id": i, "file_name": n, "width": 8, "height": 8} for i, n in enumerate(names, 1)]
+    return _write(tmp_path, {"images": images, "annotations": [], "categories": []}, name)
+
+
+def test_check_image_files_passes_when_every_file_exists(tmp_path):
+    folder = tmp_path / "images"
+    (folder / "sub").mkdir(parents=True)
+    for name in ("a.png", "sub/b.png"):
+        (folder / name).write_bytes(b"")
+    ann = _images_json(tmp_path, ["a.png", "sub/b.png"])
+    check_image_files({"train_images": str(folder), "train_annotations": str(ann),
+                       "val_images": None, "val_annotations": None})
+
+
+def test_check_image_files_names_the_first_missing_files_and_the_count(tmp_path):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    names = [f"{i:03d}.png" for i in range(10)]
+    for name in names[:2]:
+        (folder / name).write_bytes(b"")
+    (folder / names[2]).mkdir()  # a folder is not an image file
+    train = _images_json(tmp_path, names[:2], "train.json")
+    val = _images_json(tmp_path, names, "val.json")
+    paths = {"train_images": folder, "train_annotations": train, "val_images": folder,
+             "val_annotations": val}
+    with pytest.raises(DataError) as error:
+        check_image_files(paths)
+    message = str(error.value)
+    assert "\n" not in message and message.startswith(f"{val}: 8 of its 10 image files are missing")
+    assert "002.png, 003.png, 004.png, 005.png, 006.png, ..." in message and "007.png" not in message
+    assert "data.val_images" in message

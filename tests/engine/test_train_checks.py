@@ -1,0 +1,51 @@
+"""`mrae train` checks before it trains: missing image files, a resize that makes boxes tiny."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from mrae import cli
+from mrae.data.synth import generate
+from mrae.engine import train as train_module
+
+TRAIN = "train: {steps: 1, batch_size: 1, device: cpu}\n"
+
+
+@pytest.fixture()
+def data(tmp_path) -> dict[str, str]:
+    return generate(tmp_path / "data", train_images=3, val_images=2, width=128, height=96,
+                    workers=0, progress=False)
+
+
+def write_config(path: Path, tiny_sections, data: dict[str, str]) -> Path:
+    path.write_text(tiny_sections("mrae", data) + TRAIN)
+    return path
+
+
+def test_missing_image_files_are_named_before_the_run_folder_exists(tmp_path, data, tiny_sections, capsys):
+    images = sorted(Path(data["val_images"]).iterdir())
+    for image in images:
+        image.unlink()
+    config = write_config(tmp_path / "tiny.yaml", tiny_sections, data)
+    run = tmp_path / "run"
+    assert cli.main(["train", "--config", str(config), "--out", str(run)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and err.startswith("mrae train: error:")
+    assert "2 of its 2 image files are missing" in err
+    assert all(image.name in err for image in images) and data["val_annotations"] in err
+    assert not run.exists()
+
+
+def test_a_resize_that_shrinks_the_median_box_below_8_px_warns_once(tmp_path, data, tiny_sections, monkeypatch, capsys):
+    monkeypatch.setattr(train_module._Run, "train", lambda self: {})  # the checks, not the training
+    config = write_config(tmp_path / "tiny.yaml", tiny_sections, data)
+    overrides = ["model.min_size=16", "model.max_size=24"]  # 128 x 96 -> 21 x 16: boxes / 6
+    assert cli.main(["train", "--config", str(config), *overrides, "--out", str(tmp_path / "a")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "median training box" in line]
+    assert len(warnings) == 1
+    assert "model.min_size 16, model.max_size 24" in warnings[0] and "slicing" in warnings[0]
+
+    assert cli.main(["train", "--config", str(config), "--out", str(tmp_path / "b")]) == 0
+    assert "median training box" not in capsys.readouterr().err  # 128 x 96 is kept as it is
