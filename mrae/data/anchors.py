@@ -18,7 +18,15 @@ are *rounded to integers* (so a 5 px anchor is really 4 px wide), centred at the
 ``(k * stride, l * stride)``, ``k = 0 .. W_feat - 1``, where ``W_feat`` is the width of the image
 padded to a multiple of 32 divided by the stride.
 
-No torch import: the command reads JSON and runs numpy and scikit-learn only.
+Every size the command prints (the anchors, the median box, the IoU table) is in **resized (model
+input) pixels**: the boxes are scaled as the model's transform scales them, with the resize of a
+training config (``--config X.yaml``: its ``model.min_size``, ``model.max_size`` and
+``model.fixed_size``, so the anchors and the model cannot drift apart) or of ``--min-size`` /
+``--max-size`` / ``--fixed-size`` (default 300 / 512, the config's default). A 512 x 300 image,
+the synthetic benchmark's, is scaled by 1.0.
+
+No torch import without ``--config``: the command reads JSON and runs numpy and scikit-learn only
+(checking a config's model section imports the detector's choices).
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ import os
 
 import numpy as np
 
+from mrae.data.sizes import ORIGINAL_PIXELS, RESIZED_PIXELS
 from mrae.errors import ConfigError, DataError
 
 TORCHVISION_SIZES: tuple[float, ...] = (32, 64, 128, 256, 512)
@@ -312,9 +321,12 @@ def yaml_snippet(sizes, ratios) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("ann", help="COCO instances JSON of the training set")
-    parser.add_argument("--min-size", type=float, default=300,
+    parser.add_argument("--config", metavar="X.yaml", default=None,
+                        help="training config whose model.min_size / max_size / fixed_size resize "
+                             "the boxes (instead of --min-size, --max-size, --fixed-size)")
+    parser.add_argument("--min-size", type=float, default=None,
                         help="training resize: shorter side target (default 300)")
-    parser.add_argument("--max-size", type=float, default=512,
+    parser.add_argument("--max-size", type=float, default=None,
                         help="training resize: longer side limit (default 512)")
     parser.add_argument("--fixed-size", type=int, nargs=2, metavar=("H", "W"), default=None,
                         help="resize every image to H x W instead")
@@ -325,16 +337,40 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
 
 
+def model_resize(args: argparse.Namespace) -> tuple[float, float, tuple[int, int] | None, str]:
+    """``(min_size, max_size, fixed_size, source)`` of the resize to apply to the boxes.
+
+    From ``--config`` (the model section of a training config, checked as ``mrae train`` checks
+    it) or from ``--min-size`` / ``--max-size`` / ``--fixed-size`` (defaults 300 / 512); giving
+    both is a ConfigError, since they could disagree.
+    """
+    explicit = [f"--{name.replace('_', '-')}" for name in ("min_size", "max_size", "fixed_size")
+                if getattr(args, name) is not None]
+    if args.config is not None:
+        if explicit:
+            raise ConfigError(f"--config {args.config} sets the resize; drop {', '.join(explicit)} "
+                              "(or set model.min_size / model.max_size in the config)")
+        from mrae.engine.config import load_config
+
+        model = load_config(args.config).model
+        fixed = tuple(int(v) for v in model.fixed_size) if model.fixed_size is not None else None
+        return float(model.min_size), float(model.max_size), fixed, f"from {args.config}"
+    min_size = 300.0 if args.min_size is None else args.min_size
+    max_size = 512.0 if args.max_size is None else args.max_size
+    if min_size <= 0 or max_size <= 0:
+        raise ConfigError(f"--min-size and --max-size must be > 0, got {min_size:g}, {max_size:g}")
+    fixed = tuple(args.fixed_size) if args.fixed_size is not None else None
+    if fixed is not None and min(fixed) <= 0:
+        raise ConfigError(f"--fixed-size H W must be > 0, got {list(fixed)}")
+    return min_size, max_size, fixed, "from the command line" if explicit else "the default"
+
+
 def main(args: argparse.Namespace) -> int:
-    if args.min_size <= 0 or args.max_size <= 0:
-        raise ConfigError(f"--min-size and --max-size must be > 0, got {args.min_size}, {args.max_size}")
-    if args.fixed_size is not None and min(args.fixed_size) <= 0:
-        raise ConfigError(f"--fixed-size H W must be > 0, got {args.fixed_size}")
     if any(s <= 0 or SIZE_DIVISIBLE % s for s in args.strides):
         raise ConfigError(f"--strides must divide {SIZE_DIVISIBLE} (e.g. 4 8 16), got {args.strides}")
-    boxes, image_hw = load_boxes(args.ann)
-    boxes, image_hw = resize_boxes(boxes, image_hw, args.min_size, args.max_size,
-                                   tuple(args.fixed_size) if args.fixed_size else None)
+    min_size, max_size, fixed_size, source = model_resize(args)
+    original, image_hw = load_boxes(args.ann)
+    boxes, image_hw = resize_boxes(original, image_hw, min_size, max_size, fixed_size)
     keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     boxes, image_hw = boxes[keep], image_hw[keep]
     sizes, ratios = cluster_anchors(boxes[:, 2:], args.scales, args.ratios, args.seed)
@@ -343,14 +379,16 @@ def main(args: argparse.Namespace) -> int:
         "torchvision default": (TORCHVISION_SIZES, TORCHVISION_RATIOS),
     }, args.strides)
 
-    resize = (f"fixed {args.fixed_size[0]}x{args.fixed_size[1]}" if args.fixed_size
-              else f"min_size {args.min_size:g}, max_size {args.max_size:g}")
-    scale = np.sqrt(boxes[:, 2] * boxes[:, 3])
+    resize = (f"fixed_size {fixed_size[0]}x{fixed_size[1]}" if fixed_size
+              else f"min_size {min_size:g}, max_size {max_size:g}")
+    side = np.median(np.sqrt(boxes[:, 2] * boxes[:, 3]))
+    side_original = np.median(np.sqrt(original[:, 2] * original[:, 3]))
     print(yaml_snippet(sizes, ratios))
     print()
-    print(f"{len(boxes)} boxes of {args.ann} after the resize ({resize}); "
-          f"sqrt(w*h) median {np.median(scale):.1f} px. Anchors as torchvision places them: "
-          f"corners rounded to whole pixels, centred at k * stride.")
+    print(f"Sizes in {RESIZED_PIXELS}: {len(boxes)} boxes of {args.ann} after the model's resize "
+          f"({resize}, {source}); sqrt(w*h) median {side:.1f} px ({side_original:.1f} "
+          f"{ORIGINAL_PIXELS}). Anchors as torchvision places them: corners rounded to whole "
+          f"pixels, centred at k * stride.")
     print()
     print(markdown_table(rows, args.strides))
     print()

@@ -4,6 +4,10 @@ Counts are of objects (non-crowd annotations); crowd annotations are counted on 
 buckets (:mod:`mrae.data.sizes`): COCO's small/medium/large by area (bbox ``w * h`` by default, or
 COCO's ``area`` field as COCOeval uses), and very tiny/tiny/small by the box side ``sqrt(w * h)``.
 ``--plot`` draws box width against height (2D histogram, log axes) per split, side by side.
+
+Every size is in **original-image pixels**, as the annotation file gives them (the pixels the
+evaluation's buckets count too), not the model's resized input; the output says so.
+``mrae anchors --config X.yaml`` shows the boxes at the size the model sees them.
 """
 
 from __future__ import annotations
@@ -14,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from mrae.data.sizes import COCO_AREA_RANGES, TINY_AREA_RANGES, bucket_counts, bucket_label
+from mrae.data.sizes import (
+    COCO_AREA_RANGES,
+    ORIGINAL_PIXELS,
+    TINY_AREA_RANGES,
+    bucket_counts,
+    bucket_label,
+)
 from mrae.data.validate import load_coco_json
 from mrae.errors import ConfigError, DataError
 
@@ -48,6 +58,10 @@ def main(args: argparse.Namespace) -> int:
         splits = {"train": load_coco_json(args.annotations), "val": load_coco_json(args.val)}
     summaries = {name: summarize(data, area=args.area) for name, data in splits.items()}
     print(format_tables(summaries))
+    print(
+        f"\nSizes are in {ORIGINAL_PIXELS} (the annotation file's boxes), before the model's "
+        "resize; `mrae anchors ANN.json --config X.yaml` shows them as the model sees them."
+    )
     if args.plot is not None:
         plot_sizes({name: s["wh"] for name, s in summaries.items()}, args.plot)
         print(f"\nwrote {args.plot}")
@@ -119,8 +133,8 @@ def format_tables(summaries: dict[str, dict[str, Any]]) -> str:
     out.append(_table(["category id", "class", *splits], rows))
 
     for key, ranges, title in (
-        ("coco", COCO_AREA_RANGES, "COCO size"),
-        ("tiny", TINY_AREA_RANGES, "box side sqrt(w*h)"),
+        ("coco", COCO_AREA_RANGES, f"COCO size ({ORIGINAL_PIXELS})"),
+        ("tiny", TINY_AREA_RANGES, f"box side sqrt(w*h) ({ORIGINAL_PIXELS})"),
     ):
         rows = []
         for bucket in first[key]:
@@ -146,7 +160,8 @@ def _table(header: list[str], rows: list[list[str]]) -> str:
 def plot_sizes(wh: dict[str, np.ndarray], path: str | Path) -> None:
     """The paper's Fig. 4: a 2D histogram of box width against height (px, log axes) per split.
 
-    ``wh`` maps a split name to a float array [K, 2] of box widths and heights in pixels.
+    ``wh`` maps a split name to a float array [K, 2] of box widths and heights in original-image
+    pixels (the axes say so).
     Dashed curves mark the areas 8^2, 16^2, 32^2 and 96^2.
     """
     import matplotlib
@@ -177,8 +192,8 @@ def plot_sizes(wh: dict[str, np.ndarray], path: str | Path) -> None:
             if bins[0] <= side <= bins[-1]:  # label only the area curves inside the axes
                 ax.text(side, side, f"{side}²", color="tab:red", fontsize=8)
         ax.set(xscale="log", yscale="log", xlim=(bins[0], bins[-1]), ylim=(bins[0], bins[-1]))
-        ax.set_xlabel("box width (px)")
-        ax.set_ylabel("box height (px)")
+        ax.set_xlabel(f"box width ({ORIGINAL_PIXELS})")
+        ax.set_ylabel(f"box height ({ORIGINAL_PIXELS})")
         ax.set_title(f"({chr(ord('a') + i)}) {name}: {len(boxes):,} boxes")
     fig.tight_layout()
     path = Path(path)

@@ -16,6 +16,10 @@ A metric without ground truth to measure it (COCOeval's -1, e.g. ``APm`` on a sm
 is NaN, never -1. Like COCOeval, the area ranges use each ground-truth annotation's ``area`` field
 (for real COCO that is the segmentation mask's area, smaller than the box's ``w * h``; files
 without one get ``w * h`` from :func:`mrae.data.validate.load_coco_json`), with both ends included.
+All size buckets (APs/APm, ARs/ARm, the tiny buckets, the small boxes of the recall) count
+**original-image pixels**, not the model's resized input: detections are mapped back to the
+original image before they are compared. ``mrae eval`` prints this under its tables and writes it
+into the metrics file (``size_pixels``).
 
 ``detections`` is a standard COCO results list (``image_id, category_id, bbox`` xywh, ``score``):
 ``COCOeval`` run directly on that list, written to a file, gives the same numbers.
@@ -45,7 +49,7 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 from tqdm import tqdm
 
-from mrae.data.sizes import SMALL_AREA, TINY_AREA_RANGES
+from mrae.data.sizes import ORIGINAL_PIXELS, SMALL_AREA, TINY_AREA_RANGES
 from mrae.errors import ConfigError, DataError
 
 #: COCOeval ``stats`` index of each Table 2 metric (5 is APl and 11 ARl: the paper leaves them out).
@@ -81,6 +85,12 @@ _TITLES = {
     "AP_tiny": "AP tiny (8-16 px)",
     "AP_small": "AP small (16-32 px)",
 }
+
+#: What the size buckets count, printed under the evaluation's tables.
+SIZE_NOTE = (
+    f"Size buckets (APs, APm, ARs, ARm, tiny, small) count {ORIGINAL_PIXELS} (the annotations' "
+    "'area'), not the model's resized input."
+)
 
 # IoU at which a proposal counts as covering a ground-truth box.
 _RECALL_IOU = 0.5
@@ -468,6 +478,7 @@ def main(args: argparse.Namespace) -> int:
     print()
     print(table_header(DIAGNOSTIC_COLUMNS))
     print(markdown_row(name, metrics, DIAGNOSTIC_COLUMNS))
+    print(SIZE_NOTE)
 
     out = Path(args.out) if args.out else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
@@ -476,6 +487,7 @@ def main(args: argparse.Namespace) -> int:
         "split": args.split,
         "images": min(len(dataset), max_images or len(dataset)),
         "annotations": str(annotations),
+        "size_pixels": ORIGINAL_PIXELS,
         "metrics": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()},
     }
     metrics_path = out / f"metrics_{args.split}.json"

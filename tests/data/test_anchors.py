@@ -167,3 +167,66 @@ def test_cli_bad_input(tmp_path, capsys):
     bad.write_text("{not json")
     with pytest.raises(DataError, match="malformed JSON"):
         load_boxes(bad)
+
+
+def _anchors_of(out: str) -> tuple[list[float], list[float]]:
+    model = yaml.safe_load(out.split("\n\n")[0])["model"]
+    return model["anchor_sizes"], model["aspect_ratios"]
+
+
+@pytest.fixture()
+def synthetic_ann(tmp_path):
+    """Boxes around SIZES x RATIOS on one 512 x 300 image, the synthetic benchmark's size."""
+    wh = _boxes_around(n_per=20)
+    xy = np.random.default_rng(1).uniform(0, 1, (len(wh), 2)) * (np.array([512, 300]) - wh)
+    return _write_coco(tmp_path / "a.json", np.concatenate([xy, wh], axis=1))
+
+
+def test_cli_takes_the_resize_from_a_config(tmp_path, capsys, synthetic_ann):
+    half = tmp_path / "half.yaml"
+    half.write_text("model: {min_size: 150, max_size: 256}\n")
+    assert cli_main(["anchors", str(synthetic_ann), "--config", str(half), "--strides", "8"]) == 0
+    out = capsys.readouterr().out
+    sizes, _ = _anchors_of(out)
+    assert np.allclose(sizes, np.array(SIZES) / 2, rtol=0.05)  # boxes scaled as the model would
+    assert "Sizes in resized (model input) pixels" in out
+    assert f"min_size 150, max_size 256, from {half}" in out
+    assert "original-image pixels" in out
+
+    same = tmp_path / "default.yaml"
+    same.write_text("model: {extractor: mrae}\n")  # the default 300 / 512: 512 x 300 scales by 1.0
+    assert cli_main(["anchors", str(synthetic_ann), "--config", str(same), "--strides", "8"]) == 0
+    with_config = capsys.readouterr().out
+    assert cli_main(["anchors", str(synthetic_ann), "--strides", "8"]) == 0
+    plain = capsys.readouterr().out
+    assert _anchors_of(with_config) == _anchors_of(plain)
+    assert np.allclose(_anchors_of(plain)[0], SIZES, rtol=0.05)
+
+    fixed = tmp_path / "fixed.yaml"
+    fixed.write_text("model: {fixed_size: [600, 1024]}\n")  # 2x both ways
+    assert cli_main(["anchors", str(synthetic_ann), "--config", str(fixed), "--strides", "8"]) == 0
+    assert np.allclose(_anchors_of(capsys.readouterr().out)[0], np.array(SIZES) * 2, rtol=0.05)
+
+
+def test_cli_config_and_explicit_resize_exclude_each_other(tmp_path, capsys, synthetic_ann):
+    config = tmp_path / "c.yaml"
+    config.write_text("model: {min_size: 150}\n")
+    assert cli_main(["anchors", str(synthetic_ann), "--config", str(config), "--min-size", "300"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--min-size" in err and str(config) in err
+    config.write_text("model: {min_sise: 150}\n")
+    assert cli_main(["anchors", str(synthetic_ann), "--config", str(config)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "min_sise" in err
+
+
+def test_anchors_without_config_does_not_import_torch(synthetic_ann):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from mrae.cli import main; "
+        f"rc = main(['anchors', {str(synthetic_ann)!r}, '--strides', '8']); "
+        "sys.exit(rc if 'torch' not in sys.modules else 99)"
+    )
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0

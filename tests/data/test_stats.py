@@ -157,3 +157,12 @@ def test_stats_does_not_import_torch(tmp_path):
         "sys.exit(rc if 'torch' not in sys.modules else 99)"
     )
     assert subprocess.run([sys.executable, "-c", code], capture_output=True).returncode == 0
+
+
+def test_output_says_sizes_are_original_image_pixels(tmp_path):
+    train = _write(tmp_path / "train.json", TRAIN_BOXES)
+    code, stdout, _ = _run(str(train))
+    assert code == 0
+    headers = [line for line in stdout.splitlines() if line.startswith(("| COCO size", "| box side"))]
+    assert len(headers) == 2 and all("(original-image pixels)" in h for h in headers)
+    assert "Sizes are in original-image pixels" in stdout and "resize" in stdout

@@ -361,9 +361,10 @@ def test_eval_cli_prints_the_row_and_writes_files_cocoeval_agrees_with(dataset, 
     printed = capsys.readouterr().out
     assert TABLE_HEADER.splitlines()[0] in printed
     assert "| tiny (last.pth) |" in printed  # the config's name and the checkpoint's file
+    assert "Size buckets (APs, APm, ARs, ARm, tiny, small) count original-image pixels" in printed
 
     record = json.loads((run_dir / "eval" / "metrics_val.json").read_text())
-    assert record["images"] == 3
+    assert record["images"] == 3 and record["size_pixels"] == "original-image pixels"
     results_file = run_dir / "eval" / "detections_val.json"
     detections = json.loads(results_file.read_text())
     assert detections  # random box head: every class scores ~1/3, above box_score_thresh
