@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -40,6 +39,7 @@ from mrae.data.images import read_image
 from mrae.engine.draw import draw_detections, draw_level_weights, save_attention_figure, save_image
 from mrae.engine.evaluate import resolve_device, to_coco_results
 from mrae.errors import ConfigError, DataError
+from mrae.files import TEMP_NAME, write_text_atomic
 
 #: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -205,7 +205,11 @@ def check_out_folder(out: Path, overwrite: bool = False) -> set[str]:
     if not out.is_dir():
         return set()
     earlier = _manifest_files(out / MANIFEST)
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in earlier and p.name != MANIFEST)
+    if earlier is None:  # no manifest (a predict.json that is not one is the user's file)
+        earlier, own = set(), set()
+    else:
+        own = earlier | {MANIFEST}
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in own and not _own_temp(p.name, own))
     if foreign and not overwrite:
         shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
         raise ConfigError(
@@ -216,20 +220,27 @@ def check_out_folder(out: Path, overwrite: bool = False) -> set[str]:
     return earlier
 
 
-def _manifest_files(path: Path) -> set[str]:
-    """The ``files`` an earlier run listed in its manifest; empty when there is none or it is bad."""
+def _own_temp(name: str, own: set[str]) -> bool:
+    """Whether ``name`` is the temporary file of an interrupted atomic write of one of ``own``."""
+    match = TEMP_NAME.fullmatch(name)
+    return match is not None and match.group("name") in own
+
+
+def _manifest_files(path: Path) -> set[str] | None:
+    """The ``files`` an earlier run listed in its manifest; None when ``path`` is not a manifest."""
     try:
-        files = json.loads(path.read_text()).get("files", [])
-    except (OSError, ValueError, AttributeError):
-        return set()
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, list):
+        return None
     return {f for f in files if isinstance(f, str) and "/" not in f and f not in {"", ".", ".."}}
 
 
 def _write_json(path: Path, data: Any) -> None:
     """Write ``data`` as JSON atomically: a reader never sees a half-written file."""
-    partial = path.with_name(f".{path.name}.partial")
-    partial.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(partial, path)
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
 
 
 def _picture_paths(images: list[Path], out: Path) -> list[Path]:

@@ -186,6 +186,14 @@ def test_output_folder_rules(checkpoints, images, tmp_path, capsys):
     assert predict(checkpoints["single"], images, out=tmp_path / "file") == 2
     assert "is a file" in capsys.readouterr().err
 
+    users = tmp_path / "users"  # a predict.json that is not predict's record is the user's file
+    users.mkdir()
+    (users / "predict.json").write_text("[1, 2]")
+    (users / "detections.json").write_text("[]")
+    assert predict(checkpoints["single"], images / "b.png", out=users) == 2
+    assert "2 file(s)" in capsys.readouterr().err
+    assert (users / "predict.json").read_text() == "[1, 2]"
+
 
 def test_global_attention_draws_the_level_weights_in_a_corner(checkpoints, images, tmp_path):
     image = images / "b.png"  # 80 x 60, drawn at 2x: 160 x 120
