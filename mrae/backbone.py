@@ -19,6 +19,7 @@ from torch import Tensor, nn
 from torchvision import models
 from torchvision.ops.misc import FrozenBatchNorm2d
 
+from mrae.choices import BACKBONE_NAMES, NORM_CHOICES
 from mrae.errors import ConfigError
 
 # name -> (torchvision builder, torchvision weights enum)
@@ -28,9 +29,9 @@ RESNET_DEPTHS: dict[str, tuple[Callable[..., models.ResNet], type[models.Weights
     "resnet50": (models.resnet50, models.ResNet50_Weights),
     "resnet101": (models.resnet101, models.ResNet101_Weights),
 }
+assert tuple(RESNET_DEPTHS) == BACKBONE_NAMES  # the config checks names against mrae.choices
 
 LEVELS = ("c1", "c2", "c3")
-NORM_CHOICES = ("auto", "groupnorm")
 
 # torchvision's order: `trainable_layers=k` trains the last k of these (0 freezes all, 5 trains all).
 _STAGES = ("layer4", "layer3", "layer2", "layer1", "conv1")
@@ -129,7 +130,14 @@ class ResNetLevels(nn.Module):
             norm_layer: Callable[[int], nn.Module] = _group_norm
         else:
             norm_layer = FrozenBatchNorm2d if trained else nn.BatchNorm2d
-        net = builder(weights=weights, norm_layer=norm_layer)
+        try:
+            net = builder(weights=weights, norm_layer=norm_layer)
+        except OSError as error:  # urllib's URLError included: no network, a proxy, a full disk
+            raise ConfigError(
+                f"pretrained='imagenet': torchvision could not download {weights.url if weights else 'the weights'} "
+                f"({error}); connect to the internet once (the file is cached in $TORCH_HOME), or set "
+                "model.pretrained to 'synthetic' or a local state-dict file"
+            ) from None
         if state is not None:
             state = {k: v for k, v in state.items() if not k.startswith("fc.")}
             try:

@@ -20,6 +20,7 @@ from torchvision.models.detection.transform import GeneralizedRCNNTransform, res
 from torchvision.ops import MultiScaleRoIAlign
 
 from mrae.backbone import RESNET_DEPTHS, ResNetLevels
+from mrae.choices import FPN_ANCHOR_CHOICES, HEADS, LEVEL_CHOICES
 from mrae.errors import ConfigError
 from mrae.extractors import EXTRACTORS
 from mrae.extractors._common import UPSAMPLE_MODES
@@ -27,8 +28,6 @@ from mrae.extractors.fpn import FPN_MAPS, FPN_ROI_MAPS
 from mrae.extractors.mrae import MRAE_MODES
 from mrae.roi_heads import CappedRoIHeads
 
-HEADS = ("mlp", "c4")
-LEVEL_CHOICES = (1, 2, 3)
 MLP_REPRESENTATION = 1024
 
 
@@ -88,7 +87,6 @@ class ScaleAwareTransform(GeneralizedRCNNTransform):
         return image, target
 
 
-FPN_ANCHOR_CHOICES = ("per_level", "all")
 
 
 def _choice(name: str, value: object, choices: Sequence[object]) -> None:

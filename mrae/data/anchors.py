@@ -87,6 +87,10 @@ def load_boxes(ann_file: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         name = f"annotation id {bad.get('id')!r}" if isinstance(bad, dict) else f"annotation {bad!r}"
         raise DataError(f"{ann_file}: {name} needs an integer 'image_id' and a 'bbox' "
                         "[x, y, width, height] of 4 numbers in pixels") from None
+    flagged = next((a for a in anns if any(isinstance(v, bool) for v in a["bbox"])), None)
+    if flagged is not None:  # numpy reads true/false as 1/0; the validator refuses them too
+        raise DataError(f"{ann_file}: annotation id {flagged.get('id')!r} has a 'bbox' {flagged['bbox']} "
+                        "with true/false in it; a bbox is [x, y, width, height] of 4 numbers in pixels")
     if not len(anns):
         raise DataError(f"{ann_file}: no boxes (crowd boxes excluded); anchors need training boxes")
     order = np.argsort(image_ids, kind="stable")

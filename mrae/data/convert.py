@@ -61,7 +61,7 @@ from tqdm import tqdm
 
 from mrae.data.validate import check_coco
 from mrae.errors import ConfigError, DataError
-from mrae.study.files import write_text_atomic
+from mrae.files import write_text_atomic
 
 FORMATS = ("yolo", "visdrone", "dota", "voc")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")

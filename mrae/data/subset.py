@@ -30,6 +30,7 @@ import orjson
 from mrae.data.sizes import SMALL_AREA, TINY_AREA_RANGES, bucket_counts, bucket_label
 from mrae.data.validate import gc_paused, load_coco_json
 from mrae.errors import ConfigError, DataError
+from mrae.files import write_bytes_atomic
 
 POLICIES = ("any-small", "small-only")
 AREA_RULES = ("bbox", "segm")
@@ -234,7 +235,7 @@ def write_json(data: dict[str, Any], path: Path) -> None:
     orjson encodes COCO-train in about a second, where the standard library takes over ten.
     """
     try:
-        path.write_bytes(orjson.dumps(data))
+        write_bytes_atomic(path, orjson.dumps(data))
     except OSError as error:
         raise DataError(f"{path}: cannot write the subset ({error.strerror})") from None
 

@@ -67,6 +67,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from tqdm import tqdm
 
 from mrae.errors import ConfigError
+from mrae.files import write_text_atomic
 
 CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "plus", "ring", "star")
 DISTRACTORS: tuple[str, ...] = ("bar", "arc", "half_disc", "chevron", "blob")
@@ -364,9 +365,7 @@ def _coco_json(split: str, n: int, width: int, height: int, per_image: list, see
 
 
 def _write_json_atomic(path: Path, data: dict) -> None:
-    tmp = path.with_name(path.name + f".tmp{os.getpid()}")  # one per writer
-    tmp.write_text(json.dumps(data, separators=(",", ":")), encoding="utf-8")
-    os.replace(tmp, path)
+    write_text_atomic(path, json.dumps(data, separators=(",", ":")))  # compact: COCO files are large
 
 
 def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: int = 200,

@@ -91,6 +91,8 @@ def read_json(path: str | PathLike[str], *, fast: bool = False) -> Any:
         raise DataError(f"{path}: is a directory; give the path of a COCO JSON file") from None
     except UnicodeDecodeError:
         raise DataError(f"{path}: not UTF-8 text; give a COCO JSON file") from None
+    except RecursionError:
+        raise DataError(f"{path}: JSON nested too deeply to be a COCO file; give a COCO JSON file") from None
     except json.JSONDecodeError as error:  # orjson's error is a subclass
         if "UTF-8" in error.msg:
             raise DataError(f"{path}: not UTF-8 text; give a COCO JSON file") from None

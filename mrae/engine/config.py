@@ -310,29 +310,25 @@ def _pretrain_checks(p: DictConfig) -> list[tuple[str, bool, str]]:
 
 
 def model_choices() -> dict[str, tuple[Any, ...]]:
-    """The valid values of the model's choice settings, as :mod:`mrae.detector` lists them."""
-    from mrae.backbone import NORM_CHOICES, RESNET_DEPTHS
-    from mrae.detector import FPN_ANCHOR_CHOICES, HEADS, LEVEL_CHOICES
-    from mrae.extractors import EXTRACTORS
-    from mrae.extractors._common import UPSAMPLE_MODES
-    from mrae.extractors.mrae import MRAE_MODES
+    """The valid values of the model's choice settings (:mod:`mrae.choices`, torch-free)."""
+    from mrae import choices as c
 
     return {
-        "extractor": tuple(EXTRACTORS),
-        "level": tuple(LEVEL_CHOICES),
-        "template": tuple(LEVEL_CHOICES),
-        "mode": tuple(MRAE_MODES),
-        "backbone": tuple(RESNET_DEPTHS),
-        "head": tuple(HEADS),
-        "upsample": tuple(UPSAMPLE_MODES),
-        "fpn_anchors": FPN_ANCHOR_CHOICES,
-        "norm": NORM_CHOICES,
+        "extractor": c.EXTRACTOR_NAMES,
+        "level": c.LEVEL_CHOICES,
+        "template": c.LEVEL_CHOICES,
+        "mode": c.MRAE_MODES,
+        "backbone": c.BACKBONE_NAMES,
+        "head": c.HEADS,
+        "upsample": c.UPSAMPLE_MODES,
+        "fpn_anchors": c.FPN_ANCHOR_CHOICES,
+        "norm": c.NORM_CHOICES,
     }
 
 
 def best_metric_choices() -> tuple[str, ...]:
     """The evaluation metrics (higher is better) that ``train.best_metric`` may name."""
-    from mrae.engine.evaluate import DIAGNOSTIC_COLUMNS, TABLE_COLUMNS
+    from mrae.choices import DIAGNOSTIC_COLUMNS, TABLE_COLUMNS
 
     return tuple(m for m in (*TABLE_COLUMNS, *DIAGNOSTIC_COLUMNS) if m != "ms_per_image")
 

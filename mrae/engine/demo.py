@@ -8,12 +8,12 @@ the detections of a few validation images with their level weights.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
 from pathlib import Path
 
 from mrae.errors import ConfigError
+from mrae.files import write_json_atomic
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEMO_CONFIG = REPO_ROOT / "configs" / "synth" / "demo.yaml"
@@ -42,6 +42,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     if not 0.0 <= args.score_thresh <= 1.0:
         raise ConfigError(f"--score-thresh {args.score_thresh} is not valid; give a score in [0, 1]")
+    if args.images < 1:
+        raise ConfigError(f"--images {args.images} is not valid; give the number of images to draw (>= 1)")
     run_dir = Path(args.out)
     paths = resolve_data(cfg)
     print(f"data: {paths['train_annotations']} and {paths['val_annotations']}")
@@ -54,7 +56,7 @@ def main(args: argparse.Namespace) -> int:
     print()
     print(TABLE_HEADER)
     print(markdown_row(f"MRAE template {cfg.model.template} (demo)", metrics))
-    (run_dir / "demo_metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+    write_json_atomic(run_dir / "demo_metrics.json", metrics)
 
     val_dir = Path(paths["val_images"])
     images = sorted(p for p in val_dir.iterdir() if p.suffix.lower() in {".png", ".jpg", ".jpeg"})

@@ -49,35 +49,10 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 from tqdm import tqdm
 
+from mrae.choices import COCO_STATS, DIAGNOSTIC_COLUMNS, TABLE_COLUMNS  # noqa: F401 (re-exported)
 from mrae.data.sizes import ORIGINAL_PIXELS, SMALL_AREA, TINY_AREA_RANGES
 from mrae.errors import ConfigError, DataError
-
-#: COCOeval ``stats`` index of each Table 2 metric (5 is APl and 11 ARl: the paper leaves them out).
-COCO_STATS: dict[str, int] = {
-    "AP": 0,
-    "AP50": 1,
-    "AP75": 2,
-    "APs": 3,
-    "APm": 4,
-    "AR1": 6,
-    "AR10": 7,
-    "AR100": 8,
-    "ARs": 9,
-    "ARm": 10,
-}
-
-#: The paper's Table 2 columns (AP and AR rows side by side) and the inference time.
-TABLE_COLUMNS: tuple[str, ...] = (*COCO_STATS, "ms_per_image")
-
-#: The columns that say why small objects are missed: tiny-object AP and RPN proposal recall.
-DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
-    "AP_verytiny",
-    "AP_tiny",
-    "AP_small",
-    "recall@100",
-    "recall@300",
-    "recall@1000",
-)
+from mrae.files import write_json_atomic, write_text_atomic
 
 _TITLES = {
     "ms_per_image": "ms",
@@ -454,6 +429,8 @@ def main(args: argparse.Namespace) -> int:
         )
     device = resolve_device(args.device or cfg.train.device)
 
+    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
+        raise ConfigError(f"--out {args.out} is a file, not a folder; choose another --out")
     paths = resolve_data(cfg)
     images, annotations = paths[f"{args.split}_images"], paths[f"{args.split}_annotations"]
     if images is None or annotations is None:
@@ -492,7 +469,7 @@ def main(args: argparse.Namespace) -> int:
     }
     metrics_path = out / f"metrics_{args.split}.json"
     results_path = out / f"detections_{args.split}.json"
-    metrics_path.write_text(json.dumps(record, indent=2) + "\n")
-    results_path.write_text(json.dumps(detections) + "\n")
+    write_json_atomic(metrics_path, record)
+    write_text_atomic(results_path, json.dumps(detections) + "\n")
     print(f"\nwrote {metrics_path} and {results_path} ({len(detections)} detections)")
     return 0

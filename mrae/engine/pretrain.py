@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from mrae.errors import ConfigError
+from mrae.files import atomic_path, write_json_atomic
 
 SYNTHETIC = "synthetic"  # the model.pretrained value that asks for this pretraining
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -204,14 +205,9 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
         "seconds": {"crops": round(data_seconds, 1), "train": round(train_seconds, 1)},
         "threads": torch.get_num_threads(),
     }
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
-    torch.save(net.state_dict(), tmp)
-    os.replace(tmp, out)
-    report_path = report_file(out)
-    tmp = report_path.with_name(report_path.name + f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps(report, indent=2) + "\n")
-    os.replace(tmp, report_path)
+    with atomic_path(out) as tmp:
+        torch.save(net.state_dict(), tmp)
+    write_json_atomic(report_file(out), report)
     if progress:
         print(f"pretrained {s['backbone']} trunk: held-out crop accuracy {report['val_accuracy']:.3f} "
               f"({len(val_y)} crops), {data_seconds:.0f} s crops + {train_seconds:.0f} s training -> {out}",

@@ -23,6 +23,7 @@ and writes the checkpoints).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
 import sys
@@ -48,6 +49,7 @@ from mrae.engine.checkpoint import (
     set_rng_state,
     step_checkpoints,
 )
+from mrae.engine.runlock import LOCK_NAME
 from mrae.errors import ConfigError, MraeError
 from mrae.files import remove_stale_temp_files, write_text_atomic
 
@@ -90,9 +92,19 @@ def train(
     try:
         if not process.is_main:
             return _Run(cfg, Path(run_dir), process, resume, init_from).train()
+        run_dir = Path(run_dir)
+        if run_dir.exists() and not run_dir.is_dir():
+            raise ConfigError(f"--out {run_dir} is a file, not a run folder; choose another --out")
         check_image_files(resolve_data(cfg))  # missing images named before the run folder exists
+        created = not run_dir.exists()
         with RunLock(run_dir):  # one writer per run folder
-            return _Run(cfg, Path(run_dir), process, resume, init_from).train()
+            try:
+                run = _Run(cfg, run_dir, process, resume, init_from)
+            except BaseException:
+                if created:  # a setup that failed (bad weights or settings) leaves no empty run behind
+                    _remove_unused_run_dir(run_dir)
+                raise
+            return run.train()
     finally:
         if joined:
             distributed.cleanup()
@@ -515,6 +527,16 @@ class _Run:
         state = self._state()
         if self.process.is_main:
             save_checkpoint(best, state)
+
+
+def _remove_unused_run_dir(run_dir: Path) -> None:
+    """Remove a run folder this call created, if it holds nothing but the lock and empty folders."""
+    (run_dir / LOCK_NAME).unlink(missing_ok=True)
+    for folder in sorted((p for p in run_dir.rglob("*") if p.is_dir()), reverse=True):
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only empty folders go
+    with contextlib.suppress(OSError):
+        run_dir.rmdir()
 
 
 def _with_num_classes(cfg: DictConfig, data_classes: int) -> DictConfig:

@@ -1,6 +1,7 @@
 """Feature extractors: each turns the ResNet levels {"c1", "c2", "c3"} into the map(s) the RPN and
 the RoI head read, returns an OrderedDict of them and has an `out_channels` attribute."""
 
+from mrae.choices import EXTRACTOR_NAMES
 from mrae.extractors.fpn import FPNExtractor
 from mrae.extractors.fusion import ConcatFusion, SumFusion
 from mrae.extractors.mrae import MRAE
@@ -15,6 +16,7 @@ EXTRACTORS = {
     "sum": SumFusion,
     "fpn": FPNExtractor,
 }
+assert tuple(EXTRACTORS) == EXTRACTOR_NAMES  # the config checks names against mrae.choices
 
 __all__ = [
     "EXTRACTORS",

@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mrae.choices import UPSAMPLE_MODES
 from mrae.errors import ConfigError
 
-UPSAMPLE_MODES = ("bilinear", "nearest")
 LEVEL_NAMES = ("c1", "c2", "c3")
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from mrae.choices import MRAE_MODES
 from mrae.errors import ConfigError
 from mrae.extractors._common import (
     LEVEL_NAMES,
@@ -31,8 +32,6 @@ from mrae.extractors._common import (
     project,
     upsample_to,
 )
-
-MRAE_MODES = ("global", "spatial")
 
 
 class MRAE(LevelFusion):

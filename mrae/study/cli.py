@@ -61,7 +61,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"results page: {report} (rendered from {results_path})")
         return 0
 
-    from mrae.study.files import write_json_atomic
+    from mrae.files import write_json_atomic
     from mrae.study.measure import measure_speed
     from mrae.study.runner import run_jobs
     from mrae.study.summary import build_results, commit, summarize

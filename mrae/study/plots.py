@@ -3,9 +3,9 @@ the mean attention weight per level of every row whose model keeps attention wei
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
+from mrae.files import atomic_path
 from mrae.study.claims import MRAE_ROLES
 from mrae.study.spec import ATTENTION_ROLES
 
@@ -21,12 +21,8 @@ def _pyplot():
 
 def _save(fig, path: Path) -> None:
     """Save as PNG through a temporary file in the same folder (a reader never sees half a file)."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def plot_convergence(rows: list[dict], path: Path) -> None:

@@ -11,8 +11,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mrae.files import write_text_atomic
 from mrae.study.claims import ALPHA, LEARNED_AP, discuss
-from mrae.study.files import write_text_atomic
 from mrae.study.plots import plot_attention, plot_convergence
 
 METRIC_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "AR1", "AR10", "AR100", "ARs", "ARm")

@@ -12,7 +12,7 @@ import json
 import time
 
 from mrae.errors import ConfigError
-from mrae.study.files import write_json_atomic
+from mrae.files import write_json_atomic
 from mrae.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 
 Job = tuple[Row, int]

@@ -202,3 +202,19 @@ def test_empty_and_broken_yaml_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="cannot read") as error:
         load_config(broken)
     assert "\n" not in str(error.value)
+
+
+def test_loading_a_config_imports_neither_torch_nor_pycocotools():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from mrae.engine.config import load_config\n"
+        "load_config('configs/synth/mrae_t2.yaml', ['model.extractor=fpn', 'train.lr=0.01'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'torch', 'torchvision', 'pycocotools'})\n"
+        "print(heavy)\n"
+    )
+    root = __import__("pathlib").Path(__file__).resolve().parents[2]
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout + out.stderr

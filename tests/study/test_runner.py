@@ -8,8 +8,8 @@ import pytest
 
 from mrae.engine.config import PretrainConfig
 from mrae.errors import ConfigError
+from mrae.files import write_json_atomic
 from mrae.study import runner
-from mrae.study.files import write_json_atomic
 from mrae.study.spec import load_study, run_dir
 
 

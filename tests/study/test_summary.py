@@ -4,7 +4,7 @@ divergences, the continued run's offset, and a results dict that is standard JSO
 import json
 import math
 
-from mrae.study.files import write_json_atomic
+from mrae.files import write_json_atomic
 from mrae.study.spec import load_study, run_dir
 from mrae.study.summary import build_results, summarize
 

@@ -1,0 +1,50 @@
+"""The names a config may choose from, in one torch-free module.
+
+Loading and checking a YAML config (:mod:`mrae.engine.config`) needs only these names, so it imports
+neither torch nor pycocotools; the modules that build the things named here import the same
+tuples, and a test checks that every name has its builder.
+"""
+
+from __future__ import annotations
+
+#: ``model.extractor``: the keys of :data:`mrae.extractors.EXTRACTORS`.
+EXTRACTOR_NAMES: tuple[str, ...] = ("single", "soft", "mrae", "concat", "sum", "fpn")
+#: ``model.level`` / ``model.template``: C1, C2, C3 (ResNet's conv2_x..conv4_x).
+LEVEL_CHOICES: tuple[int, ...] = (1, 2, 3)
+#: ``model.mode`` of MRAE: one weight per level, or one weight map per level.
+MRAE_MODES: tuple[str, ...] = ("global", "spatial")
+#: ``model.backbone``: the keys of :data:`mrae.backbone.RESNET_DEPTHS`.
+BACKBONE_NAMES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")
+#: ``model.norm``: batch norm (frozen with trained weights), or GroupNorm from scratch.
+NORM_CHOICES: tuple[str, ...] = ("auto", "groupnorm")
+#: ``model.head``: torchvision's two-layer MLP box head, or the paper's conv5_x (``c4``) head.
+HEADS: tuple[str, ...] = ("mlp", "c4")
+#: ``model.upsample``: how the coarser levels reach the finest level's size.
+UPSAMPLE_MODES: tuple[str, ...] = ("bilinear", "nearest")
+#: ``model.fpn_anchors``: torchvision's one anchor size per pyramid map, or every size on every map.
+FPN_ANCHOR_CHOICES: tuple[str, ...] = ("per_level", "all")
+
+#: COCOeval ``stats`` index of each Table 2 metric (5 is APl and 11 ARl: the paper leaves them out).
+COCO_STATS: dict[str, int] = {
+    "AP": 0,
+    "AP50": 1,
+    "AP75": 2,
+    "APs": 3,
+    "APm": 4,
+    "AR1": 6,
+    "AR10": 7,
+    "AR100": 8,
+    "ARs": 9,
+    "ARm": 10,
+}
+#: The paper's Table 2 columns (AP and AR rows side by side) and the inference time.
+TABLE_COLUMNS: tuple[str, ...] = (*COCO_STATS, "ms_per_image")
+#: The columns that say why small objects are missed: tiny-object AP and RPN proposal recall.
+DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
+    "AP_verytiny",
+    "AP_tiny",
+    "AP_small",
+    "recall@100",
+    "recall@300",
+    "recall@1000",
+)

@@ -1,0 +1,19 @@
+"""The torch-free names of mrae.choices are exactly the ones the builders know."""
+
+from mrae import choices
+from mrae.backbone import RESNET_DEPTHS
+from mrae.engine.config import load_config
+from mrae.errors import ConfigError
+from mrae.extractors import EXTRACTORS
+
+
+def test_every_name_has_its_builder():
+    assert tuple(EXTRACTORS) == choices.EXTRACTOR_NAMES
+    assert tuple(RESNET_DEPTHS) == choices.BACKBONE_NAMES
+
+
+def test_the_config_refuses_a_name_outside_the_choices():
+    import pytest
+
+    with pytest.raises(ConfigError, match="extractor"):
+        load_config("configs/synth/mrae_t2.yaml", ["model.extractor=bifpn"])
