@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mrae.errors import ConfigError
+from mrae.engine.device import resolve_device
 
 
 @dataclass(frozen=True)
@@ -46,13 +46,9 @@ def setup(device: str) -> Process:
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    if device == "auto":
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError("train.device: CUDA is not available on this machine; use train.device=cpu")
-    if device.startswith("cuda") and world_size > 1:
-        device = f"cuda:{local_rank}"
-    chosen = torch.device(device)
+    chosen = resolve_device(device, key="train.device")
+    if chosen.type == "cuda" and world_size > 1:
+        chosen = torch.device(f"cuda:{local_rank}")
     if chosen.type == "cuda":
         torch.cuda.set_device(chosen)
     if world_size > 1 and not dist.is_initialized():

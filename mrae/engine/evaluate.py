@@ -31,10 +31,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import io
 import json
 import math
-import time
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -51,6 +51,7 @@ from tqdm import tqdm
 
 from mrae.choices import COCO_STATS, DIAGNOSTIC_COLUMNS, TABLE_COLUMNS  # noqa: F401 (re-exported)
 from mrae.data.sizes import ORIGINAL_PIXELS, SMALL_AREA, TINY_AREA_RANGES
+from mrae.engine.device import resolve_device, timed  # noqa: F401 (resolve_device re-exported)
 from mrae.errors import ConfigError, DataError
 from mrae.files import write_json_atomic, write_text_atomic
 
@@ -128,14 +129,14 @@ def evaluate_model(
             for index in tqdm(range(count), desc="eval", unit="img", disable=not progress):
                 image, target = dataset[index]
                 image_id = int(target["image_id"])
-                _synchronize(device)
-                started = time.perf_counter()
+                batch = [image.to(device)]
                 if two_stage:
-                    outputs, proposals = detect_with_proposals(model, [image.to(device)], keep)
+                    (outputs, proposals), elapsed = timed(
+                        functools.partial(detect_with_proposals, model, batch, keep), device)
                 else:
-                    outputs, proposals = model([image.to(device)]), None
-                _synchronize(device)
-                seconds.append(time.perf_counter() - started)
+                    outputs, elapsed = timed(functools.partial(model, batch), device)
+                    proposals = None
+                seconds.append(elapsed)
 
                 image_ids.append(image_id)
                 detections.extend(to_coco_results(outputs[0], image_id, dataset.label_to_cat))
@@ -153,22 +154,9 @@ def evaluate_model(
         recall = covered[k] / small_gt if two_stage and small_gt else math.nan
         metrics[f"recall@{k}"] = recall
     # The first image pays for lazy initialisation (allocator, cuDNN autotuning): a warm-up.
-    timed = seconds[1:] if len(seconds) > 1 else seconds
-    metrics["ms_per_image"] = 1000.0 * float(np.mean(timed))
+    steady = seconds[1:] if len(seconds) > 1 else seconds
+    metrics["ms_per_image"] = 1000.0 * float(np.mean(steady))
     return metrics, detections
-
-
-def resolve_device(device: str | torch.device) -> torch.device:
-    """``"auto"`` -> CUDA when available else CPU; a CUDA device that is missing -> ConfigError."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(device)
-    except RuntimeError:
-        raise ConfigError(f"device: unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError("device: CUDA is not available on this machine; use device=cpu")
-    return device
 
 
 def detect_with_proposals(
@@ -375,11 +363,6 @@ def _rpn_keeps_at_least(model: nn.Module, count: int) -> Iterator[int | None]:
         yield configured
     finally:
         top_n["testing"] = configured
-
-
-def _synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -3,7 +3,7 @@ FLOPs, and the mean attention weights of the rows whose model keeps them."""
 
 from __future__ import annotations
 
-import time
+import functools
 
 from mrae.study.spec import Study, find_row, row_config, run_dir
 
@@ -18,6 +18,7 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
     import torch
 
     from mrae.engine.checkpoint import load_model
+    from mrae.engine.device import timed
 
     for entry in rows:
         if not entry["seeds"]:
@@ -32,9 +33,7 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
         with torch.inference_mode():
             model([batch[0]])  # warm-up
             for image in batch:
-                started = time.perf_counter()
-                model([image])
-                seconds.append(time.perf_counter() - started)
+                seconds.append(timed(functools.partial(model, [image]), torch.device("cpu"))[1])
         entry["ms_per_image"] = 1000.0 * sum(seconds) / len(seconds)
         entry["ms_images"] = count
 
