@@ -24,7 +24,13 @@ into the metrics file (``size_pixels``).
 ``detections`` is a standard COCO results list (``image_id, category_id, bbox`` xywh, ``score``):
 ``COCOeval`` run directly on that list, written to a file, gives the same numbers.
 
-CLI: ``mrae eval --config X.yaml --checkpoint CKPT [key=value ...] [--out DIR] [--split val]``.
+With ``slicing`` (``mrae eval --slice HxW --overlap F ...``) each image is detected tile by tile
+at its native resolution and the tiles' detections merged (:func:`mrae.engine.slicing.sliced_detect`);
+``ms_per_image`` then counts every tile (and the full pass), and there is no proposal recall (NaN:
+the proposals are per tile).
+
+CLI: ``mrae eval --config X.yaml --checkpoint CKPT [key=value ...] [--out DIR] [--split val]
+[--slice HxW --overlap F --merge nms|greedy --full-pass ...]``.
 """
 
 from __future__ import annotations
@@ -52,6 +58,14 @@ from tqdm import tqdm
 from mrae.choices import COCO_STATS, DIAGNOSTIC_COLUMNS, TABLE_COLUMNS  # noqa: F401 (re-exported)
 from mrae.data.sizes import ORIGINAL_PIXELS, SMALL_AREA, TINY_AREA_RANGES
 from mrae.engine.device import resolve_device, timed  # noqa: F401 (resolve_device re-exported)
+from mrae.engine.slicing import (
+    SliceOptions,
+    add_slice_arguments,
+    as_record,
+    describe,
+    slice_options,
+    sliced_detect,
+)
 from mrae.errors import ConfigError, DataError
 from mrae.files import write_json_atomic, write_text_atomic
 
@@ -79,6 +93,7 @@ def evaluate_model(
     max_images: int | None = None,
     progress: bool = True,
     proposal_counts: Sequence[int] = (100, 300, 1000),
+    slicing: SliceOptions | None = None,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Evaluate ``model`` on the first ``max_images`` images of ``dataset`` (all when None).
 
@@ -98,6 +113,8 @@ def evaluate_model(
             ``max(proposal_counts)`` proposals after NMS (fewer where its ``pre_nms_top_n`` and
             NMS leave fewer); the box head still gets only its configured number, the top ones,
             so the detections are exactly those of the configured model.
+        slicing: detect on overlapping tiles of each image and merge their detections
+            (:mod:`mrae.engine.slicing`); no proposal recall then (NaN).
 
     Returns:
         ``(metrics, detections)``: metric name -> float (see the module docstring), and the COCO
@@ -118,19 +135,23 @@ def evaluate_model(
 
     was_training = model.training
     model.to(device).eval()
-    two_stage = _is_two_stage(model)
+    two_stage = _is_two_stage(model) and slicing is None
     image_ids: list[int] = []
     detections: list[dict[str, Any]] = []
     seconds: list[float] = []
     covered = dict.fromkeys(counts, 0)
     small_gt = 0
     try:
-        with torch.inference_mode(), _rpn_keeps_at_least(model, max(counts, default=0)) as keep:
+        at_least = max(counts, default=0) if two_stage else 0  # sliced: the configured RPN
+        with torch.inference_mode(), _rpn_keeps_at_least(model, at_least) as keep:
             for index in tqdm(range(count), desc="eval", unit="img", disable=not progress):
                 image, target = dataset[index]
                 image_id = int(target["image_id"])
                 batch = [image.to(device)]
-                if two_stage:
+                if slicing is not None:
+                    output, elapsed = timed(functools.partial(sliced_detect, model, batch[0], slicing), device)
+                    outputs, proposals = [output], None
+                elif two_stage:
                     (outputs, proposals), elapsed = timed(
                         functools.partial(detect_with_proposals, model, batch, keep), device)
                 else:
@@ -388,6 +409,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the config's train.device)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_slice_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -395,6 +417,7 @@ def main(args: argparse.Namespace) -> int:
     from mrae.engine.checkpoint import load_model
     from mrae.engine.config import load_config, resolve_data
 
+    slicing = slice_options(args)  # checked before the model is loaded
     checkpoint = Path(args.checkpoint)
     if not checkpoint.is_file():
         raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
@@ -429,16 +452,19 @@ def main(args: argparse.Namespace) -> int:
         )
     max_images = args.max_images if args.max_images is not None else cfg.eval.max_images
     metrics, detections = evaluate_model(
-        model, dataset, device=device, max_images=max_images, progress=not args.no_progress
+        model, dataset, device=device, max_images=max_images, progress=not args.no_progress,
+        slicing=slicing,
     )
 
-    name = f"{cfg.get('name') or run_dir.name} ({checkpoint.name})"
+    name = f"{cfg.get('name') or run_dir.name} ({checkpoint.name}{', sliced' if slicing else ''})"
     print(TABLE_HEADER)
     print(markdown_row(name, metrics))
     print()
     print(table_header(DIAGNOSTIC_COLUMNS))
     print(markdown_row(name, metrics, DIAGNOSTIC_COLUMNS))
     print(SIZE_NOTE)
+    if slicing is not None:
+        print(f"Sliced inference: {describe(slicing)} (native px); no proposal recall.")
 
     out = Path(args.out) if args.out else run_dir / "eval"
     out.mkdir(parents=True, exist_ok=True)
@@ -448,6 +474,7 @@ def main(args: argparse.Namespace) -> int:
         "images": min(len(dataset), max_images or len(dataset)),
         "annotations": str(annotations),
         "size_pixels": ORIGINAL_PIXELS,
+        "slicing": as_record(slicing),
         "metrics": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()},
     }
     metrics_path = out / f"metrics_{args.split}.json"

@@ -1,7 +1,7 @@
 """`mrae predict`: detect objects in images with a checkpoint, draw them, save the level weights.
 
 ``mrae predict --checkpoint CKPT IMAGES_OR_DIR... --out DIR [--score-thresh 0.5] [--attention]
-[--overwrite]`` writes into DIR:
+[--overwrite] [--slice HxW --overlap F --merge nms|greedy --full-pass ...]`` writes into DIR:
 
 - ``detections.json``: COCO results (``image_id`` = the image's index in the input order,
   ``file_name``, ``category_id`` in the checkpoint's COCO ids, ``category_name``, ``bbox`` xywh
@@ -20,6 +20,11 @@ new, empty or holds only files an earlier ``mrae predict`` wrote (listed in its 
 a DIR with other files is refused unless ``--overwrite``, and an input image is never written
 over. An image that cannot be read is skipped with a one-line warning on stderr; the other
 images' results are written and the command exits with code 1 (0 when every image was read).
+
+With ``--slice HxW`` each image is detected tile by tile at its native resolution and the tiles'
+detections merged (:mod:`mrae.engine.slicing`, docs/slicing.md); the level weights of
+``--attention`` still describe the whole image: they come from the full pass (``--full-pass``)
+or, without it, from one extra forward pass over the whole image.
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ from tqdm import tqdm
 from mrae.data.images import read_image
 from mrae.engine.draw import draw_detections, draw_level_weights, save_attention_figure, save_image
 from mrae.engine.evaluate import resolve_device, to_coco_results
+from mrae.engine.slicing import (
+    SliceOptions,
+    add_slice_arguments,
+    as_record,
+    slice_options,
+    sliced_detect,
+)
 from mrae.errors import ConfigError, DataError
 from mrae.files import TEMP_NAME, write_text_atomic
 
@@ -87,6 +99,7 @@ def predict_images(
     device: str | torch.device = "auto",
     progress: bool = True,
     overwrite: bool = False,
+    slicing: SliceOptions | None = None,
 ) -> Predictions:
     """Detect, draw and save; see the module docstring for what lands in ``out_dir``.
 
@@ -106,6 +119,7 @@ def predict_images(
         progress: tqdm bar on stderr.
         overwrite: write into a folder holding other files too; files of predict's names in it
             are replaced (never an input image).
+        slicing: detect on overlapping tiles of each image and merge (None: the whole image).
 
     Returns:
         The results written to ``detections.json`` and the images skipped.
@@ -146,7 +160,12 @@ def predict_images(
                 tqdm.write(f"mrae predict: warning: {error}; skipped", file=sys.stderr)
                 continue
             with torch.inference_mode():
-                output = model([image.to(device)])[0]
+                if slicing is None:
+                    output = model([image.to(device)])[0]
+                else:
+                    output = sliced_detect(model, image.to(device), slicing)
+                    if attention and not slicing.full_pass:  # the weights of the whole image
+                        model([image.to(device)])
                 weights = attention_weights(model) if attention else None
             keep = output["scores"] >= score_thresh
             output = {k: v[keep].cpu() for k, v in output.items()}
@@ -185,6 +204,7 @@ def predict_images(
         manifest = {
             "checkpoint": str(checkpoint),
             "score_thresh": score_thresh,
+            "slicing": as_record(slicing),
             "images": len(images),
             "failed": [{"file_name": str(p), "error": e} for p, e in failed],
             "files": sorted(written | {n for n in earlier if (out / n).exists()} - {MANIFEST}),
@@ -296,9 +316,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_slice_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
+    slicing = slice_options(args)  # checked before anything is read or loaded
     results, failed = predict_images(
         args.checkpoint,
         args.inputs,
@@ -308,6 +330,7 @@ def main(args: argparse.Namespace) -> int:
         device=args.device,
         progress=not args.no_progress,
         overwrite=args.overwrite,
+        slicing=slicing,
     )
     print(f"{len(results)} detections with score >= {args.score_thresh} written to {args.out}")
     if failed:

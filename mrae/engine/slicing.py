@@ -208,6 +208,7 @@ def merge_detections(
     Returns:
         ``{"boxes" [M, 4], "scores" [M], "labels" [M]}``, best first.
     """
+    import numpy as np
     import torch
     from torchvision.ops import batched_nms, box_area, box_iou
 
@@ -230,20 +231,22 @@ def merge_detections(
         match = inter / torch.minimum(areas[:, None], areas[None, :]).clamp(min=1e-9)
     else:
         match = iou
-    matches = (match > threshold) & (labels[:, None] == labels[None, :])
-    taken = torch.zeros(len(boxes), dtype=torch.bool, device=boxes.device)
+    matches = ((match > threshold) & (labels[:, None] == labels[None, :])).cpu().numpy()
+    corners = boxes.detach().cpu().numpy()
+    taken = np.zeros(len(corners), dtype=bool)
     out_boxes, kept = [], []
-    for i in range(len(boxes)):  # best first: each kept box absorbs its not yet taken matches
+    for i in range(len(corners)):  # best first: each kept box absorbs its not yet taken matches
         if taken[i]:
             continue
         group = matches[i] & ~taken
         group[i] = True
         taken |= group
-        members = boxes[group]
-        out_boxes.append(torch.cat([members[:, :2].min(0).values, members[:, 2:].max(0).values]))
+        members = corners[group]
+        out_boxes.append(np.concatenate([members[:, :2].min(0), members[:, 2:].max(0)]))
         kept.append(i)
     index = torch.tensor(kept, dtype=torch.long, device=boxes.device)
-    merged = torch.stack(out_boxes) if out_boxes else boxes.new_zeros((0, 4))
+    merged = torch.from_numpy(np.stack(out_boxes) if out_boxes else np.zeros((0, 4), dtype=corners.dtype))
+    merged = merged.to(device=boxes.device, dtype=boxes.dtype)
     return {"boxes": merged, "scores": scores[index], "labels": labels[index]}
 
 

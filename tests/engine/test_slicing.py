@@ -224,3 +224,126 @@ def test_capped_at_the_models_detections_per_image_best_first():
 def test_bad_options_are_config_errors(kwargs):
     with pytest.raises(ConfigError):
         SliceOptions(**{"tile_h": 10, "tile_w": 10, **kwargs})
+
+
+# ----------------------------------------------------------------------------- the command line
+
+
+def _checkpoint(path):
+    """A random tiny detector saved as `mrae train` does (two classes)."""
+    import json
+
+    from mrae.detector import build_detector
+    from mrae.engine.checkpoint import save_checkpoint
+    from mrae.engine.config import load_config, to_dict
+
+    config = path.with_suffix(".yaml")
+    model = {"extractor": "single", "level": 2, "backbone": "resnet18", "out_channels": 16,
+             "num_classes": 3, "min_size": 64, "max_size": 96}
+    config.write_text("model: " + json.dumps(model) + "\ntrain: {device: cpu}\n")
+    cfg = load_config(config)
+    torch.manual_seed(0)
+    save_checkpoint(path, {"model": build_detector(**to_dict(cfg.model)).state_dict(), "config": to_dict(cfg),
+                           "class_names": ["dot", "bar"], "label_to_cat": {1: 1, 2: 2}, "step": 0,
+                           "best_metric": None})
+    return path
+
+
+BAD_FLAGS = [
+    (["--slice", "0x512"], "--slice"),
+    (["--slice", "300"], "--slice"),
+    (["--slice=-3x4"], "--slice"),
+    (["--slice", "axb"], "--slice"),
+    (["--slice", "64x64", "--overlap", "1"], "--overlap"),
+    (["--slice", "64x64", "--overlap", "-0.1"], "--overlap"),
+    (["--slice", "64x64", "--overlap", "lots"], "--overlap"),
+    (["--slice", "64x64", "--overlap", "nan"], "--overlap"),
+    (["--slice", "64x64", "--merge", "soft"], "--merge"),
+    (["--slice", "64x64", "--merge", "greedy", "--match-metric", "dice"], "--match-metric"),
+    (["--slice", "64x64", "--match-threshold", "2"], "--match-threshold"),
+    (["--slice", "64x64", "--slice-batch", "0"], "--slice-batch"),
+    (["--overlap", "0.2"], "--overlap needs --slice"),
+    (["--full-pass"], "--full-pass needs --slice"),
+]
+
+
+@pytest.mark.parametrize("command", ["predict", "eval"])
+@pytest.mark.parametrize(("flags", "named"), BAD_FLAGS)
+def test_bad_slice_flags_are_one_line_errors_before_anything_is_loaded(command, flags, named, tmp_path, capsys):
+    from mrae.cli import main
+
+    checkpoint = tmp_path / "model.pth"
+    checkpoint.write_bytes(b"not read: the flags are checked first")
+    image = tmp_path / "a.png"
+    image.write_bytes(b"")
+    before = sorted(p.name for p in tmp_path.iterdir())
+    args = [command, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "out"), *flags]
+    if command == "predict":
+        args.insert(3, str(image))
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and named in err[0] and err[0].startswith(f"mrae {command}: error:")
+    assert sorted(p.name for p in tmp_path.iterdir()) == before  # nothing written
+
+
+def test_predict_with_slices_writes_detections_in_original_pixels(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from mrae.cli import main
+
+    checkpoint = _checkpoint(tmp_path / "model.pth")
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.fromarray(rng.integers(0, 255, (70, 150, 3), dtype=np.uint8)).save(folder / "big.png")
+    out = tmp_path / "out"
+    args = ["predict", "--checkpoint", str(checkpoint), str(folder), "--out", str(out), "--device", "cpu",
+            "--no-progress", "--score-thresh", "0", "--slice", "64x96", "--overlap", "0.25",
+            "--merge", "greedy", "--full-pass"]
+    assert main(args) == 0
+    detections = json.loads((out / "detections.json").read_text())
+    assert detections, "a random box head scores every class above 0"
+    for d in detections:
+        x, y, w, h = d["bbox"]
+        assert -1e-3 <= x and -1e-3 <= y and x + w <= 150 + 1e-3 and y + h <= 70 + 1e-3
+    assert len(detections) <= 300  # the model's detections per image
+    record = json.loads((out / "predict.json").read_text())
+    assert record["slicing"]["tile"] == [64, 96] and record["slicing"]["merge"] == "greedy"
+    assert record["slicing"]["full_pass"] is True
+
+
+def test_evaluate_model_with_slices_scores_an_object_no_tile_sees_whole(tmp_path):
+    import json
+
+    from PIL import Image
+
+    from mrae.data.coco import CocoDetection
+    from mrae.engine.evaluate import evaluate_model
+
+    # one 100x200 image, one object (x 60..140) wider than the strip two tiles share (80..120)
+    pixels = np.zeros((100, 200, 3), dtype=np.uint8)
+    pixels[30:50, 60:140, 0] = 26  # read back as ~0.1: label 1 for the PixelDetector
+    (tmp_path / "images").mkdir()
+    Image.fromarray(pixels).save(tmp_path / "images" / "a.png")
+    ann = tmp_path / "instances.json"
+    ann.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.png", "width": 200, "height": 100}],
+        "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [60, 30, 80, 20],
+                         "area": 1600.0, "iscrowd": 0}],
+        "categories": [{"id": 1, "name": "bar"}],
+    }))
+    dataset = CocoDetection(tmp_path / "images", ann, train=False)
+
+    class Model(torch.nn.Module):
+        def forward(self, images):
+            return PixelDetector()(images)
+
+    options = SliceOptions(tile_h=100, tile_w=120, overlap=1 / 3, merge="greedy")
+    metrics, detections = evaluate_model(Model(), dataset, progress=False, slicing=options)
+    assert [d["bbox"] for d in detections] == [[60.0, 30.0, 80.0, 20.0]]
+    assert metrics["AP"] == pytest.approx(1.0) and np.isnan(metrics["recall@100"])
+    nms = SliceOptions(tile_h=100, tile_w=120, overlap=1 / 3)
+    halves, detections = evaluate_model(Model(), dataset, progress=False, slicing=nms)
+    assert len(detections) == 2 and halves["AP"] < 0.9  # two cut halves, each at IoU 0.75 only
