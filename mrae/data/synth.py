@@ -47,6 +47,13 @@ rounded to 1/100 px and the JSON is written with a fixed key order, images and a
 sorted by id. The annotation JSON files are written last and atomically, so their presence
 means the split is complete.
 
+Large images (``mrae synth OUT --large``, for sliced inference, docs/slicing.md): 2048x1536 images
+with the same kinds and sizes of objects and ``object_factor`` = 8 times as many labelled objects
+and distractors per image (24..120 and 16..80; the area is 20x the default's, so they are spread
+out 2.5x thinner, and an image keeps under the detector's 300 detections). The default
+(``object_factor`` 1, 512x300) draws exactly the same random numbers as before: its files are
+byte-identical.
+
 Annotations: ``bbox = [x, y, w, h]`` (float pixels, tight around the polygon),
 ``area = w * h`` (the box area, which is what the small-object subset and the size buckets use),
 ``iscrowd = 0``; categories have ids 1..6 in the order of :data:`CLASSES`.
@@ -84,6 +91,10 @@ MIN_DISTRACTORS, MAX_DISTRACTORS = 2, 10
 MAX_STRETCH = 1.5
 GAP = 2.0  # px between labelled boxes
 MIN_SIDE = 96  # px; room for a 64 px object and margins
+#: ``mrae synth --large``: image size (width, height) px and object_factor.
+LARGE_SIZE = (2048, 1536)
+LARGE_OBJECT_FACTOR = 8
+LARGE_IMAGES = 100  # default training images with --large (val: a quarter)
 
 Polygon = tuple[np.ndarray, int]  # (vertices (N, 2) in unit coordinates, fill 255 or 0 for a hole)
 
@@ -280,17 +291,22 @@ def _position(rng, polys, width, height, taken, gap, tries=40):
 
 
 def render(seed: int, split: str, index: int, width: int = 512, height: int = 300,
-           medium_fraction: float = 0.1) -> tuple[Image.Image, list[tuple[int, list[float]]]]:
+           medium_fraction: float = 0.1, object_factor: int = 1,
+           ) -> tuple[Image.Image, list[tuple[int, list[float]]]]:
     """Draw one image; returns (RGB image, [(category id 1..6, [x, y, w, h]), ...])."""
-    image, annotations, _ = render_scene(seed, SPLITS[split], index, width, height, medium_fraction)
+    image, annotations, _ = render_scene(seed, SPLITS[split], index, width, height, medium_fraction,
+                                         object_factor)
     return image, annotations
 
 
 def render_scene(
     seed: int, split_id: int, index: int, width: int = 512, height: int = 300,
-    medium_fraction: float = 0.1,
+    medium_fraction: float = 0.1, object_factor: int = 1,
 ) -> tuple[Image.Image, list[tuple[int, list[float]]], list[list[float]]]:
     """Draw one image of split id ``split_id`` (:data:`SPLITS` or :data:`PRETRAIN_SPLIT_ID`).
+
+    ``object_factor`` multiplies the range of the number of objects and distractors (1: 3..15
+    and 2..10); sizes in px are the same whatever the image size.
 
     Returns (RGB image, labelled objects [(category id 1..6, [x, y, w, h]), ...], the unlabelled
     distractors' boxes [[x, y, w, h], ...]). :func:`render` is this without the distractors.
@@ -301,7 +317,7 @@ def render_scene(
 
     objects = []  # (label, polys, cx, cy, box)
     taken: list[tuple[float, float, float, float]] = []
-    for _ in range(int(rng.integers(MIN_OBJECTS, MAX_OBJECTS + 1))):
+    for _ in range(int(rng.integers(MIN_OBJECTS * object_factor, MAX_OBJECTS * object_factor + 1))):
         label = int(rng.integers(len(CLASSES)))
         polys = _place_shape(_class_polygons(CLASSES[label], rng), _sample_size(rng, medium_fraction), rng)
         where = _position(rng, polys, width, height, taken, GAP)
@@ -310,7 +326,7 @@ def render_scene(
             objects.append((label, polys, *where))
 
     distractors: list[list[float]] = []
-    for _ in range(int(rng.integers(MIN_DISTRACTORS, MAX_DISTRACTORS + 1))):
+    for _ in range(int(rng.integers(MIN_DISTRACTORS * object_factor, MAX_DISTRACTORS * object_factor + 1))):
         kind = DISTRACTORS[int(rng.integers(len(DISTRACTORS)))]
         polys = _place_shape(_distractor_polygons(kind, rng), _sample_size(rng, medium_fraction), rng)
         where = _position(rng, polys, width, height, taken, 1.0)
@@ -335,14 +351,15 @@ def render_scene(
 
 def render_and_save(job: tuple) -> list[tuple[int, list[float]]]:
     """Render one image and write it as JPEG; job = (seed, split, index, width, height,
-    medium_fraction, path). Returns its annotations as :func:`render` does."""
-    seed, split, index, width, height, medium_fraction, path = job
-    image, annotations = render(seed, split, index, width, height, medium_fraction)
+    medium_fraction, path[, object_factor]). Returns its annotations as :func:`render` does."""
+    seed, split, index, width, height, medium_fraction, path, *rest = job
+    image, annotations = render(seed, split, index, width, height, medium_fraction, *rest)
     image.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
     return annotations
 
 
-def _coco_json(split: str, n: int, width: int, height: int, per_image: list, seed: int) -> dict:
+def _coco_json(split: str, n: int, width: int, height: int, per_image: list, seed: int,
+               object_factor: int = 1) -> dict:
     images, annotations = [], []
     for i, objects in enumerate(per_image):
         images.append({"id": i + 1, "file_name": f"{i:06d}{IMAGE_EXT}", "width": width, "height": height})
@@ -351,11 +368,14 @@ def _coco_json(split: str, n: int, width: int, height: int, per_image: list, see
                 "id": len(annotations) + 1, "image_id": i + 1, "category_id": category,
                 "bbox": [x, y, w, h], "area": round(w * h, 2), "iscrowd": 0,
             })  # fmt: skip
+    info = {
+        "description": f"mrae synthetic small-object benchmark, split {split}",
+        "version": "1", "year": 2025, "seed": seed, "images": n,
+    }
+    if object_factor != 1:  # the default's JSON stays byte-identical
+        info["object_factor"] = object_factor
     return {
-        "info": {
-            "description": f"mrae synthetic small-object benchmark, split {split}",
-            "version": "1", "year": 2025, "seed": seed, "images": n,
-        },
+        "info": info,
         "licenses": [],
         "images": images,
         "annotations": annotations,
@@ -370,17 +390,20 @@ def _write_json_atomic(path: Path, data: dict) -> None:
 
 def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: int = 200,
              seed: int = 0, width: int = 512, height: int = 300, medium_fraction: float = 0.1,
-             workers: int | None = None, progress: bool = True) -> dict[str, str]:
+             workers: int | None = None, progress: bool = True,
+             object_factor: int = 1) -> dict[str, str]:
     """Write the synthetic dataset under `out_dir` and return its four paths.
 
     Layout: ``out_dir/images/{train,val}/NNNNNN.jpg`` and
     ``out_dir/annotations/instances_{train,val}.json``. Returns
     ``{"train_images", "train_annotations", "val_images", "val_annotations"}`` as strings.
     Same arguments give byte-identical files, whatever `workers` is (None: all CPU cores, up to 8;
-    0 or 1: in this process).
+    0 or 1: in this process). ``object_factor`` multiplies the number of objects and distractors
+    per image (``--large``).
     """
     for name, value, low in (("train_images", train_images, 1), ("val_images", val_images, 1),
-                             ("width", width, MIN_SIDE), ("height", height, MIN_SIDE)):
+                             ("width", width, MIN_SIDE), ("height", height, MIN_SIDE),
+                             ("object_factor", object_factor, 1)):
         if int(value) != value or value < low:
             raise ConfigError(f"synth: {name} must be an integer >= {low}, got {value!r}")
     if not 0.0 <= medium_fraction <= 1.0:
@@ -395,8 +418,9 @@ def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: in
     jobs = []
     for split, n in counts.items():
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
+        extra = (int(object_factor),) if object_factor != 1 else ()
         jobs += [(seed, split, i, width, height, medium_fraction,
-                  str(out / "images" / split / f"{i:06d}{IMAGE_EXT}")) for i in range(n)]
+                  str(out / "images" / split / f"{i:06d}{IMAGE_EXT}"), *extra) for i in range(n)]
     (out / "annotations").mkdir(parents=True, exist_ok=True)
 
     bar = tqdm(total=len(jobs), desc="synth", unit="img", disable=not progress)
@@ -417,7 +441,7 @@ def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: in
     paths = {}
     start = 0
     for split, n in counts.items():
-        data = _coco_json(split, n, width, height, results[start:start + n], seed)
+        data = _coco_json(split, n, width, height, results[start:start + n], seed, int(object_factor))
         start += n
         ann = out / "annotations" / f"instances_{split}.json"
         _write_json_atomic(ann, data)
@@ -431,12 +455,19 @@ def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: in
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("out_dir", help="folder to write images/ and annotations/ into")
-    parser.add_argument("--images", type=int, default=800, help="training images (default 800)")
+    parser.add_argument("--images", type=int, default=None,
+                        help=f"training images (default 800; with --large {LARGE_IMAGES})")
     parser.add_argument("--val-images", type=int, default=None,
                         help="validation images (default: --images // 4, at least 1)")
     parser.add_argument("--seed", type=int, default=0, help="same seed, byte-identical files")
-    parser.add_argument("--width", type=int, default=512, help="image width in px (default 512)")
-    parser.add_argument("--height", type=int, default=300, help="image height in px (default 300)")
+    parser.add_argument("--width", type=int, default=None, help="image width in px (default 512; --large 2048)")
+    parser.add_argument("--height", type=int, default=None,
+                        help="image height in px (default 300; --large 1536)")
+    parser.add_argument("--large", action="store_true",
+                        help=f"large-image variant for sliced inference: {LARGE_SIZE[0]}x{LARGE_SIZE[1]} images, "
+                        f"the same objects, {LARGE_OBJECT_FACTOR}x as many per image")
+    parser.add_argument("--object-factor", type=int, default=None,
+                        help=f"multiply the objects and distractors per image (default 1; --large {LARGE_OBJECT_FACTOR})")
     parser.add_argument("--medium-fraction", type=float, default=0.1,
                         help="share of objects of 32..64 px instead of 4..32 px (default 0.1)")
     parser.add_argument("--overwrite", action="store_true",
@@ -453,10 +484,14 @@ def main(args: argparse.Namespace) -> int:
     if existing and not args.overwrite:
         raise ConfigError(f"{out} already holds a dataset ({existing[0]}); pass --overwrite to "
                           "replace it or choose another folder")
-    val = args.val_images if args.val_images is not None else max(1, args.images // 4)
-    paths = generate(args.out_dir, train_images=args.images, val_images=val, seed=args.seed,
-                     width=args.width, height=args.height, medium_fraction=args.medium_fraction,
-                     workers=args.workers)
+    images = args.images if args.images is not None else (LARGE_IMAGES if args.large else 800)
+    val = args.val_images if args.val_images is not None else max(1, images // 4)
+    width = args.width if args.width is not None else (LARGE_SIZE[0] if args.large else 512)
+    height = args.height if args.height is not None else (LARGE_SIZE[1] if args.large else 300)
+    factor = args.object_factor if args.object_factor is not None else (LARGE_OBJECT_FACTOR if args.large else 1)
+    paths = generate(args.out_dir, train_images=images, val_images=val, seed=args.seed,
+                     width=width, height=height, medium_fraction=args.medium_fraction,
+                     workers=args.workers, object_factor=factor)
     for split in SPLITS:
         with open(paths[f"{split}_annotations"], encoding="utf-8") as f:
             data = json.load(f)
