@@ -38,6 +38,7 @@ from mrae.detector import build_detector
 from mrae.engine.config import load_config, resolve_data, to_dict
 from mrae.engine.pretrain import resolve_pretrained
 from mrae.engine.sampler import ResumableSampler
+from mrae.tables import markdown_table
 
 EXTRACTOR_ROWS = [
     ("single C1", {"extractor": "single", "level": 1}),
@@ -135,13 +136,10 @@ def measure(cfg, model_kwargs: dict, dataset, steps: int, warmup: int) -> dict:
 def table(results: list[tuple[str, dict]], peak: float) -> str:
     head = ["extractor", *(f"{p} ms" for p in PHASES), "step ms", "img/s", "GFLOP/step",
             "GFLOP/s", "% of peak"]
-    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for name, r in results:
-        cells = [name, *(f"{1000 * r[p]:.0f}" for p in PHASES), f"{1000 * r['step']:.0f}",
-                 f"{r['images_per_s']:.2f}", f"{r['gflops']:.0f}", f"{r['gflop_per_s']:.0f}",
-                 f"{100 * r['gflop_per_s'] / peak:.0f}"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    rows = [[name, *(f"{1000 * r[p]:.0f}" for p in PHASES), f"{1000 * r['step']:.0f}",
+             f"{r['images_per_s']:.2f}", f"{r['gflops']:.0f}", f"{r['gflop_per_s']:.0f}",
+             f"{100 * r['gflop_per_s'] / peak:.0f}"] for name, r in results]
+    return markdown_table(head, rows)
 
 
 def main() -> int:

@@ -39,6 +39,7 @@ import numpy as np
 
 from mrae.data.sizes import ORIGINAL_PIXELS, RESIZED_PIXELS
 from mrae.errors import ConfigError, DataError
+from mrae.tables import markdown_table as write_table
 
 TORCHVISION_SIZES: tuple[float, ...] = (32, 64, 128, 256, 512)
 TORCHVISION_RATIOS: tuple[float, ...] = (0.5, 1.0, 2.0)
@@ -303,13 +304,13 @@ def markdown_table(rows: list[dict], strides=(4, 8, 16)) -> str:
     head = ["anchors", "mean best IoU"]
     for s in strides:
         head += [f"IoU>=0.7 @ stride {s}", f"IoU>=0.5 @ stride {s}"]
-    lines = ["| " + " | ".join(head) + " |", "|---|" + "--:|" * (len(head) - 1)]
+    body = []
     for row in rows:
         cells = [row["name"], f"{row['mean_best_iou']:.3f}"]
         for s in strides:
             cells += [f"{100 * row[(s, 0.7)]:.1f}%", f"{100 * row[(s, 0.5)]:.1f}%"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return write_table(head, body, align="l" + "r" * (len(head) - 1))
 
 
 def yaml_snippet(sizes, ratios) -> str:

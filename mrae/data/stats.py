@@ -27,6 +27,7 @@ from mrae.data.sizes import (
 )
 from mrae.data.validate import load_coco_json
 from mrae.errors import ConfigError, DataError
+from mrae.tables import markdown_table
 
 # Curves of constant area drawn on the plot: the tiny-bucket and COCO bounds (box side, px).
 _SIDES = (8, 16, 32, 96)
@@ -152,9 +153,7 @@ def format_tables(summaries: dict[str, dict[str, Any]]) -> str:
 
 
 def _table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(header, rows)
 
 
 def plot_sizes(wh: dict[str, np.ndarray], path: str | Path) -> None:

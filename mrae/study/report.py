@@ -14,6 +14,7 @@ from typing import Any
 from mrae.files import write_text_atomic
 from mrae.study.claims import ALPHA, LEARNED_AP, discuss
 from mrae.study.plots import plot_attention, plot_convergence
+from mrae.tables import markdown_table as write_table
 
 METRIC_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "AR1", "AR10", "AR100", "ARs", "ARm")
 HEADLINE_COLUMNS = ("AP", "AP50", "APs", "AR100")
@@ -50,13 +51,13 @@ def _table(rows: list[dict], metric_columns: tuple[str, ...], model_size: bool) 
     parameters and GFLOPs. A row whose every seed diverged says so in each cell."""
     sizes = ["params (M)", "GFLOPs"] if model_size else []
     header = ["row", "seeds", *metric_columns, "ms/img", *sizes]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    body = []
     for entry in rows:
         name = entry["name"]
         if entry.get("diverged"):
             name += f" ({len(entry['diverged'])} diverged)"
         if not entry["seeds"]:
-            lines.append("| " + " | ".join([name, "0", *["diverged"] * (len(header) - 2)]) + " |")
+            body.append([name, "0", *["diverged"] * (len(header) - 2)])
             continue
         cells = [name, str(len(entry["seeds"]))]
         cells += [_cell(entry, key) for key in metric_columns]
@@ -68,8 +69,8 @@ def _table(rows: list[dict], metric_columns: tuple[str, ...], model_size: bool) 
                 "–" if params is None else f"{params:.1f}",  # the same for every seed
                 _cell(entry, "GFLOPs", 1.0, 1),  # varies a little: the box head runs on each proposal
             ]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(cells)
+    return write_table(header, body)
 
 
 # ------------------------------------------------------------------------------ the page
