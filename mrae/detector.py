@@ -26,6 +26,7 @@ from mrae.extractors import EXTRACTORS
 from mrae.extractors._common import UPSAMPLE_MODES
 from mrae.extractors.fpn import FPN_MAPS, FPN_ROI_MAPS
 from mrae.extractors.mrae import MRAE_MODES
+from mrae.ignore import IgnoringRPN, check_iof_thr
 from mrae.roi_heads import CappedRoIHeads
 
 MLP_REPRESENTATION = 1024
@@ -73,6 +74,15 @@ class ScaleAwareTransform(GeneralizedRCNNTransform):
     the scale of full-image training and of evaluation."""
 
     def resize(self, image: Tensor, target: dict[str, Tensor] | None = None):
+        """torchvision's resize (or the crop's ``"scale"``); a target's ``"ignore_boxes"``
+        ([M, 4] xyxy px) are resized as its ``"boxes"`` are."""
+        h, w = image.shape[-2:]
+        image, target = self._resize(image, target)
+        if target is not None and "ignore_boxes" in target:
+            target["ignore_boxes"] = resize_boxes(target["ignore_boxes"], (h, w), image.shape[-2:])
+        return image, target
+
+    def _resize(self, image: Tensor, target: dict[str, Tensor] | None):
         scale = target.get("scale") if (self.training and target is not None) else None
         if scale is None:
             return super().resize(image, target)
@@ -85,8 +95,6 @@ class ScaleAwareTransform(GeneralizedRCNNTransform):
             )[0]
             target["boxes"] = resize_boxes(target["boxes"], (h, w), image.shape[-2:])
         return image, target
-
-
 
 
 def _choice(name: str, value: object, choices: Sequence[object]) -> None:
@@ -143,6 +151,7 @@ def build_detector(
     box_nms_thresh: float = 0.5,
     detections_per_class: int = 100,
     detections_per_img: int = 300,
+    ignore_iof_thr: float | None = 0.5,
 ) -> FasterRCNN:
     """A torchvision FasterRCNN whose backbone is ResNet levels + the chosen extractor.
 
@@ -172,6 +181,9 @@ def build_detector(
         rpn_*, box_*: torchvision's FasterRCNN settings of the same names
             (box_batch_size_per_image: sampled RoIs per image in training).
         detections_per_class, detections_per_img: caps after NMS (the paper: 100 and 300).
+        ignore_iof_thr: in training, anchors and proposals that are not positives and whose
+            intersection over their own area (IoF) with a target's ``"ignore_boxes"`` exceeds this
+            are neither positives nor negatives (:mod:`mrae.ignore`); None or < 0: off.
 
     Raises:
         ConfigError (a ValueError) naming the setting and its valid choices.
@@ -199,6 +211,7 @@ def build_detector(
         ("detections_per_img", detections_per_img),
     ]:
         _positive_int(name, value)
+    iof_thr = check_iof_thr(ignore_iof_thr)
     sizes = _positive_numbers("anchor_sizes", anchor_sizes, float)
     ratios = _positive_numbers("aspect_ratios", aspect_ratios, float)
     if extractor == "fpn" and fpn_anchors == "per_level" and len(sizes) != len(FPN_MAPS):
@@ -274,6 +287,7 @@ def build_detector(
         model.transform.min_size, model.transform.max_size, model.transform.image_mean,
         model.transform.image_std, fixed_size=model.transform.fixed_size,
     )
+    model.rpn = IgnoringRPN.from_rpn(model.rpn, iof_thr)
     model.roi_heads = CappedRoIHeads(
         roi_pool,
         box_head,
@@ -287,6 +301,7 @@ def build_detector(
         nms_thresh=box_nms_thresh,
         detections_per_img=detections_per_img,
         detections_per_class=detections_per_class,
+        ignore_iof_thr=iof_thr,
     )
     return model
 

@@ -1,4 +1,5 @@
-"""RoI heads with a per-class detection cap (torchvision caps only the detections per image)."""
+"""RoI heads with a per-class detection cap (torchvision caps only the detections per image) and
+ignore regions in training (:mod:`mrae.ignore`)."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import torch
 from torch import Tensor, nn
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import boxes as box_ops
+
+from mrae.ignore import inside_ignore
 
 
 def cap_detections(scores: Tensor, labels: Tensor, per_class: int, per_image: int) -> Tensor:
@@ -27,11 +30,43 @@ def cap_detections(scores: Tensor, labels: Tensor, per_class: int, per_image: in
 class CappedRoIHeads(RoIHeads):
     """torchvision's RoIHeads whose post-processing keeps, after per-class NMS, at most
     `detections_per_class` detections of each class and `detections_per_img` in all
-    (the paper: 100 per class, 300 per image)."""
+    (the paper: 100 per class, 300 per image).
 
-    def __init__(self, *args, detections_per_class: int = 100, **kwargs) -> None:
+    In training, a proposal that is not a positive and whose IoF with one of its image's
+    ``"ignore_boxes"`` (target key, [M, 4] xyxy) exceeds ``ignore_iof_thr`` gets label -1, so the
+    sampler draws it neither as a positive nor as a negative (None: no ignore regions).
+    """
+
+    def __init__(
+        self, *args, detections_per_class: int = 100, ignore_iof_thr: float | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.detections_per_class = detections_per_class
+        self.ignore_iof_thr = ignore_iof_thr
+        self._ignore_boxes: list[Tensor | None] | None = None
+
+    def select_training_samples(self, proposals: list[Tensor], targets: list[dict[str, Tensor]] | None):
+        # torchvision's, with the targets' ignore boxes at hand for assign_targets_to_proposals
+        self._ignore_boxes = [t.get("ignore_boxes") for t in targets] if targets is not None else None
+        try:
+            return super().select_training_samples(proposals, targets)
+        finally:
+            self._ignore_boxes = None
+
+    def assign_targets_to_proposals(
+        self, proposals: list[Tensor], gt_boxes: list[Tensor], gt_labels: list[Tensor]
+    ) -> tuple[list[Tensor], list[Tensor]]:
+        """torchvision's matches [P] and labels [P] (class >= 1, 0 background, -1 neither) per
+        image, with the non-positive proposals inside an ignore box set to -1."""
+        matched_idxs, labels = super().assign_targets_to_proposals(proposals, gt_boxes, gt_labels)
+        regions = self._ignore_boxes or [None] * len(proposals)
+        for proposals_in_image, regions_in_image, labels_in_image in zip(
+            proposals, regions, labels, strict=True
+        ):
+            ignored = inside_ignore(proposals_in_image, regions_in_image, self.ignore_iof_thr)
+            if ignored is not None:
+                labels_in_image[ignored & (labels_in_image < 1)] = -1
+        return matched_idxs, labels
 
     def postprocess_detections(
         self,

@@ -13,6 +13,10 @@ objects at the scale of full-image training. The crop is cut from the original i
 instead of fitting it to ``min_size``. A box is kept, clipped to the crop, when at least
 :data:`KEEP_FRACTION` of its area lies inside; boxes cut further are dropped. Images no larger
 than the crop are used whole. Evaluation and prediction always see the full image.
+
+A target's ``"ignore_boxes"`` (crowds and ignore regions, [M, 4] xyxy px) are flipped with the
+image and clipped to the crop: whatever part of a region lies inside stays ignored, however small;
+regions wholly outside are dropped.
 """
 
 from __future__ import annotations
@@ -32,22 +36,41 @@ def resize_scale(height: int, width: int, min_size: int, max_size: int) -> float
     return min(min_size / short, max_size / long)
 
 
-def crop_target(target: dict[str, Any], x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
-    """``target`` with its boxes (xyxy [K, 4]) clipped to the window and shifted to its origin;
-    boxes with less than :data:`KEEP_FRACTION` of their area inside are dropped."""
-    boxes = target["boxes"]
-    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    clipped = torch.stack([
+def _clip(boxes: torch.Tensor, x0: float, y0: float, x1: float, y1: float) -> torch.Tensor:
+    """``boxes`` [K, 4] xyxy clipped to the window (not shifted)."""
+    return torch.stack([
         boxes[:, 0].clamp(x0, x1), boxes[:, 1].clamp(y0, y1),
         boxes[:, 2].clamp(x0, x1), boxes[:, 3].clamp(y0, y1),
     ], dim=1)  # fmt: skip
+
+
+def crop_target(target: dict[str, Any], x0: float, y0: float, x1: float, y1: float) -> dict[str, Any]:
+    """``target`` with its boxes (xyxy [K, 4]) clipped to the window and shifted to its origin;
+    boxes with less than :data:`KEEP_FRACTION` of their area inside are dropped. Its
+    ``"ignore_boxes"`` ([M, 4]) are clipped and shifted too; only those wholly outside are dropped."""
+    boxes = target["boxes"]
+    area = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    clipped = _clip(boxes, x0, y0, x1, y1)
     inside = (clipped[:, 2] - clipped[:, 0]) * (clipped[:, 3] - clipped[:, 1])
     keep = inside >= KEEP_FRACTION * area.clamp(min=1e-6)
-    shifted = clipped[keep] - torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+    origin = torch.tensor([x0, y0, x0, y0], dtype=boxes.dtype)
+    shifted = clipped[keep] - origin
     out = {**target, "boxes": shifted}
+    if "ignore_boxes" in target:
+        regions = _clip(target["ignore_boxes"], x0, y0, x1, y1)
+        left = (regions[:, 2] > regions[:, 0]) & (regions[:, 3] > regions[:, 1])
+        out["ignore_boxes"] = regions[left] - origin.to(regions.dtype)
     for key in ("labels", "area", "iscrowd"):
         if key in target and torch.is_tensor(target[key]) and len(target[key]) == len(boxes):
             out[key] = target[key][keep]
+    return out
+
+
+def _mirror(boxes: torch.Tensor, width: int) -> torch.Tensor:
+    """``boxes`` [K, 4] xyxy px of an image ``width`` px wide, mirrored left-right."""
+    out = boxes.clone()
+    out[:, 0] = width - boxes[:, 2]
+    out[:, 2] = width - boxes[:, 0]
     return out
 
 
@@ -85,10 +108,9 @@ class AugmentByKey(Dataset):
         if flip:
             width = image.shape[-1]
             image = image.flip(-1)
-            boxes = target["boxes"].clone()
-            boxes[:, 0] = width - target["boxes"][:, 2]
-            boxes[:, 2] = width - target["boxes"][:, 0]
-            target = {**target, "boxes": boxes}
+            target = {**target, "boxes": _mirror(target["boxes"], width)}
+            if "ignore_boxes" in target:
+                target["ignore_boxes"] = _mirror(target["ignore_boxes"], width)
         if self.crop is not None and position:
             image, target = self._crop(image, target, *position)
         return image, target

@@ -5,7 +5,11 @@
 - ``image``: FloatTensor [3, H, W] in [0, 1] (:func:`mrae.data.images.read_image`: EXIF
   orientation applied; grayscale, palette, alpha, CMYK, 16-bit and TIFF files become RGB);
 - ``target``: ``{"boxes": FloatTensor [K, 4] xyxy in pixels, "labels": Int64Tensor [K] in 1..C,
-  "image_id": int}``, crowd annotations left out.
+  "ignore_boxes": FloatTensor [M, 4] xyxy in pixels, "image_id": int}``: the objects in
+  ``boxes``; the crowd annotations and ignore regions (``iscrowd=1``; an annotation with
+  ``"ignore": 1`` is read as ``iscrowd=1`` by :func:`mrae.data.validate.load_coco_json`) in
+  ``ignore_boxes``, which training neither matches nor counts as background (:mod:`mrae.ignore`)
+  and the transforms flip, crop and resize as they do ``boxes``.
 
 Labels are contiguous, 1..C in the sorted order of the COCO category ids (0 is torchvision's
 background); ``label_to_cat`` maps them back for writing results in COCO category ids.
@@ -102,12 +106,14 @@ class CocoDetection(Dataset):
         image_id = self.ids[index]
         image = tv_tensors.Image(self.load_image(image_id))
         target = self.load_target(image_id)
-        target["boxes"] = tv_tensors.BoundingBoxes(
-            target["boxes"], format="XYXY", canvas_size=tuple(image.shape[-2:])
-        )
+        for key in ("boxes", "ignore_boxes"):
+            target[key] = tv_tensors.BoundingBoxes(
+                target[key], format="XYXY", canvas_size=tuple(image.shape[-2:])
+            )
         if self.transforms is not None:
             image, target = self.transforms(image, target)
-        target["boxes"] = target["boxes"].as_subclass(torch.Tensor)
+        for key in ("boxes", "ignore_boxes"):
+            target[key] = target[key].as_subclass(torch.Tensor)
         return image.as_subclass(torch.Tensor), target
 
     def load_image(self, image_id: int) -> torch.Tensor:
@@ -142,14 +148,26 @@ class CocoDetection(Dataset):
         return image
 
     def load_target(self, image_id: int) -> Target:
-        """The target of ``image_id`` without transforms: boxes xyxy [K, 4], labels [K], image_id."""
-        anns = [a for a in self.coco.imgToAnns.get(image_id, ()) if not a["iscrowd"]]
-        boxes = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
-        boxes[:, 2:] += boxes[:, :2]  # xywh -> xyxy
+        """The target of ``image_id`` without transforms: boxes xyxy [K, 4], labels [K],
+        ignore_boxes xyxy [M, 4] (crowds and ignore regions), image_id."""
+        all_anns = self.coco.imgToAnns.get(image_id, ())
+        anns = [a for a in all_anns if not a["iscrowd"]]
         labels = torch.tensor(
             [self.cat_to_label[a["category_id"]] for a in anns], dtype=torch.int64
         )
-        return {"boxes": boxes, "labels": labels, "image_id": image_id}
+        return {
+            "boxes": _xyxy(anns),
+            "labels": labels,
+            "ignore_boxes": _xyxy([a for a in all_anns if a["iscrowd"]]),
+            "image_id": image_id,
+        }
+
+
+def _xyxy(anns: Sequence[dict[str, Any]]) -> torch.Tensor:
+    """The annotations' ``bbox`` (xywh px) as FloatTensor [K, 4] xyxy px."""
+    boxes = torch.tensor([a["bbox"] for a in anns], dtype=torch.float32).reshape(-1, 4)
+    boxes[:, 2:] += boxes[:, :2]
+    return boxes
 
 
 def _coco_index(data: dict[str, Any]) -> COCO:

@@ -7,8 +7,9 @@ Crowd annotations are never objects; they stay as ignore regions.
 Policies (design page, section Data):
 
 - ``any-small`` (default): images with at least one small object. Their larger objects stay in
-  the written JSON marked ``iscrowd=1``: ignore regions for COCOeval, and out of the training
-  targets (the dataset drops crowd boxes).
+  the written JSON as ignore regions, marked ``"ignore": 1`` (the key ``mrae convert`` writes;
+  it tells them from the file's real crowds) and ``iscrowd=1`` (so that COCOeval ignores them):
+  in training neither objects nor background (:mod:`mrae.ignore`).
 - ``small-only``: images whose every (non-crowd) object is small.
 
 An optional split (``--split-val N`` images, or a fraction such as 0.05) writes
@@ -31,6 +32,7 @@ from mrae.data.sizes import SMALL_AREA, TINY_AREA_RANGES, bucket_counts, bucket_
 from mrae.data.validate import gc_paused, load_coco_json
 from mrae.errors import ConfigError, DataError
 from mrae.files import write_bytes_atomic
+from mrae.tables import markdown_table
 
 POLICIES = ("any-small", "small-only")
 AREA_RULES = ("bbox", "segm")
@@ -53,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         choices=POLICIES,
         default="any-small",
         help="any-small: images with >= 1 small object, larger objects become ignore regions "
-        "(iscrowd=1); small-only: images whose every object is small (default: %(default)s)",
+        "(\"ignore\": 1 and iscrowd=1); small-only: images whose every object is small "
+        "(default: %(default)s)",
     )
     parser.add_argument(
         "--area",
@@ -165,7 +168,7 @@ def select_small(
     """The small-object subset of a checked COCO dict (see the module docstring for the rules).
 
     Returns a new COCO dict: the kept images (input order), their annotations (larger objects as
-    ``iscrowd=1`` copies under ``any-small``), all categories, and the other top-level keys.
+    ``"ignore": 1, "iscrowd": 1`` copies under ``any-small``), all categories, and the other top-level keys.
     The input is not changed.
     """
     if policy not in POLICIES:
@@ -194,7 +197,7 @@ def select_small(
     out_anns = []
     for a, keep, demote in zip(anns, keep_ann.tolist(), larger.tolist(), strict=True):
         if keep:
-            out_anns.append({**a, "iscrowd": 1} if demote else a)
+            out_anns.append({**a, "iscrowd": 1, "ignore": 1} if demote else a)
     subset = {key: value for key, value in data.items() if key not in ("images", "annotations")}
     subset["images"] = [image for image in images if image["id"] in kept_ids]
     subset["annotations"] = out_anns
@@ -274,6 +277,4 @@ def subset_table(splits: dict[str, dict[str, Any]], num_input_images: int) -> st
                 *["-"] * (len(header) - 3),
             ]
         )
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join(" --- " for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    return markdown_table(header, rows)

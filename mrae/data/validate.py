@@ -167,7 +167,9 @@ def load_coco_json(path: str | PathLike[str], *, fix_boxes: bool = True) -> dict
 
     Returns:
         The parsed dict, with every annotation's ``bbox`` (xywh, pixels) inside its image,
-        ``iscrowd`` (0 or 1) and ``area`` (px^2; w * h where the file has none) set.
+        ``iscrowd`` (0 or 1; 1 wherever ``"ignore": 1`` marks an ignore region, so that COCOeval,
+        which reads only ``iscrowd``, ignores it) and ``area`` (px^2; w * h where the file has
+        none) set.
 
     Raises:
         DataError: the file cannot be read or parsed, or is not a valid COCO instances file.
@@ -292,6 +294,11 @@ def _check_annotations(
             crowd = ann["iscrowd"] = int(crowd or 0)
         if crowd != 0 and crowd != 1:
             raise DataError(f"{source}: annotation id {ann_id} has 'iscrowd' {crowd!r}; use 0 or 1")
+        ignore = ann.get("ignore", 0)
+        if type(ignore) not in (int, bool) or ignore not in (0, 1):
+            raise DataError(f"{source}: annotation id {ann_id} has 'ignore' {ignore!r}; use 0 or 1")
+        if ignore:  # an ignore region (mrae subset, mrae convert): a crowd to COCOeval and training
+            ann["iscrowd"] = 1
         bbox = ann.get("bbox")
         if type(bbox) is not list or len(bbox) != 4 or not _all_numbers(bbox):
             raise DataError(

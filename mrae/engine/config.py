@@ -69,6 +69,9 @@ class ModelConfig:
     box_nms_thresh: float = 0.5
     detections_per_class: int = 100
     detections_per_img: int = 300
+    # training: anchors/proposals (not positives) whose intersection over their own area with a
+    # crowd or ignore region exceeds this are neither positives nor negatives; null or < 0: off
+    ignore_iof_thr: float | None = 0.5
 
 
 @dataclass
@@ -237,6 +240,8 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         ("model.rpn_nms_thresh", 0 < m.rpn_nms_thresh <= 1, "must be an IoU in (0, 1]"),
         ("model.box_nms_thresh", 0 < m.box_nms_thresh <= 1, "must be an IoU in (0, 1]"),
         ("model.box_score_thresh", 0 <= m.box_score_thresh <= 1, "must be a score in [0, 1]"),
+        ("model.ignore_iof_thr", m.ignore_iof_thr is None or m.ignore_iof_thr <= 1,  # nan fails too
+         "must be an IoF in [0, 1], or null (or negative) to train without ignore regions"),
         ("model.anchor_sizes", all(math.isfinite(v) and v > 0 for v in m.anchor_sizes),
          "must be finite sizes > 0 (pixels)"),
         ("model.aspect_ratios", all(math.isfinite(v) and v > 0 for v in m.aspect_ratios),

@@ -102,12 +102,15 @@ def test_any_small_turns_larger_objects_into_ignore_regions(coco_file, tmp_path)
     data = json.loads(out.read_text())
     by_image: dict[int, list] = {}
     for a in data["annotations"]:
-        by_image.setdefault(a["image_id"], []).append((a["bbox"][2], a["bbox"][3], a["iscrowd"]))
+        by_image.setdefault(a["image_id"], []).append(
+            (a["bbox"][2], a["bbox"][3], a["iscrowd"], a.get("ignore"))
+        )
+    # The demoted objects carry "ignore": 1 beside iscrowd=1; image 5's real crowd has no "ignore".
     assert by_image == {
-        1: [(10, 10, 0), (20, 20, 0)],
-        2: [(10, 10, 0), (50, 50, 1)],
-        5: [(5, 5, 0), (100, 100, 1)],
-        7: [(31, 33, 0), (32, 32, 1)],
+        1: [(10, 10, 0, None), (20, 20, 0, None)],
+        2: [(10, 10, 0, None), (50, 50, 1, 1)],
+        5: [(5, 5, 0, None), (100, 100, 1, None)],
+        7: [(31, 33, 0, None), (32, 32, 1, 1)],
     }
     # Everything else is kept as it was: a valid COCO file pycocotools reads.
     assert data["info"] == {"description": "hand-made"} and len(data["categories"]) == 2
