@@ -209,6 +209,19 @@ def build_model_from_config(cfg: DictConfig, num_classes: int | None = None) -> 
     return build_detector(**kwargs)
 
 
+def load_weights_strict(model: nn.Module, weights: dict[str, Any], source: str, target: str,
+                        advice: str = "") -> None:
+    """``model.load_state_dict(weights, strict=True)``; a mismatch is a one-line ConfigError:
+    ``"<source>: its weights do not fit <target> (<torch's first line>); <advice>"``."""
+    try:
+        model.load_state_dict(weights, strict=True)
+    except RuntimeError as error:
+        tail = f"; {advice}" if advice else ""
+        raise ConfigError(
+            f"{source}: its weights do not fit {target} ({str(error).splitlines()[0]}){tail}"
+        ) from None
+
+
 def load_model(
     checkpoint_path: str | PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, DictConfig, list[str]]:
@@ -218,12 +231,7 @@ def load_model(
     state = load_checkpoint(checkpoint_path)
     cfg = config_from_dict(state["config"], source=f"{checkpoint_path} (its config)")
     model = build_model_from_config(cfg)
-    try:
-        model.load_state_dict(state["model"])
-    except RuntimeError as error:
-        raise ConfigError(
-            f"{checkpoint_path}: its weights do not fit the model of its config ({str(error).splitlines()[0]})"
-        ) from None
+    load_weights_strict(model, state["model"], f"{checkpoint_path}", "the model of its config")
     model.to(device).eval()
     return model, cfg, list(state.get("class_names") or [])
 

@@ -68,6 +68,7 @@ from mrae.engine.slicing import (
 )
 from mrae.errors import ConfigError, DataError
 from mrae.files import write_json_atomic, write_text_atomic
+from mrae.tables import separator, table_row
 
 _TITLES = {
     "ms_per_image": "ms",
@@ -317,7 +318,7 @@ def proposals_covering(
 def table_header(columns: Sequence[str] = TABLE_COLUMNS, name: str = "model") -> str:
     """The two header lines of a markdown table with ``columns`` after a ``name`` column."""
     titles = [_TITLES.get(c, c) for c in columns]
-    return "| " + " | ".join([name, *titles]) + " |\n|" + "---|" * (len(columns) + 1)
+    return table_row([name, *titles]) + "\n" + separator(len(columns) + 1)
 
 
 #: Header of the paper's Table 2: AP, AP50, AP75, APs, APm, AR1, AR10, AR100, ARs, ARm, ms.
@@ -338,7 +339,7 @@ def markdown_row(name: str, metrics: Mapping[str, Any], columns: Sequence[str] =
             cells.append(f"{value:.1f}")
         else:
             cells.append(f"{100.0 * value:.1f}")
-    return "| " + " | ".join(cells) + " |"
+    return table_row(cells)
 
 
 def _run_cocoeval(

@@ -43,6 +43,7 @@ from mrae.engine.checkpoint import (
     CheckpointDamaged,
     link_or_copy,
     load_checkpoint,
+    load_weights_strict,
     prune_step_checkpoints,
     rng_state,
     save_checkpoint,
@@ -255,22 +256,12 @@ class _Run:
                 f"--init-from {path}: its classes {list(names)} are not the training data's "
                 f"{self.train_set.class_names}; start from a run trained on the same classes"
             )
-        try:
-            self.model.load_state_dict(state["model"], strict=True)
-        except RuntimeError as error:
-            raise ConfigError(
-                f"--init-from {path}: its weights do not fit this config's model "
-                f"({str(error).splitlines()[0]}); the backbone, head and out_channels must match"
-            ) from None
+        load_weights_strict(self.model, state["model"], f"--init-from {path}", "this config's model",
+                            "the backbone, head and out_channels must match")
 
     def _restore(self, state: dict[str, Any]) -> None:
-        try:
-            self.model.load_state_dict(state["model"], strict=True)
-        except RuntimeError as error:
-            raise ConfigError(
-                f"--resume {self.good}: its weights do not fit this config's model "
-                f"({str(error).splitlines()[0]}); resume with the run's own config"
-            ) from None
+        load_weights_strict(self.model, state["model"], f"--resume {self.good}", "this config's model",
+                            "resume with the run's own config")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
