@@ -40,7 +40,7 @@ import torch
 from omegaconf import DictConfig
 from torch import nn
 
-from mrae.errors import ConfigError
+from mrae.errors import ConfigError, MraeError
 from mrae.files import remove_stale_temp_files, temp_path
 
 _STEP_FILE = re.compile(r"step_(\d+)\.pth")
@@ -109,6 +109,12 @@ def save_checkpoint(path: str | PathLike[str], state: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as error:  # a full disk: torch.save's writer raises RuntimeError
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
+        raise MraeError(
+            f"{path}: cannot write the checkpoint ({reason}); the previous checkpoint is intact: free "
+            "disk space, then continue with --resume"
+        ) from None
     finally:
         tmp.unlink(missing_ok=True)
 

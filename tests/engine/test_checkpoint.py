@@ -24,7 +24,7 @@ from mrae.engine.checkpoint import (
     step_checkpoints,
 )
 from mrae.engine.config import load_config, to_dict
-from mrae.errors import ConfigError
+from mrae.errors import ConfigError, MraeError
 
 
 def test_save_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
@@ -37,7 +37,7 @@ def test_save_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypa
         raise OSError("disk full")
 
     monkeypatch.setattr(torch, "save", broken_save)
-    with pytest.raises(OSError, match="disk full"):
+    with pytest.raises(MraeError, match="cannot write the checkpoint .disk full"):
         save_checkpoint(path, {"model": {}, "config": {}, "step": 2})
     monkeypatch.undo()
     assert torch.load(path)["step"] == 1
@@ -200,3 +200,25 @@ def test_a_save_removes_the_temporary_files_of_killed_saves_only(tmp_path):
     assert sorted(p.name for p in folder.iterdir()) == sorted(
         ["last.pth", live.name, *(p.name for p in users)]
     )
+
+
+def test_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, monkeypatch):
+    import errno
+
+    import torch
+
+    from mrae.engine import checkpoint
+    from mrae.errors import MraeError
+
+    path = tmp_path / "last.pth"
+    checkpoint.save_checkpoint(path, {"step": 1, "model": {"w": torch.ones(2)}})
+    before = path.read_bytes()
+
+    def full_disk(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(checkpoint.torch, "save", full_disk)
+    with pytest.raises(MraeError, match="No space left on device.*--resume"):
+        checkpoint.save_checkpoint(path, {"step": 2, "model": {"w": torch.zeros(2)}})
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]  # no temporary file left
