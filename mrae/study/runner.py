@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 
-from mrae.errors import ConfigError
+from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
 from mrae.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 
@@ -139,7 +139,8 @@ def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1) -> No
     _run_pool(study, todo, quick, workers)
 
 
-def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
+def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None) -> None:
+    """Train ``jobs`` in ``workers`` spawned processes; ``target`` (default ``_run_logged``) runs one."""
     import concurrent.futures as futures
     import multiprocessing
     import os
@@ -160,13 +161,19 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
                     count += 1
                     log = run_dir(study, *job) / "study.log"
                     print(f"[{count}/{total}] {job[0].name}, seed {job[1]}: started (log: {log})", flush=True)
-                    running[pool.submit(_run_logged, study, *job, quick, threads)] = (count, job)
+                    running[pool.submit(target or _run_logged, study, *job, quick, threads)] = (count, job)
             if not running:  # a parent that is neither done nor queued: refused above
                 raise ConfigError("the study cannot go on: every pending run waits for a missing run")
             done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
             for future in done:
                 index, (row, seed) = running.pop(future)
-                metrics = future.result()  # a failed run stops the study; finished runs stay done
+                try:
+                    metrics = future.result()  # a failed run stops the study; finished runs stay done
+                except futures.process.BrokenProcessPool:
+                    raise MraeError(
+                        f"a study worker died (killed, or out of memory) while training {row.name}, "
+                        f"seed {seed}; finished runs are kept: run the same command again to resume"
+                    ) from None
                 result = ("diverged" if "diverged" in metrics
                           else f"AP {100 * metrics['AP']:.1f}, AP50 {100 * metrics['AP50']:.1f}")
                 print(f"[{index}/{total}] {row.name}, seed {seed}: {result} "

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from mrae.engine.config import PretrainConfig
-from mrae.errors import ConfigError
+from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
 from mrae.study import runner
 from mrae.study.spec import load_study, run_dir
@@ -100,3 +100,16 @@ def test_marker_files_are_written_atomically(tmp_path):
         write_json_atomic(path, {"AP": object()})  # fails before anything is written
     assert json.loads(path.read_text()) == {"AP": 0.5}
     assert [p.name for p in path.parent.iterdir()] == ["final_metrics.json"]
+
+
+def _worker_killed(*args):
+    import os
+
+    os._exit(9)  # what SIGKILL or the OOM killer does to a worker
+
+
+def test_a_killed_worker_is_one_clear_error(tmp_path):
+    study = _study(tmp_path)
+    jobs = [(study.rows[0], 0)]
+    with pytest.raises(MraeError, match="a study worker died .* single C1, seed 0; .* resume"):
+        runner._run_pool(study, jobs, quick=True, workers=1, target=_worker_killed)
