@@ -41,3 +41,15 @@ def tiny_sections() -> Callable[..., str]:
         return TINY_MODEL.format(extractor=extractor) + TINY_DATA.format(**paths)
 
     return sections
+
+
+@pytest.fixture
+def one_thread():
+    """Run a test on one torch thread: two processes' worth of threads on a shared 2-core machine
+    is much slower than one. Modules that train models use it with ``pytestmark``."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

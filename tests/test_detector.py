@@ -30,13 +30,7 @@ SMALL = dict(
 )
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    # Two processes' worth of threads on a shared 2-core machine is much slower than one.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 def synthetic_scene(seed: int = 0) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:

@@ -33,12 +33,7 @@ REAL = [20.0, 20.0, 60.0, 60.0]  # original pixels
 IGNORE = [120.0, 40.0, 240.0, 180.0]  # far from REAL: every anchor inside it is a negative today
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
