@@ -304,22 +304,24 @@ def test_existing_out_replaced_only_with_overwrite(yolo: Path, tmp_path: Path, c
 # --- bad input: one line naming the file (and line), exit 2, nothing written --------------------
 
 
+def _yolo_argv(root: Path) -> list[str]:
+    """The YOLO conversion of the fixture's images and labels folders."""
+    return ["--format", "yolo", "--images", str(root / "images"), "--labels", str(root / "labels")]
+
+
 def _bad_yolo_line(root: Path) -> tuple[list[str], str]:
     _write(root / "labels" / "a.txt", "0 0.5 0.5 0.2 0.4\n0 0.5 zero 0.1 0.1\n")
-    return ["--format", "yolo", "--images", str(root / "images"), "--labels",
-            str(root / "labels")], f"{root / 'labels' / 'a.txt'} line 2: coordinate 'zero'"
+    return _yolo_argv(root), f"{root / 'labels' / 'a.txt'} line 2: coordinate 'zero'"
 
 
 def _yolo_class_out_of_range(root: Path) -> tuple[list[str], str]:
     _write(root / "labels" / "a.txt", "\n7 0.5 0.5 0.2 0.4\n")
-    return ["--format", "yolo", "--images", str(root / "images"), "--labels",
-            str(root / "labels")], "a.txt line 2: class 7 is not an index 0..2"
+    return _yolo_argv(root), "a.txt line 2: class 7 is not an index 0..2"
 
 
 def _yolo_in_pixels(root: Path) -> tuple[list[str], str]:
     _write(root / "labels" / "a.txt", "0 50 25 20 20\n")
-    return ["--format", "yolo", "--images", str(root / "images"), "--labels",
-            str(root / "labels")], "a.txt line 1: coordinates must be normalised"
+    return _yolo_argv(root), "a.txt line 1: coordinates must be normalised"
 
 
 def _missing_images_folder(root: Path) -> tuple[list[str], str]:
@@ -328,14 +330,12 @@ def _missing_images_folder(root: Path) -> tuple[list[str], str]:
 
 def _no_names_file(root: Path) -> tuple[list[str], str]:
     (root / "labels" / "classes.txt").unlink()
-    return ["--format", "yolo", "--images", str(root / "images"), "--labels",
-            str(root / "labels")], "no class-names file"
+    return _yolo_argv(root), "no class-names file"
 
 
 def _unreadable_image(root: Path) -> tuple[list[str], str]:
     (root / "images" / "b.png").write_bytes(b"not a picture")
-    return ["--format", "yolo", "--images", str(root / "images"), "--labels",
-            str(root / "labels")], f"{root / 'images' / 'b.png'}: cannot read the image"
+    return _yolo_argv(root), f"{root / 'images' / 'b.png'}: cannot read the image"
 
 
 def _wrong_labels_folder(root: Path) -> tuple[list[str], str]:
