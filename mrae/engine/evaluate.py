@@ -55,9 +55,9 @@ from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 from tqdm import tqdm
 
-from mrae.choices import COCO_STATS, DIAGNOSTIC_COLUMNS, TABLE_COLUMNS  # noqa: F401 (re-exported)
+from mrae.choices import COCO_STATS, DIAGNOSTIC_COLUMNS, TABLE_COLUMNS
 from mrae.data.sizes import ORIGINAL_PIXELS, SMALL_AREA, TINY_AREA_RANGES
-from mrae.engine.device import resolve_device, timed  # noqa: F401 (resolve_device re-exported)
+from mrae.engine.device import resolve_device, timed
 from mrae.engine.slicing import (
     SliceOptions,
     add_slice_arguments,

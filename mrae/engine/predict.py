@@ -41,8 +41,9 @@ from torch import Tensor, nn
 from tqdm import tqdm
 
 from mrae.data.images import read_image
+from mrae.engine.device import resolve_device
 from mrae.engine.draw import draw_detections, draw_level_weights, save_attention_figure, save_image
-from mrae.engine.evaluate import resolve_device, to_coco_results
+from mrae.engine.evaluate import to_coco_results
 from mrae.engine.slicing import (
     SliceOptions,
     add_slice_arguments,
