@@ -61,7 +61,7 @@ def load_boxes(ann_file: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     vectorised here so that COCO-train takes seconds. Raises DataError when the file is
     unreadable, is not a COCO instances file, or has no (non-crowd) boxes.
     """
-    from mrae.data.validate import read_json
+    from mrae.data.validate import is_json_number, read_json
 
     data = read_json(ann_file, fast=True)  # boxes only: the faster parser
     if not isinstance(data, dict) or not all(
@@ -75,7 +75,7 @@ def load_boxes(ann_file: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         image_hw = np.array([(img["height"], img["width"]) for img in images], dtype=np.float64)
     except (KeyError, TypeError, ValueError):
         bad = next(i for i, img in enumerate(images) if not (
-            isinstance(img, dict) and all(_is_number(img.get(k)) for k in ("id", "height", "width"))))
+            isinstance(img, dict) and all(is_json_number(img.get(k)) for k in ("id", "height", "width"))))
         raise DataError(f"{ann_file}: images[{bad}] needs a numeric 'id', 'height' and 'width'") from None
     try:
         anns = [a for a in anns if not a.get("iscrowd", 0)]
@@ -83,8 +83,8 @@ def load_boxes(ann_file: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
         boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
     except (AttributeError, KeyError, TypeError, ValueError):
         bad = next(a for a in anns if not (
-            isinstance(a, dict) and _is_number(a.get("image_id")) and isinstance(a.get("bbox"), list)
-            and len(a["bbox"]) == 4 and all(_is_number(v) for v in a["bbox"])))
+            isinstance(a, dict) and is_json_number(a.get("image_id")) and isinstance(a.get("bbox"), list)
+            and len(a["bbox"]) == 4 and all(is_json_number(v) for v in a["bbox"])))
         name = f"annotation id {bad.get('id')!r}" if isinstance(bad, dict) else f"annotation {bad!r}"
         raise DataError(f"{ann_file}: {name} needs an integer 'image_id' and a 'bbox' "
                         "[x, y, width, height] of 4 numbers in pixels") from None
@@ -122,8 +122,6 @@ def load_boxes(ann_file: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
     return clipped[keep], hw[keep]
 
 
-def _is_number(value) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def resize_boxes(

@@ -224,7 +224,7 @@ def _check_images(images: list, source: str) -> dict[int, tuple[float, float]]:
         if not isinstance(file_name, str) or not file_name:
             raise DataError(f"{source}: image id {image_id} has no 'file_name'")
         width, height = image.get("width"), image.get("height")
-        if not (_is_number(width) and _is_number(height) and width > 0 and height > 0):
+        if not (is_json_number(width) and is_json_number(height) and width > 0 and height > 0):
             raise DataError(
                 f"{source}: image id {image_id} ({file_name}) needs a positive 'width' and 'height' "
                 f"in pixels (found {width!r} x {height!r})"
@@ -363,7 +363,8 @@ def _is_int(value: Any) -> bool:
     return type(value) is int
 
 
-def _is_number(value: Any) -> bool:
+def is_json_number(value: Any) -> bool:
+    """A JSON number as parsed: an int or a float, never true/false (Python's bool is an int)."""
     return type(value) is int or type(value) is float
 
 
