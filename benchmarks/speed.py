@@ -24,7 +24,7 @@ import torch
 from torch.utils.flop_counter import FlopCounterMode
 from torchvision.models.detection import fasterrcnn_resnet50_fpn
 
-from mrae.detector import build_detector
+from mrae.modeling.detector import build_detector
 
 EXTRACTOR_ROWS = [
     ("single 1", dict(extractor="single", level=1)),

@@ -34,10 +34,10 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from mrae.data.augment import AugmentByKey
 from mrae.data.coco import CocoDetection, collate
-from mrae.detector import build_detector
 from mrae.engine.config import load_config, resolve_data, to_dict
 from mrae.engine.pretrain import resolve_pretrained
 from mrae.engine.sampler import ResumableSampler
+from mrae.modeling.detector import build_detector
 from mrae.tables import markdown_table
 
 EXTRACTOR_ROWS = [

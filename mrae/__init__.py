@@ -8,7 +8,7 @@ __all__ = ["build_detector", "__version__"]
 def __getattr__(name: str):
     # Lazy, so that `import mrae` (and the data commands) does not import torch.
     if name == "build_detector":
-        from mrae.detector import build_detector
+        from mrae.modeling.detector import build_detector
 
         return build_detector
     raise AttributeError(f"module 'mrae' has no attribute {name!r}")

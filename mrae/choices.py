@@ -7,13 +7,13 @@ tuples, and a test checks that every name has its builder.
 
 from __future__ import annotations
 
-#: ``model.extractor``: the keys of :data:`mrae.extractors.EXTRACTORS`.
+#: ``model.extractor``: the keys of :data:`mrae.modeling.extractors.EXTRACTORS`.
 EXTRACTOR_NAMES: tuple[str, ...] = ("single", "soft", "mrae", "concat", "sum", "fpn")
 #: ``model.level`` / ``model.template``: C1, C2, C3 (ResNet's conv2_x..conv4_x).
 LEVEL_CHOICES: tuple[int, ...] = (1, 2, 3)
 #: ``model.mode`` of MRAE: one weight per level, or one weight map per level.
 MRAE_MODES: tuple[str, ...] = ("global", "spatial")
-#: ``model.backbone``: the keys of :data:`mrae.backbone.RESNET_DEPTHS`.
+#: ``model.backbone``: the keys of :data:`mrae.modeling.backbone.RESNET_DEPTHS`.
 BACKBONE_NAMES: tuple[str, ...] = ("resnet18", "resnet34", "resnet50", "resnet101")
 #: ``model.norm``: batch norm (frozen with trained weights), or GroupNorm from scratch.
 NORM_CHOICES: tuple[str, ...] = ("auto", "groupnorm")

@@ -21,10 +21,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "stats": ("mrae.data.stats", "count objects per class and size; plot width against height"),
     "pretrain": ("mrae.engine.pretrain", "pretrain the ResNet trunk offline on synthetic crops"),
     "train": ("mrae.engine.train", "train a detector from a YAML config"),
-    "eval": ("mrae.engine.evaluate", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
-    "predict": ("mrae.engine.predict", "detect objects in images and draw them"),
-    "demo": ("mrae.engine.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
-    "study": ("mrae.study.cli", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
+    "eval": ("mrae.evaluation.evaluator", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
+    "predict": ("mrae.apps.predict", "detect objects in images and draw them"),
+    "demo": ("mrae.apps.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
+    "study": ("mrae.apps.study.cli", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
 }
 
 

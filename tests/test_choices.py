@@ -1,10 +1,10 @@
 """The torch-free names of mrae.choices are exactly the ones the builders know."""
 
 from mrae import choices
-from mrae.backbone import RESNET_DEPTHS
 from mrae.engine.config import load_config
 from mrae.errors import ConfigError
-from mrae.extractors import EXTRACTORS
+from mrae.modeling.backbone import RESNET_DEPTHS
+from mrae.modeling.extractors import EXTRACTORS
 
 
 def test_every_name_has_its_builder():

@@ -9,7 +9,7 @@ Crops (``data.train_crop: [h, w]``, in pixels of the model's input): the detecto
 objects at the scale of full-image training. The crop is cut from the original image at the size
 ``(h / s, w / s)``, where ``s`` is the resize factor the model applies to the *full* image
 (``min(min_size / short side, max_size / long side)``, torchvision's rule), and the target carries
-``s`` as ``"scale"`` so that :class:`mrae.detector.ScaleAwareTransform` resizes the crop by ``s``
+``s`` as ``"scale"`` so that :class:`mrae.modeling.detector.ScaleAwareTransform` resizes the crop by ``s``
 instead of fitting it to ``min_size``. A box is kept, clipped to the crop, when at least
 :data:`KEEP_FRACTION` of its area lies inside; boxes cut further are dropped. Images no larger
 than the crop are used whole. Evaluation and prediction always see the full image.

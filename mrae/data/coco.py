@@ -8,7 +8,7 @@
   "ignore_boxes": FloatTensor [M, 4] xyxy in pixels, "image_id": int}``: the objects in
   ``boxes``; the crowd annotations and ignore regions (``iscrowd=1``; an annotation with
   ``"ignore": 1`` is read as ``iscrowd=1`` by :func:`mrae.data.validate.load_coco_json`) in
-  ``ignore_boxes``, which training neither matches nor counts as background (:mod:`mrae.ignore`)
+  ``ignore_boxes``, which training neither matches nor counts as background (:mod:`mrae.modeling.ignore`)
   and the transforms flip, crop and resize as they do ``boxes``.
 
 Labels are contiguous, 1..C in the sorted order of the COCO category ids (0 is torchvision's

@@ -9,7 +9,7 @@ Policies (design page, section Data):
 - ``any-small`` (default): images with at least one small object. Their larger objects stay in
   the written JSON as ignore regions, marked ``"ignore": 1`` (the key ``mrae convert`` writes;
   it tells them from the file's real crowds) and ``iscrowd=1`` (so that COCOeval ignores them):
-  in training neither objects nor background (:mod:`mrae.ignore`).
+  in training neither objects nor background (:mod:`mrae.modeling.ignore`).
 - ``small-only``: images whose every (non-crowd) object is small.
 
 An optional split (``--split-val N`` images, or a fraction such as 0.05) writes

@@ -199,15 +199,16 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
 
 
 def build_model_from_config(cfg: DictConfig, num_classes: int | None = None) -> nn.Module:
-    """The detector of ``cfg.model`` with random weights (``pretrained`` ignored: no download).
+    """The detector of ``cfg.model`` with random weights, built as ``cfg.model.pretrained`` would
+    build it (frozen batch norm, its trainable layers) but without reading or downloading them.
 
     Used where the weights come from a checkpoint next.
     """
-    from mrae.detector import build_detector
     from mrae.engine.config import to_dict
+    from mrae.modeling.detector import build_detector
 
     kwargs = to_dict(cfg.model)
-    kwargs["pretrained"] = None
+    kwargs["weights_later"] = True
     if num_classes is not None:
         kwargs["num_classes"] = num_classes
     if kwargs["num_classes"] is None:

@@ -9,7 +9,7 @@ differs from their defaults. ``load_config(path, overrides)``:
 3. checks every value: unknown keys, wrong types and choices outside their valid set raise a
    one-line :class:`~mrae.errors.ConfigError` naming the full key and the valid choices.
 
-Sections: ``model`` holds exactly :func:`mrae.detector.build_detector`'s keyword arguments
+Sections: ``model`` holds exactly :func:`mrae.modeling.detector.build_detector`'s keyword arguments
 (``num_classes: null`` means "from the training data": its classes + 1 for the background);
 ``data`` the dataset paths (or the synthetic dataset generated when they are null); ``train`` the
 schedule; ``eval`` the periodic evaluation.
@@ -37,7 +37,7 @@ ConfigPath = str | PathLike[str]
 
 @dataclass
 class ModelConfig:
-    """The keyword arguments of :func:`mrae.detector.build_detector` (see its docstring)."""
+    """The keyword arguments of :func:`mrae.modeling.detector.build_detector` (see its docstring)."""
 
     extractor: str = "mrae"
     level: int = 1
@@ -220,8 +220,8 @@ def to_dict(cfg: DictConfig) -> dict[str, Any]:
 def validate(cfg: DictConfig, source: str = "config") -> None:
     """Check the values the types cannot: choices, ranges, and pairs that go together.
 
-    The model's choices come from :func:`model_choices` (the lists :mod:`mrae.detector` keeps);
-    its numeric settings are checked by :func:`mrae.detector.build_detector` when it builds.
+    The model's choices come from :func:`model_choices` (the lists :mod:`mrae.modeling.detector` keeps);
+    its numeric settings are checked by :func:`mrae.modeling.detector.build_detector` when it builds.
     """
     for key, choices in model_choices().items():
         value = cfg.model[key]

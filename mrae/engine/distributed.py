@@ -15,7 +15,7 @@ from typing import Any
 import torch
 import torch.distributed as dist
 
-from mrae.engine.device import resolve_device
+from mrae.device import resolve_device
 
 
 @dataclass(frozen=True)

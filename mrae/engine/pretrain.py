@@ -101,8 +101,8 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
     from torch import nn
     from tqdm import tqdm
 
-    from mrae.backbone import RESNET_DEPTHS
     from mrae.data.crops import CROP_CLASSES, make_crops
+    from mrae.modeling.backbone import RESNET_DEPTHS
 
     s = settings(cfg)
     if s["backbone"] not in RESNET_DEPTHS:

@@ -3,7 +3,7 @@
 One step: a batch of ``train.batch_size`` images per process, ``model(images, targets)`` (the
 torchvision loss dict), the sum of the losses back-propagated, SGD with momentum, the lr of
 :mod:`mrae.engine.schedule`. Every ``train.eval_every`` steps (and after the last) the model is
-evaluated on the val set (:func:`mrae.engine.evaluate.evaluate_model`), ``best.pth`` follows
+evaluated on the val set (:func:`mrae.evaluation.evaluator.evaluate_model`), ``best.pth`` follows
 ``train.best_metric``; every ``train.checkpoint_every`` steps (and after the last) a checkpoint
 is written atomically (:mod:`mrae.engine.checkpoint`).
 
@@ -75,7 +75,7 @@ def train(
 
     Returns:
         The metrics of the evaluation after the last step (see
-        :func:`mrae.engine.evaluate.evaluate_model`); empty when there is no val set.
+        :func:`mrae.evaluation.evaluator.evaluate_model`); empty when there is no val set.
 
     Raises:
         ConfigError: a run already in ``run_dir`` without ``resume``, nothing (intact) to resume,
@@ -211,13 +211,13 @@ class _Run:
     # -------------------------------------------------------------------------------- setup
 
     def _build_model(self, pretrained: bool) -> nn.Module:
-        from mrae.detector import build_detector
         from mrae.engine.config import to_dict
         from mrae.engine.pretrain import resolve_pretrained
+        from mrae.modeling.detector import build_detector
 
         kwargs = to_dict(self.cfg.model)
-        if not pretrained:  # the weights come from a checkpoint: no download
-            kwargs["pretrained"] = None
+        if not pretrained:  # the weights come from a checkpoint: its structure, no download
+            kwargs["weights_later"] = True
         else:
             kwargs["pretrained"] = resolve_pretrained(self.cfg, progress=False)
         return build_detector(**kwargs)
@@ -453,7 +453,7 @@ class _Run:
 
     def _evaluate(self) -> bool:
         """Evaluate on rank 0 (the others wait); True when ``train.best_metric`` improved."""
-        from mrae.engine.evaluate import evaluate_model
+        from mrae.evaluation.evaluator import evaluate_model
 
         self._check_finite_weights()
         distributed.barrier()
@@ -571,7 +571,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from mrae.engine.config import load_config
-    from mrae.engine.evaluate import TABLE_HEADER, markdown_row
+    from mrae.evaluation.evaluator import TABLE_HEADER, markdown_row
 
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out) if args.out else Path("runs") / cfg.name

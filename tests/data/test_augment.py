@@ -5,8 +5,8 @@ from __future__ import annotations
 import torch
 
 from mrae.data.augment import AugmentByKey, crop_target, resize_scale
-from mrae.detector import ScaleAwareTransform
 from mrae.engine.sampler import ResumableSampler
+from mrae.modeling.detector import ScaleAwareTransform
 
 
 def test_crop_keeps_boxes_mostly_inside_and_clips_them():

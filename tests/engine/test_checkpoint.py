@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 
-from mrae.detector import build_detector
 from mrae.engine.checkpoint import (
     CheckpointDamaged,
     link_or_copy,
@@ -25,6 +24,7 @@ from mrae.engine.checkpoint import (
 )
 from mrae.engine.config import load_config, to_dict
 from mrae.errors import ConfigError, MraeError
+from mrae.modeling.detector import build_detector
 
 
 def test_save_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from mrae.detector import build_detector
 from mrae.engine.config import ModelConfig, load_config, resolve_data, synthetic_dir, to_yaml
 from mrae.errors import ConfigError
+from mrae.modeling.detector import build_detector
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 PAPER_ROWS = [

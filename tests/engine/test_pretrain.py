@@ -9,11 +9,11 @@ import pytest
 import torch
 from torchvision.ops.misc import FrozenBatchNorm2d
 
-from mrae.backbone import ResNetLevels
 from mrae.cli import main as cli
 from mrae.engine.config import load_config
 from mrae.engine.pretrain import cache_path, report_file, resolve_pretrained
 from mrae.errors import ConfigError
+from mrae.modeling.backbone import ResNetLevels
 
 TINY = [
     "pretrain.scenes=3", "pretrain.val_scenes=1", "pretrain.crop_size=32", "pretrain.steps=3",

@@ -134,9 +134,9 @@ def test_init_from_loads_the_weights_only(straight_run, tiny_config, tmp_path):
 
 
 def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path, monkeypatch):
-    import mrae.detector
+    import mrae.modeling.detector
 
-    build = mrae.detector.build_detector
+    build = mrae.modeling.detector.build_detector
     calls = {"n": 0}
 
     def build_poisoned(**kwargs):
@@ -154,7 +154,7 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path
         model.forward = poisoned
         return model
 
-    monkeypatch.setattr(mrae.detector, "build_detector", build_poisoned)
+    monkeypatch.setattr(mrae.modeling.detector, "build_detector", build_poisoned)
     cfg = load_config(tiny_config, ["train.checkpoint_every=1", "train.keep_last=5", *NO_VAL])
     run = tmp_path / "nan"
     with pytest.raises(TrainingDiverged, match=r"diverged at step 3: the loss is not finite \(loss=nan") as error:
@@ -304,3 +304,35 @@ def test_init_from_a_damaged_checkpoint_is_a_one_line_error(straight_run, tiny_c
     assert code == 2
     assert err[-1].startswith(f"mrae train: error: {source}: the checkpoint is damaged")
     assert not (tmp_path / "run" / "checkpoints" / "last.pth").exists()
+
+
+def test_a_pretrained_run_resumes_and_continues_with_its_own_structure(tiny_config, tmp_path):
+    """Resume and --init-from rebuild the model of trained weights (frozen batch norm; conv1 and
+    layer1 frozen by torchvision's default) without reading the weights again."""
+    import torchvision
+    from torchvision.ops import FrozenBatchNorm2d
+
+    weights = tmp_path / "trunk.pth"
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), weights)
+    config = [f"model.pretrained={weights}", "model.trainable_layers=null"]
+    straight, stopped = tmp_path / "straight", tmp_path / "stopped"
+    train(load_config(tiny_config, config), straight)
+    train(load_config(tiny_config, [*config, "train.steps=3"]), stopped)
+    weights.unlink()  # resuming must not need the weights file
+    train(load_config(tiny_config, config), stopped, resume=True)
+    assert losses(stopped) == pytest.approx(losses(straight), rel=1e-6, abs=1e-6)
+
+    # --init-from continues with the same structure: conv1, layer1 and every batch norm stay frozen.
+    source = straight / "checkpoints" / "last.pth"
+    train(load_config(tiny_config, [*config, "train.steps=1", *NO_VAL]), tmp_path / "continued",
+          init_from=source)
+    start = load_checkpoint(source)["model"]
+    after = load_checkpoint(tmp_path / "continued" / "checkpoints" / "last.pth")["model"]
+    assert after.keys() == start.keys()
+    assert not any(key.endswith("num_batches_tracked") for key in after)  # no learned batch norm
+    for key, value in start.items():
+        if ".body.conv1." in key or ".body.layer1." in key or "bn" in key or "downsample.1" in key:
+            torch.testing.assert_close(after[key], value, rtol=0, atol=0)
+    changed = [k for k in start if ".body.layer2." in k and not torch.equal(after[k], start[k])]
+    assert changed  # layer2 trains

@@ -1,0 +1,344 @@
+"""`mrae predict`: detect objects in images with a checkpoint, draw them, save the level weights.
+
+``mrae predict --checkpoint CKPT IMAGES_OR_DIR... --out DIR [--score-thresh 0.5] [--attention]
+[--overwrite] [--slice HxW --overlap F --merge nms|greedy --full-pass ...]`` writes into DIR:
+
+- ``detections.json``: COCO results (``image_id`` = the image's index in the input order,
+  ``file_name``, ``category_id`` in the checkpoint's COCO ids, ``category_name``, ``bbox`` xywh
+  px, ``score``) of the detections scoring at least the threshold;
+- ``<stem>.jpg``: each image with its boxes, class names and scores drawn (the paper's Fig. 5);
+  with ``--attention`` and a global-mode MRAE, a bar chart of the C1/C2/C3 weights in its
+  bottom-right corner;
+- with ``--attention``: ``attention.json`` (per image the level weights ``[w1, w2, w3]`` of
+  C1, C2, C3; for the spatial MRAE their mean over the image) and, for the spatial mode,
+  ``<stem>_attention.png`` with the three weight maps beside the image;
+- ``predict.json``: the run's record: checkpoint, threshold, the images it skipped and why, and
+  the files it wrote in DIR.
+
+Everything is checked before the model is loaded: the checkpoint and the images exist, and DIR is
+new, empty or holds only files an earlier ``mrae predict`` wrote (listed in its ``predict.json``);
+a DIR with other files is refused unless ``--overwrite``, and an input image is never written
+over. An image that cannot be read is skipped with a one-line warning on stderr; the other
+images' results are written and the command exits with code 1 (0 when every image was read).
+
+With ``--slice HxW`` each image is detected tile by tile at its native resolution and the tiles'
+detections merged (:mod:`mrae.evaluation.slicing`, docs/slicing.md); the level weights of
+``--attention`` still describe the whole image: they come from the full pass (``--full-pass``)
+or, without it, from one extra forward pass over the whole image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import Tensor, nn
+from tqdm import tqdm
+
+from mrae.apps.draw import draw_detections, draw_level_weights, save_attention_figure, save_image
+from mrae.data.images import read_image
+from mrae.device import resolve_device
+from mrae.errors import ConfigError, DataError
+from mrae.evaluation.evaluator import to_coco_results
+from mrae.evaluation.slicing import (
+    SliceOptions,
+    add_slice_arguments,
+    as_record,
+    slice_options,
+    sliced_detect,
+)
+from mrae.files import TEMP_NAME, write_text_atomic
+
+#: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
+IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
+
+#: The record of a predict run in its output folder: the files it wrote, the images it skipped.
+MANIFEST = "predict.json"
+
+
+def find_images(inputs: Sequence[str | Path]) -> list[Path]:
+    """The image files named by ``inputs``: files as given, folders scanned (not recursively), sorted.
+
+    Raises DataError for a path that does not exist or a folder without images.
+    """
+    if not inputs:
+        raise DataError("no images given; pass image files or folders")
+    found: list[Path] = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            images = sorted(p for p in item.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+            if not images:
+                suffixes = ", ".join(sorted(IMAGE_SUFFIXES))
+                raise DataError(f"{item}: the folder holds no images ({suffixes}); give another folder")
+            found.extend(images)
+        elif item.is_file():
+            found.append(item)
+        else:
+            raise DataError(f"{item}: no such image file or folder; check the path")
+    return found
+
+
+class Predictions(NamedTuple):
+    """What :func:`predict_images` did: the results written and the images it skipped."""
+
+    results: list[dict[str, Any]]  # the COCO results written to detections.json
+    failed: list[tuple[Path, str]]  # (image, one-line reason) of each image that was skipped
+
+
+def predict_images(
+    checkpoint: str | Path,
+    inputs: Sequence[str | Path],
+    out_dir: str | Path,
+    *,
+    score_thresh: float = 0.5,
+    attention: bool = False,
+    device: str | torch.device = "auto",
+    progress: bool = True,
+    overwrite: bool = False,
+    slicing: SliceOptions | None = None,
+) -> Predictions:
+    """Detect, draw and save; see the module docstring for what lands in ``out_dir``.
+
+    The inputs, the output folder and the device are checked before the model is loaded. An
+    image that cannot be read is skipped with a one-line warning on stderr; the results of every
+    other image are written (also when the run stops early).
+
+    Args:
+        checkpoint: a checkpoint written by ``mrae train``.
+        inputs: image files and/or folders of images.
+        out_dir: output folder: new, empty, or one this function wrote before (its
+            ``predict.json`` lists its files); any other folder needs ``overwrite``.
+        score_thresh: keep detections with score >= this (in [0, 1]).
+        attention: also save the level weights (and draw them: bars for the global mode, maps
+            beside the image for the spatial mode).
+        device: ``"cpu"``, ``"cuda"``, ... or ``"auto"``.
+        progress: tqdm bar on stderr.
+        overwrite: write into a folder holding other files too; files of predict's names in it
+            are replaced (never an input image).
+        slicing: detect on overlapping tiles of each image and merge (None: the whole image).
+
+    Returns:
+        The results written to ``detections.json`` and the images skipped.
+    """
+    from mrae.engine.checkpoint import load_model
+    from mrae.modeling.detector import attention_weights
+
+    if not 0.0 <= score_thresh <= 1.0:
+        raise ConfigError(f"--score-thresh must be in [0, 1], got {score_thresh}")
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
+    images = find_images(inputs)
+    out = Path(out_dir)
+    earlier = check_out_folder(out, overwrite)
+    pictures = _picture_paths(images, out)
+    device = resolve_device(device)
+
+    model, cfg, class_names = load_model(checkpoint, device=str(device))
+    model.eval()
+    label_to_cat = _label_to_cat(checkpoint, len(class_names))
+    cat_names = {label_to_cat[k]: name for k, name in enumerate(class_names, start=1)}
+    out.mkdir(parents=True, exist_ok=True)
+
+    results: list[dict[str, Any]] = []
+    weights_records: list[dict[str, Any]] = []
+    failed: list[tuple[Path, str]] = []
+    written: set[str] = set()
+    warned = False
+    try:
+        for index, (path, picture) in enumerate(
+            tqdm(list(zip(images, pictures, strict=True)), desc="predict", unit="img", disable=not progress)
+        ):
+            try:
+                image = read_image(path)
+            except DataError as error:
+                failed.append((path, str(error)))
+                tqdm.write(f"mrae predict: warning: {error}; skipped", file=sys.stderr)
+                continue
+            with torch.inference_mode():
+                if slicing is None:
+                    output = model([image.to(device)])[0]
+                else:
+                    output = sliced_detect(model, image.to(device), slicing)
+                    if attention and not slicing.full_pass:  # the weights of the whole image
+                        model([image.to(device)])
+                weights = attention_weights(model) if attention else None
+            keep = output["scores"] >= score_thresh
+            output = {k: v[keep].cpu() for k, v in output.items()}
+            for result in to_coco_results(output, index, label_to_cat):
+                result["file_name"] = str(path)
+                result["category_name"] = cat_names[result["category_id"]]
+                results.append(result)
+            drawn = draw_detections(
+                image, output["boxes"], output["labels"].tolist(), output["scores"].tolist(), class_names
+            )
+
+            if attention and weights is None and not warned:
+                extractor = cfg.model.get("extractor", "this") if "model" in cfg else "this"
+                print(f"--attention: the {extractor} extractor has no attention weights; drawing detections only")
+                warned = True
+            if weights is not None:
+                record = {"image_id": index, "file_name": str(path)}
+                if weights.dim() == 4:  # spatial mode: [1, 3, H1, W1]
+                    maps = _valid_region(model, image.to(device), weights[0]).cpu()
+                    record.update(mode="spatial", weights=maps.flatten(1).mean(1).tolist())
+                    figure = picture.with_name(f"{picture.stem}_attention.png")
+                    save_attention_figure(image, maps, figure, title=path.name)
+                    written.add(figure.name)
+                else:  # global mode: [1, 3]
+                    record.update(mode="global", weights=weights[0].float().cpu().tolist())
+                    drawn = draw_level_weights(drawn, weights[0])
+                weights_records.append(record)
+            save_image(drawn, picture)
+            written.add(picture.name)
+    finally:
+        _write_json(out / "detections.json", results)
+        written.add("detections.json")
+        if weights_records:
+            _write_json(out / "attention.json", weights_records)
+            written.add("attention.json")
+        manifest = {
+            "checkpoint": str(checkpoint),
+            "score_thresh": score_thresh,
+            "slicing": as_record(slicing),
+            "images": len(images),
+            "failed": [{"file_name": str(p), "error": e} for p, e in failed],
+            "files": sorted(written | {n for n in earlier if (out / n).exists()} - {MANIFEST}),
+        }
+        _write_json(out / MANIFEST, manifest)
+    return Predictions(results, failed)
+
+
+def check_out_folder(out: Path, overwrite: bool = False) -> set[str]:
+    """Check that ``mrae predict`` may write into ``out``; return the names it wrote there before.
+
+    ``out`` may be missing, empty, or hold only files that an earlier ``mrae predict`` wrote (its
+    ``predict.json`` lists them). A folder holding anything else is refused with a one-line
+    ConfigError unless ``overwrite``; a path that is a file is always refused.
+    """
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out}: is a file, not a folder; give a folder for the results")
+    if not out.is_dir():
+        return set()
+    earlier = _manifest_files(out / MANIFEST)
+    if earlier is None:  # no manifest (a predict.json that is not one is the user's file)
+        earlier, own = set(), set()
+    else:
+        own = earlier | {MANIFEST}
+    foreign = sorted(p.name for p in out.iterdir() if p.name not in own and not _own_temp(p.name, own))
+    if foreign and not overwrite:
+        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
+        raise ConfigError(
+            f"--out {out}: the folder holds {len(foreign)} file(s) that mrae predict did not write "
+            f"({shown}); give a new or empty folder, or pass --overwrite to write beside them "
+            "(files with predict's names are then replaced)"
+        )
+    return earlier
+
+
+def _own_temp(name: str, own: set[str]) -> bool:
+    """Whether ``name`` is the temporary file of an interrupted atomic write of one of ``own``."""
+    match = TEMP_NAME.fullmatch(name)
+    return match is not None and match.group("name") in own
+
+
+def _manifest_files(path: Path) -> set[str] | None:
+    """The ``files`` an earlier run listed in its manifest; None when ``path`` is not a manifest."""
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    files = record.get("files") if isinstance(record, dict) else None
+    if not isinstance(files, list):
+        return None
+    return {f for f in files if isinstance(f, str) and "/" not in f and f not in {"", ".", ".."}}
+
+
+def _write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as JSON atomically: a reader never sees a half-written file."""
+    write_text_atomic(path, json.dumps(data, indent=1) + "\n")
+
+
+def _picture_paths(images: list[Path], out: Path) -> list[Path]:
+    """``out/<stem>.jpg`` per image; a stem seen before gets ``_<index>``; never an input file."""
+    seen: set[str] = set()
+    inputs = {p.resolve() for p in images}
+    paths = []
+    for index, image in enumerate(images):
+        stem = image.stem
+        while stem in seen:
+            stem = f"{stem}_{index}"
+        seen.add(stem)
+        path = out / f"{stem}.jpg"
+        if path.resolve() in inputs:
+            raise ConfigError(f"--out {out}: drawing would overwrite the input {image}; choose another folder")
+        paths.append(path)
+    return paths
+
+
+def _label_to_cat(checkpoint: Path, num_classes: int) -> dict[int, int]:
+    """The checkpoint's contiguous label -> COCO category id (labels as ids when it has none)."""
+    from mrae.engine.checkpoint import load_checkpoint
+
+    mapping = load_checkpoint(checkpoint).get("label_to_cat")
+    if not mapping:
+        return {k: k for k in range(1, num_classes + 1)}
+    return {int(k): int(v) for k, v in mapping.items()}
+
+
+def _valid_region(model: nn.Module, image: Tensor, maps: Tensor) -> Tensor:
+    """Crop spatial maps [3, h, w] of the padded batch to the image's own (resized) region."""
+    batch, _ = model.transform([image])
+    height, width = batch.image_sizes[0]
+    padded_h, padded_w = batch.tensors.shape[-2:]
+    rows = max(1, round(maps.shape[-2] * height / padded_h))
+    cols = max(1, round(maps.shape[-1] * width / padded_w))
+    return maps[:, :rows, :cols]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) from mrae train")
+    parser.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIR", help="image files or folders of images")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument(
+        "--score-thresh", type=float, default=0.5, help="keep detections scoring at least this (default: 0.5)"
+    )
+    parser.add_argument(
+        "--attention", action="store_true", help="also save the level weights (and spatial weight maps)"
+    )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="write into an --out folder that holds other files too (same names are replaced)",
+    )
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_slice_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    slicing = slice_options(args)  # checked before anything is read or loaded
+    results, failed = predict_images(
+        args.checkpoint,
+        args.inputs,
+        args.out,
+        score_thresh=args.score_thresh,
+        attention=args.attention,
+        device=args.device,
+        progress=not args.no_progress,
+        overwrite=args.overwrite,
+        slicing=slicing,
+    )
+    print(f"{len(results)} detections with score >= {args.score_thresh} written to {args.out}")
+    if failed:
+        print(
+            f"mrae predict: {len(failed)} image(s) could not be read and were skipped "
+            f"(listed in {Path(args.out) / MANIFEST})",
+            file=sys.stderr,
+        )
+        return 1
+    return 0

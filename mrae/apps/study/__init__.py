@@ -1,0 +1,18 @@
+"""`mrae study`: the paper's Tables 2 and 3 on one dataset, every row with the same budget.
+
+A study file (``configs/synth/study.yaml``) lists rows; each row names a training config, its
+``role`` in the paper's comparisons and a number of seeds (see :mod:`mrae.apps.study.spec`). Every run
+lives in ``OUT/<row>/seed<k>/``; a run whose ``final_metrics.json`` exists is done and skipped, a
+run with a ``last.pth`` is resumed, so an interrupted study picks up where it stopped.
+
+The modules, one job each:
+
+- :mod:`~mrae.apps.study.spec`: read and check the study file (``Study``, ``Row``, the roles);
+- :mod:`~mrae.apps.study.runner`: run the (row, seed) jobs, resumable, in a process pool;
+- :mod:`~mrae.apps.study.measure`: speed, FLOPs and attention of a trained model;
+- :mod:`~mrae.apps.study.summary`: the finished runs aggregated into the results dict;
+- :mod:`~mrae.apps.study.claims`: the paper's claims judged with Welch's t-test over seeds;
+- :mod:`~mrae.apps.study.report`: ``results.json`` rendered as tables, plots, the page and the README
+  block (:mod:`~mrae.apps.study.plots` draws the plots);
+- :mod:`~mrae.apps.study.cli`: the ``mrae study`` command.
+"""

@@ -1,0 +1,90 @@
+"""`mrae study STUDY.yaml`: train the study's runs (resumable), then write ``results.json``, the
+results page and its plots beside it, and the README's headline block.
+
+``--render-only`` renders the page, the plots and the README block again from the results JSON
+without training or reading any run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+from mrae.errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("study", help="study file, e.g. configs/synth/study.yaml")
+    parser.add_argument("--out", help="folder of the runs (default: the study file's `out`)")
+    parser.add_argument("--quick", action="store_true",
+                        help="one seed, the study file's `quick` overrides (tiny data, few steps)")
+    parser.add_argument("--report", help="results page to write, with results.json beside it "
+                        "(default: docs/results.md; with --quick: OUT/results.md)")
+    parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows")
+    parser.add_argument("--report-only", action="store_true",
+                        help="train nothing: summarize the finished runs and write the results")
+    parser.add_argument("--render-only", action="store_true",
+                        help="train and read nothing: render the page, the plots and the README block "
+                        "again from the results JSON beside the page")
+    parser.add_argument("--readme",
+                        help="also write the headline table between this file's study markers "
+                        "(default: the study file's `readme`, if any; never with --quick)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N",
+                        help="runs trained at once, each with 1/N of the CPU threads (default 1; "
+                        "2 on a 2-core machine trains the study about 1.4x faster)")
+
+
+def _command(args: argparse.Namespace) -> str:
+    """The command that reproduces this study (as written on the page)."""
+    return " ".join(
+        ["mrae study", shlex.quote(args.study)]
+        + (["--quick"] if args.quick else [])
+        + ([f"--out {shlex.quote(args.out)}"] if args.out else [])
+        + (["--rows", *map(shlex.quote, args.rows)] if args.rows else [])
+        + ([f"--jobs {args.jobs}"] if args.jobs > 1 else [])
+    )
+
+
+def main(args: argparse.Namespace) -> int:
+    from mrae.apps.study.report import markdown_table, render_report
+    from mrae.apps.study.spec import load_study
+
+    study = load_study(args.study, args.out)
+    report = Path(args.report or (study.out / "results.md" if args.quick else "docs/results.md"))
+    results_path = report.with_suffix(".json")
+    readme = None if args.quick else (Path(args.readme) if args.readme else study.readme)
+    if args.render_only:
+        if not results_path.is_file():
+            raise ConfigError(f"{results_path}: no results to render; run the study first")
+        render_report(results_path, report, readme)
+        print(f"results page: {report} (rendered from {results_path})")
+        return 0
+
+    from mrae.apps.study.measure import measure_speed
+    from mrae.apps.study.runner import run_jobs
+    from mrae.apps.study.summary import build_results, commit, summarize
+    from mrae.files import write_json_atomic
+
+    commit_id = commit()  # before the study writes its report and plots over tracked files
+    seeds = 1 if args.quick else None
+    selected = [r for r in study.rows if not args.rows or r.name in args.rows]
+    if args.rows and len(selected) != len(set(args.rows)):
+        valid = ", ".join(r.name for r in study.rows)
+        raise ConfigError(f"--rows: unknown row name(s); valid: {valid}")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    if not args.report_only:
+        jobs = [(row, seed) for row in selected for seed in range(seeds or row.seeds)]
+        run_jobs(study, jobs, args.quick, args.jobs)
+    summary = summarize(study, seeds, args.quick)
+    if not summary:
+        raise ConfigError(f"{study.out}: no finished run to report; run the study first")
+    print("measuring inference time of every row, one after another ...", flush=True)
+    measure_speed(study, summary, args.quick, images=2 if args.quick else 20)
+    results = build_results(study, summary, _command(args), commit_id, args.quick)
+    write_json_atomic(results_path, results)
+    render_report(results_path, report, readme)
+    print(markdown_table(results["rows"]))
+    print(f"\nresults: {results_path}\nresults page: {report}")
+    return 0

@@ -1,0 +1,89 @@
+"""What the study measures on a trained model besides COCO AP/AR: inference speed, parameters and
+FLOPs, and the mean attention weights of the rows whose model keeps them."""
+
+from __future__ import annotations
+
+import functools
+
+from mrae.apps.study.spec import Study, find_row, row_config, run_dir
+
+
+def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: int = 20) -> None:
+    """Inference ms/image of every row, one after another in this process (batch 1, val images).
+
+    The runs' own ms/image were taken while other runs shared the cores; this measures each row's
+    first finished model on the same images with the same threads, so the rows compare as ratios.
+    Sets ``entry["ms_per_image"]`` and ``entry["ms_images"]``.
+    """
+    import torch
+
+    from mrae.device import timed
+    from mrae.engine.checkpoint import load_model
+
+    for entry in rows:
+        if not entry["seeds"]:
+            continue
+        row = find_row(study, entry["name"])
+        model, _, _ = load_model(run_dir(study, row, entry["seeds"][0]) / "checkpoints" / "last.pth")
+        model.eval()
+        dataset = val_dataset(row_config(study, row, quick=quick))
+        count = min(images, len(dataset))
+        batch = [dataset[i][0] for i in range(count)]
+        seconds = []
+        with torch.inference_mode():
+            model([batch[0]])  # warm-up
+            for image in batch:
+                seconds.append(timed(functools.partial(model, [image]), torch.device("cpu"))[1])
+        entry["ms_per_image"] = 1000.0 * sum(seconds) / len(seconds)
+        entry["ms_images"] = count
+
+
+def input_hw(cfg) -> tuple[int, int]:
+    """The (height, width) one inference is measured at: the fixed size, or min/max side."""
+    if cfg.model.get("fixed_size"):
+        return int(cfg.model.fixed_size[0]), int(cfg.model.fixed_size[1])
+    return int(cfg.model.min_size), int(cfg.model.max_size)
+
+
+def complexity(model, cfg) -> dict:
+    """Parameters (millions) and GFLOPs of one inference at the config's input size (h x w)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    height, width = input_hw(cfg)
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), counter:
+        model([torch.rand(3, height, width)])
+    return {
+        "params_M": sum(p.numel() for p in model.parameters()) / 1e6,
+        "GFLOPs": counter.get_total_flops() / 1e9,
+    }
+
+
+def val_dataset(cfg):
+    """The config's validation split, without augmentation."""
+    from mrae.data.coco import CocoDetection
+    from mrae.engine.config import resolve_data
+
+    paths = resolve_data(cfg)
+    return CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
+
+
+def mean_attention(model, cfg, images: int = 50) -> list[float]:
+    """The level weights (C1, C2, C3) of the final model averaged over the first validation images
+    (and over positions, for the spatial mode)."""
+    import torch
+
+    from mrae.modeling.detector import attention_weights
+
+    dataset = val_dataset(cfg)
+    totals = torch.zeros(3)
+    count = min(images, len(dataset))
+    model.eval()
+    with torch.inference_mode():
+        for i in range(count):
+            image, _ = dataset[i]
+            model([image])
+            weights = attention_weights(model)
+            totals += weights.flatten(2).mean(-1)[0] if weights.dim() == 4 else weights[0]
+    return (totals / max(count, 1)).tolist()

@@ -1,0 +1,83 @@
+"""The study's two plots, drawn from the ``rows`` of ``results.json``: AP against training step, and
+the mean attention weight per level of every row whose model keeps attention weights."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mrae.apps.study.claims import MRAE_ROLES
+from mrae.apps.study.spec import ATTENTION_ROLES
+from mrae.files import atomic_path
+
+
+def _pyplot():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig, path: Path) -> None:
+    """Save as PNG through a temporary file in the same folder (a reader never sees half a file)."""
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
+
+
+def plot_convergence(rows: list[dict], path: Path) -> None:
+    """AP on the validation split against training step, one line per row (mean over seeds)."""
+    import numpy as np
+
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    palette = plt.get_cmap("tab20")
+    for i, entry in enumerate(rows):
+        curves = [c for c in entry["curves"] if c]
+        if not curves:
+            continue
+        length = min(len(c) for c in curves)
+        # A run that continues another (the mixed row) is drawn after its parent's steps.
+        steps = np.array([s for s, _ in curves[0][:length]]) + entry.get("step_offset", 0)
+        values = np.array([[v for _, v in c[:length]] for c in curves]) * 100
+        style = "-" if entry.get("role") in MRAE_ROLES else "--"
+        colour = palette((2 * i) % 20 + (2 * i) // 20)  # 20 distinct colours, dark shades first
+        (line,) = ax.plot(steps, values.mean(0), style, color=colour, label=entry["name"], marker=".")
+        if len(curves) > 1:
+            ax.fill_between(steps, values.min(0), values.max(0), color=line.get_color(), alpha=0.15)
+    ax.set_xlabel("training step (a continued run: after its parent's steps)")
+    ax.set_ylabel("AP@[.5:.95] on val (%)")
+    ax.set_title("Convergence (mean over seeds; band: min..max)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, ncol=2)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+
+
+def attention_rows(rows: list[dict]) -> list[dict]:
+    """The rows whose model keeps attention weights (soft, every MRAE role) and that measured them."""
+    return [e for e in rows if e.get("role") in ATTENTION_ROLES and e.get("attention")]
+
+
+def plot_attention(rows: list[dict], path: Path) -> bool:
+    """Bars of the mean level weight (C1, C2, C3) of every attention row; False if there is none."""
+    import numpy as np
+
+    shown = attention_rows(rows)
+    if not shown:
+        return False
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(max(8, 0.9 * len(shown) + 2), 4))
+    x = np.arange(len(shown))
+    for level in range(3):
+        ax.bar(x + (level - 1) * 0.27, [e["attention"][level] for e in shown], 0.27, label=f"C{level + 1}")
+    ax.axhline(1 / 3, color="grey", lw=0.8, ls=":", label="uniform (1/3)")
+    ax.set_xticks(x, [e["name"] for e in shown], rotation=15, fontsize=8)
+    ax.set_ylabel("mean attention weight on val images")
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    _save(fig, path)
+    plt.close(fig)
+    return True

@@ -1,0 +1,227 @@
+"""The study's results as people read them, rendered from ``results.json`` alone: the tables, the
+plots, the results page (``docs/results.md``) and the README's headline block.
+
+:func:`render_report` reads the JSON and writes the rest; rendering twice from the same JSON gives
+the same page byte for byte (every date and number on it comes from the JSON).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mrae.apps.study.claims import ALPHA, LEARNED_AP, discuss
+from mrae.apps.study.plots import plot_attention, plot_convergence
+from mrae.files import write_text_atomic
+from mrae.tables import markdown_table as write_table
+
+METRIC_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "AR1", "AR10", "AR100", "ARs", "ARm")
+HEADLINE_COLUMNS = ("AP", "AP50", "APs", "AR100")
+README_BEGIN = "<!-- mrae study: headline table begin -->"
+README_END = "<!-- mrae study: headline table end -->"
+
+
+# ------------------------------------------------------------------------------ tables
+
+
+def _cell(entry: dict, key: str, scale: float = 100.0, digits: int = 1) -> str:
+    mean = entry["mean"].get(key)
+    if mean is None or mean != mean:  # None / NaN: no ground truth in this bucket
+        return "–"
+    text = f"{mean * scale:.{digits}f}"
+    std = entry["std"].get(key)
+    if len(entry["seeds"]) > 1 and std is not None:
+        text += f" ± {std * scale:.{digits}f}"
+    return text
+
+
+def markdown_table(rows: list[dict]) -> str:
+    """The study table: Table 2's columns (x100), then ms/image, parameters and GFLOPs."""
+    return _table(rows, METRIC_COLUMNS, model_size=True)
+
+
+def headline_table(rows: list[dict]) -> str:
+    """The README's short table: AP, AP50, APs, AR100 (x100) and ms/img of every row."""
+    return _table(rows, HEADLINE_COLUMNS, model_size=False)
+
+
+def _table(rows: list[dict], metric_columns: tuple[str, ...], model_size: bool) -> str:
+    """A markdown table of `metric_columns` (x100) and ms/img per row; with `model_size`, also
+    parameters and GFLOPs. A row whose every seed diverged says so in each cell."""
+    sizes = ["params (M)", "GFLOPs"] if model_size else []
+    header = ["row", "seeds", *metric_columns, "ms/img", *sizes]
+    body = []
+    for entry in rows:
+        name = entry["name"]
+        if entry.get("diverged"):
+            name += f" ({len(entry['diverged'])} diverged)"
+        if not entry["seeds"]:
+            body.append([name, "0", *["diverged"] * (len(header) - 2)])
+            continue
+        cells = [name, str(len(entry["seeds"]))]
+        cells += [_cell(entry, key) for key in metric_columns]
+        ms = entry.get("ms_per_image")
+        cells.append(f"{ms:.0f}" if ms is not None else _cell(entry, "ms_per_image", 1.0, 0))
+        if model_size:
+            params = entry["mean"].get("params_M")
+            cells += [
+                "–" if params is None else f"{params:.1f}",  # the same for every seed
+                _cell(entry, "GFLOPs", 1.0, 1),  # varies a little: the box head runs on each proposal
+            ]
+        body.append(cells)
+    return write_table(header, body)
+
+
+# ------------------------------------------------------------------------------ the page
+
+
+def _start(budget: dict[str, Any], short: bool = False) -> str:
+    """How every row's trunk starts, in words (`short`: for the budget line)."""
+    value, backbone = budget.get("pretrained"), budget["backbone"]
+    if value is None:
+        return "random" if short else f"a randomly initialised {backbone}"
+    if value == "synthetic":
+        return ("pretrained offline on synthetic crops, `mrae pretrain`" if short
+                else f"the same {backbone} trunk, pretrained offline on synthetic crops (`mrae pretrain`),")
+    if value == "imagenet":
+        return "ImageNet" if short else f"an ImageNet-initialised {backbone}"
+    return str(value) if short else f"the {backbone} weights {value}"
+
+
+def budget_lines(results: dict[str, Any]) -> list[str]:
+    """The budget shared by every row, then each row with a scaled or continued schedule, and why."""
+    b = results["budget"]
+    epochs = f", about {b['epochs']:.2f} epochs" if b.get("epochs") is not None else ""
+    same = ("identical for every row" if not b.get("differs")
+            else f"the first row's; different for {', '.join(b['differs'])}")
+    lines = [
+        f"- budget, {same}: {b['steps']} steps of batch {b['batch_size']}{epochs} (SGD, lr {b['lr']}, "
+        f"momentum {b['momentum']}, milestones {b['milestones']}, warm-up {b['warmup_steps']}), "
+        f"evaluated every {b['eval_every']} steps; backbone {b['backbone']} (initial weights: "
+        f"{_start(b, short=True)}), "
+        f"head {b['head']}, out_channels {b['out_channels']}, input min/max side "
+        f"{b['min_size']}/{b['max_size']}"
+        + (f", trained on random {b['train_crop'][0]}x{b['train_crop'][1]} crops at that scale (full "
+           "images in evaluation)" if b.get("train_crop") else "")
+        + f"; {b['data']}"
+    ]
+    for s in b.get("scaled", []):
+        lines.append(
+            f"- scaled schedule: **{s['name']}** trains {s['schedule_scale']}x the steps "
+            f"({s['steps']} steps, milestones {s['milestones']}, warm-up {s['warmup_steps']}; the "
+            f"evaluation and checkpoint intervals are unchanged): {s['reason']}"
+        )
+    for c in b.get("continued", []):
+        lines.append(
+            f"- continued: **{c['name']}** starts from the final weights of {c['init_from']} and "
+            f"trains {c['steps']} more steps ({c['total_steps']} in all)"
+        )
+    return lines
+
+
+def render_page(results: dict[str, Any], convergence: str, attention: str | None) -> str:
+    """The results page (markdown) for `results`; the plots are linked by file name."""
+    rows = results["rows"]
+    machine = results["machine"]
+    minutes = [r["train_seconds"] / 60 for e in rows for r in e["runs"] if r.get("train_seconds")]
+    quick = (["", "**A `--quick` run: tiny data and a few steps, a test of the pipeline, not a "
+              "result.**"] if results.get("quick") else [])
+    lines = [
+        "# Reproducing the paper's Tables 2 and 3 on the synthetic small-object benchmark",
+        "",
+        "Generated by `mrae study` from `results.json` beside this page; no number on this page was "
+        "written by hand.",
+        *quick,
+        "",
+        f"- command: `{results['command']}`",
+        f"- commit: `{results['commit']}`",
+        f"- date: {results['date']}",
+        f"- machine: {machine['machine']}, {machine['threads']} torch threads, torch {machine['torch']}, "
+        f"{machine['device']}",
+        *budget_lines(results),
+        f"- training time per run (wall, including its evaluations; with `--jobs N`, N runs share "
+        f"the cores): {min(minutes, default=float('nan')):.1f} to "
+        f"{max(minutes, default=float('nan')):.1f} minutes",
+        "",
+        "AP and AR are COCO's (pycocotools), x100, on the val split; mean ± sample standard "
+        "deviation over seeds where a row has several. ms/img: inference of each row's first "
+        f"model, batch 1, on the first {results['ms_images']} val images, measured one row after "
+        "another in one process after training; GFLOPs of one image at the input size above.",
+        "",
+        f"Read it as a comparison at a fixed, small budget: every row starts from "
+        f"{_start(results['budget'])} and trains the steps above, where the paper fine-tuned an "
+        "ImageNet-initialised ResNet-101 for about 1M steps. Absolute APs are therefore far below the "
+        "paper's; what the table can show is which extractor learns the most in the same budget.",
+        "",
+        markdown_table(rows),
+        "",
+        "## What held and what did not",
+        "",
+        "Each claim is judged with Welch's t-test on the per-seed APs (x100) of the two rows it "
+        f"compares, at alpha = {ALPHA}: **held** where the row the paper favours is ahead with "
+        f"p < {ALPHA}, **did not hold** where it is behind with p < {ALPHA}, **undecided at this "
+        "budget** otherwise, and whenever a side has fewer than 2 seeds (no test is possible) or a "
+        f"row did not learn (mean AP under {LEARNED_AP}: it decides nothing). Numbers: mean ± sample "
+        "standard deviation (seeds), the difference of the means, the p-value.",
+        "",
+        *[f"- {line}" for line in discuss(rows)],
+        "",
+        "## Convergence",
+        "",
+        f"![AP against training step]({convergence})",
+        "",
+    ]
+    if attention:
+        lines += ["## Where the attention rows look", "", f"![mean level weights]({attention})", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------ README
+
+
+def readme_block(results: dict[str, Any], link: str) -> str:
+    """The README's headline block, markers included."""
+    return (
+        f"{README_BEGIN}\n"
+        f"Written by `{results['command']}` ({results['date'][:10]}); the full table, the plots, the "
+        f"budget and the discussion are in [{link}]({link}).\n\n"
+        f"{headline_table(results['rows'])}\n\n"
+        + "".join(f"- {line}\n" for line in discuss(results["rows"]))
+        + README_END
+    )
+
+
+def update_readme(readme: Path, results: dict[str, Any], report: Path) -> bool:
+    """Replace the README's block between the headline markers; False where there is none."""
+    if not readme.is_file():
+        return False
+    text = readme.read_text()
+    begin, end = text.find(README_BEGIN), text.find(README_END)
+    if begin < 0 or end < begin:
+        return False
+    try:
+        link = str(report.resolve().relative_to(readme.resolve().parent))
+    except ValueError:
+        link = str(report)
+    write_text_atomic(readme, text[:begin] + readme_block(results, link) + text[end + len(README_END):])
+    return True
+
+
+def render_report(results_json_path: str | Path, report: str | Path | None = None,
+                  readme: str | Path | None = None) -> Path:
+    """Render the page (default: the JSON's path with ``.md``), its two plots beside it and, where
+    `readme` is given, the README's headline block, all from the results JSON alone."""
+    results_json_path = Path(results_json_path)
+    results = json.loads(results_json_path.read_text())
+    report = Path(report) if report else results_json_path.with_suffix(".md")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    convergence = report.with_name(report.stem + "_convergence.png")
+    attention = report.with_name(report.stem + "_attention.png")
+    plot_convergence(results["rows"], convergence)
+    has_attention = plot_attention(results["rows"], attention)
+    write_text_atomic(report, render_page(results, convergence.name,
+                                          attention.name if has_attention else None))
+    if readme is not None and update_readme(Path(readme), results, report):
+        print(f"headline table written into {readme}")
+    return report

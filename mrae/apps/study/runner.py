@@ -1,0 +1,180 @@
+"""Running the study's (row, seed) jobs: resumable, one or several at a time.
+
+A run whose ``final_metrics.json`` exists is done and skipped; one with ``checkpoints/last.pth`` is
+resumed; a run that continues another row's run (``init_from``) starts once that run is done. The
+shared inputs (the synthetic dataset, the pretrained trunk) are made once in this process before
+any worker starts, so that two workers never generate the same files at once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
+from mrae.errors import ConfigError, MraeError
+from mrae.files import write_json_atomic
+
+Job = tuple[Row, int]
+
+
+def finished(study: Study, row: Row, seed: int) -> bool:
+    return (run_dir(study, row, seed) / "final_metrics.json").is_file()
+
+
+def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
+    """Train (or resume, or skip) one row for one seed and return its final metrics."""
+    from mrae.apps.study.measure import complexity, mean_attention
+    from mrae.engine.checkpoint import load_model
+    from mrae.engine.train import TrainingDiverged, train
+
+    folder = run_dir(study, row, seed)
+    done = folder / "final_metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    cfg = row_config(study, row, seed, quick)
+    parent = parent_run(study, row, seed)
+    parent_done = run_dir(study, *parent) / "final_metrics.json" if parent else None
+    if parent_done and parent_done.is_file() and "diverged" in json.loads(parent_done.read_text()):
+        record = {"diverged": f"not trained: the run it continues ({parent[0].name}, seed {parent[1]}) "
+                              "diverged", "train_seconds": 0.0}
+        write_json_atomic(done, record)
+        return record
+    init_from = str(run_dir(study, *parent) / "checkpoints" / "last.pth") if parent else None
+    resume = (folder / "checkpoints" / "last.pth").is_file()
+    started = time.perf_counter()
+    try:
+        metrics = train(cfg, folder, resume=resume, init_from=None if resume else init_from)
+    except TrainingDiverged as error:
+        # Reported as diverged, never rerun with other settings (the study's rule).
+        record = {"diverged": str(error), "train_seconds": time.perf_counter() - started}
+        write_json_atomic(done, record)
+        print(f"{row.name}, seed {seed}: {error}", flush=True)
+        return record
+    metrics = dict(metrics)
+    metrics["train_seconds"] = time.perf_counter() - started
+    model, _, _ = load_model(folder / "checkpoints" / "last.pth")
+    metrics.update(complexity(model, cfg))
+    if row.role in ATTENTION_ROLES:
+        metrics["attention"] = mean_attention(model, cfg)
+    write_json_atomic(done, metrics)
+    return metrics
+
+
+def die_with_parent() -> None:
+    """In a worker: ask Linux to send SIGTERM when the study process dies (a killed study takes
+    its workers with it instead of leaving them training as orphans). Elsewhere: nothing."""
+    import ctypes
+    import signal
+    import sys
+
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) -> dict:
+    """`run_row` in a worker process: `threads` torch threads, output to the run's `study.log`."""
+    import contextlib
+
+    import torch
+
+    torch.set_num_threads(threads)
+    log = run_dir(study, row, seed) / "study.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "a") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+        return run_row(study, row, seed, quick)
+
+
+def prepare_shared(study: Study, jobs: list[Job], quick: bool) -> None:
+    """Make the inputs that runs share, once, in this process: the data of every distinct data
+    setting (:func:`mrae.engine.config.resolve_data`) and the pretrained trunk of every distinct
+    pretraining setting (:func:`mrae.engine.pretrain.resolve_pretrained`)."""
+    from mrae.engine.config import resolve_data, to_dict
+    from mrae.engine.pretrain import resolve_pretrained
+
+    data_done: set[str] = set()
+    trunk_done: set[str] = set()
+    for row, seed in jobs:
+        cfg = row_config(study, row, seed, quick)
+        full = to_dict(cfg)
+        data_key = json.dumps(full["data"], sort_keys=True)
+        if data_key not in data_done:
+            resolve_data(cfg)
+            data_done.add(data_key)
+        trunk_key = json.dumps([full["model"]["backbone"], full["model"]["pretrained"], full["pretrain"]],
+                               sort_keys=True)
+        if trunk_key not in trunk_done:
+            resolve_pretrained(cfg)
+            trunk_done.add(trunk_key)
+
+
+def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1) -> None:
+    """Run (row, seed) jobs, `workers` at a time, each worker with its share of the CPU threads.
+
+    With one worker the runs go one after another in this process. With several, each run is a
+    spawned process whose output goes to ``OUT/<row>/seed<k>/study.log``; a run that continues
+    another row's run (``init_from``) starts once that run is done. On two CPU cores two one-thread
+    runs train about 1.4x faster in total than one two-thread run after the other.
+    """
+    for row, seed in jobs:
+        parent = parent_run(study, row, seed)
+        if parent and parent not in jobs and not finished(study, *parent):
+            raise ConfigError(
+                f"row {row.name!r} continues row {parent[0].name!r} (seed {parent[1]}), which has no "
+                f"finished run in {study.out}; run that row too (--rows)"
+            )
+    todo = [job for job in jobs if not finished(study, *job)]
+    if len(todo) < len(jobs):
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already finished in {study.out}", flush=True)
+    if not todo:
+        return
+    print("preparing the shared data and pretrained weights ...", flush=True)
+    prepare_shared(study, todo, quick)
+    if workers <= 1:
+        for i, (row, seed) in enumerate(todo, 1):
+            print(f"[{i}/{len(todo)}] {row.name}, seed {seed}", flush=True)
+            run_row(study, row, seed, quick)
+        return
+    _run_pool(study, todo, quick, workers)
+
+
+def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None) -> None:
+    """Train ``jobs`` in ``workers`` spawned processes; ``target`` (default ``_run_logged``) runs one."""
+    import concurrent.futures as futures
+    import multiprocessing
+    import os
+
+    threads = max(1, len(os.sched_getaffinity(0)) // workers)
+    # The longest runs (a scaled schedule) first, so that they do not finish alone at the end.
+    pending = sorted(jobs, key=lambda job: -job[0].schedule_scale)
+    running, count, total = {}, 0, len(jobs)
+    context = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
+        while pending or running:
+            for job in list(pending):
+                if len(running) >= workers:
+                    break
+                parent = parent_run(study, *job)
+                if parent is None or finished(study, *parent):
+                    pending.remove(job)
+                    count += 1
+                    log = run_dir(study, *job) / "study.log"
+                    print(f"[{count}/{total}] {job[0].name}, seed {job[1]}: started (log: {log})", flush=True)
+                    running[pool.submit(target or _run_logged, study, *job, quick, threads)] = (count, job)
+            if not running:  # a parent that is neither done nor queued: refused above
+                raise ConfigError("the study cannot go on: every pending run waits for a missing run")
+            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+            for future in done:
+                index, (row, seed) = running.pop(future)
+                try:
+                    metrics = future.result()  # a failed run stops the study; finished runs stay done
+                except futures.process.BrokenProcessPool:
+                    raise MraeError(
+                        f"a study worker died (killed, or out of memory) while training {row.name}, "
+                        f"seed {seed}; finished runs are kept: run the same command again to resume"
+                    ) from None
+                result = ("diverged" if "diverged" in metrics
+                          else f"AP {100 * metrics['AP']:.1f}, AP50 {100 * metrics['AP50']:.1f}")
+                print(f"[{index}/{total}] {row.name}, seed {seed}: {result} "
+                      f"({metrics['train_seconds'] / 60:.1f} min)", flush=True)

@@ -1,0 +1,203 @@
+"""The finished runs aggregated into the study's results: one entry per row (mean and spread over
+seeds, the runs, their evaluation curves, the attention) and the results dict that ``results.json``
+holds, from which the page and the README block are rendered."""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+from mrae.apps.study.spec import Row, Study, row_config, run_dir
+
+RESULTS_FORMAT = 1
+MIXED_REASON = ("the control for the mixed row: MRAE template 2 trained as many steps as the mixed "
+                "row's template-1 run and its continuation together")
+
+
+def eval_curve(folder: Path, metric: str = "AP") -> list[list[float]]:
+    """[step, metric] of every periodic evaluation logged in a run's metrics.jsonl."""
+    path = folder / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    curve = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if "eval" in record and record["eval"].get(metric) is not None:
+            curve.append([int(record["step"]), float(record["eval"][metric])])
+    return curve
+
+
+def _model(cfg) -> dict[str, Any]:
+    m = cfg.model
+    return {"extractor": m.extractor, "level": int(m.level), "template": int(m.template),
+            "mode": m.mode, "fpn_anchors": m.fpn_anchors}
+
+
+def summarize(study: Study, seeds_override: int | None = None, quick: bool = False) -> list[dict]:
+    """Mean and spread over seeds of every row with a finished run, with its convergence curves.
+
+    Each entry: name, role, config, model (extractor, level, template, mode, fpn_anchors of the
+    row's config), init_from, schedule_scale, steps, seeds (those finished without diverging),
+    mean, std (sample standard deviation over those seeds), runs (their final metrics), curves, attention (mean over seeds,
+    or None), diverged ({seed: message}), step_offset (the steps of the run it continues).
+    """
+    import numpy as np
+
+    summary: list[dict] = []
+    for row in study.rows:
+        seeds = min(row.seeds, seeds_override) if seeds_override else row.seeds
+        runs, diverged = [], []
+        for seed in range(seeds):
+            done = run_dir(study, row, seed) / "final_metrics.json"
+            if done.is_file():
+                record = json.loads(done.read_text())
+                (diverged if "diverged" in record else runs).append((seed, record))
+        if not runs and not diverged:
+            continue
+        keys = [k for k, v in runs[0][1].items() if isinstance(v, int | float)] if runs else []
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # a metric NaN in every run: NaN
+            mean = {k: float(np.nanmean([_number(r.get(k)) for _, r in runs])) for k in keys}
+            std = {k: float(np.nanstd([_number(r.get(k)) for _, r in runs], ddof=1)) if len(runs) > 1
+                   else 0.0 for k in keys}
+        attention = [r["attention"] for _, r in runs if r.get("attention")]
+        parent = next((e for e in summary if e["name"] == row.init_from), None)
+        offset = max((c[-1][0] for c in parent["curves"] if c), default=0) if parent else 0
+        cfg = row_config(study, row, quick=quick)
+        summary.append(
+            {
+                "name": row.name,
+                "role": row.role,
+                "config": str(row.config),
+                "model": _model(cfg),
+                "init_from": row.init_from,
+                "schedule_scale": row.schedule_scale,
+                "steps": int(cfg.train.steps),
+                "seeds": [seed for seed, _ in runs],
+                "mean": mean,
+                "std": std,
+                "runs": [r for _, r in runs],
+                "curves": [eval_curve(run_dir(study, row, seed)) for seed, _ in runs],
+                "attention": np.mean(attention, axis=0).tolist() if attention else None,
+                "diverged": {str(seed): record["diverged"] for seed, record in diverged},
+                "step_offset": offset,
+            }
+        )
+    return summary
+
+
+def _number(value: Any) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def commit() -> str:
+    """The checkout's commit, and whether it has uncommitted changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return sha + (" (with uncommitted changes)" if dirty else "")
+
+
+def _row_budget(cfg, scale: int) -> dict[str, Any]:
+    """What every row must share: the schedule (divided by the row's scale), data and model size."""
+    t, d, m = cfg.train, cfg.data, cfg.model
+    synthetic = d.train_images is None
+    steps = int(t.steps) // scale
+    return {
+        "steps": steps,
+        "batch_size": int(t.batch_size),
+        "epochs": (steps * int(t.batch_size) / int(d.synthetic.train_images)) if synthetic else None,
+        "lr": float(t.lr),
+        "momentum": float(t.momentum),
+        "milestones": [int(s) // scale for s in t.milestones],
+        "warmup_steps": int(t.warmup_steps) // scale,
+        "eval_every": int(t.eval_every),
+        "backbone": m.backbone,
+        "pretrained": m.pretrained,
+        "head": m.head,
+        "out_channels": int(m.out_channels),
+        "min_size": int(m.min_size),
+        "max_size": int(m.max_size),
+        "train_crop": [int(v) for v in d.train_crop] if d.train_crop is not None else None,
+        "data": (
+            f"synthetic data: {d.synthetic.train_images} train and {d.synthetic.val_images} val "
+            f"images (seed {d.synthetic.seed})" if synthetic
+            else f"data: {d.train_images} (train), {d.val_images} (val)"
+        ),
+    }
+
+
+def budget(study: Study, quick: bool = False) -> dict[str, Any]:
+    """The study's budget (the first row's), the rows that differ from it, and the rows with a
+    scaled or continued schedule, each with the reason."""
+    rows: list[tuple[Row, Any]] = [(row, row_config(study, row, quick=quick)) for row in study.rows]
+    first = _row_budget(rows[0][1], rows[0][0].schedule_scale)
+    steps = {row.name: int(cfg.train.steps) for row, cfg in rows}
+    scaled = [
+        {"name": row.name, "role": row.role, "schedule_scale": row.schedule_scale,
+         "steps": steps[row.name], "milestones": [int(s) for s in cfg.train.milestones],
+         "warmup_steps": int(cfg.train.warmup_steps),
+         "reason": MIXED_REASON if row.role == "mrae_long" else "its schedule_scale in the study file"}
+        for row, cfg in rows if row.schedule_scale > 1
+    ]
+    continued = [
+        {"name": row.name, "init_from": row.init_from, "steps": steps[row.name],
+         "total_steps": steps[row.name] + steps[row.init_from]}
+        for row, _ in rows if row.init_from
+    ]
+    return {
+        **first,
+        "differs": [row.name for row, cfg in rows if _row_budget(cfg, row.schedule_scale) != first],
+        "scaled": scaled,
+        "continued": continued,
+    }
+
+
+def _machine() -> dict[str, Any]:
+    import platform
+
+    import torch
+
+    return {"machine": platform.machine(), "threads": torch.get_num_threads(), "torch": torch.__version__,
+            "device": "CUDA" if torch.cuda.is_available() else "CPU"}
+
+
+def build_results(study: Study, summary: list[dict], command: str, commit_id: str,
+                  quick: bool = False) -> dict[str, Any]:
+    """Everything the page and the README block are rendered from (``results.json``)."""
+    from mrae.apps.study.claims import judge
+
+    return clean({
+        "format": RESULTS_FORMAT,
+        "study": str(study.source),
+        "command": command,
+        "commit": commit_id,
+        "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+        "quick": quick,
+        "machine": _machine(),
+        "budget": budget(study, quick),
+        "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
+        "rows": summary,
+        "claims": judge(summary),
+    })
+
+
+def clean(value: Any) -> Any:
+    """`value` with every NaN or infinity replaced by None, so that the JSON is standard."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value

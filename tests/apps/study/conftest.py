@@ -1,0 +1,62 @@
+"""Hand-made study rows and results, the shape `mrae.apps.study.summary` gives them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+
+def make_row(name: str, role: str, aps: list[float], template: int = 2, level: int = 1,
+             curves: list | None = None, attention: list[float] | None = None) -> dict:
+    """A summary entry with one finished run per AP in `aps` (AP given x100, as in the tables)."""
+    n = len(aps)
+    mean = sum(aps) / n if n else 0.0
+    std = (sum((a - mean) ** 2 for a in aps) / (n - 1)) ** 0.5 if n > 1 else 0.0
+    return {
+        "name": name,
+        "role": role,
+        "config": f"configs/{name}.yaml",
+        "model": {"extractor": "x", "level": level, "template": template, "mode": "global",
+                  "fpn_anchors": "per_level"},
+        "init_from": None,
+        "schedule_scale": 1,
+        "steps": 100,
+        "seeds": list(range(n)),
+        "mean": {"AP": mean / 100, "AP50": 2 * mean / 100, "ms_per_image": 100.0, "params_M": 18.2,
+                 "GFLOPs": 30.0},
+        "std": {"AP": std / 100, "AP50": 2 * std / 100, "ms_per_image": 0.0, "GFLOPs": 0.0},
+        "runs": [{"AP": a / 100, "train_seconds": 60.0} for a in aps],
+        "curves": curves if curves is not None else [[[50, a / 200], [100, a / 100]] for a in aps],
+        "attention": attention,
+        "diverged": {},
+        "step_offset": 0,
+    }
+
+
+@pytest.fixture
+def row() -> Callable[..., dict]:
+    return make_row
+
+
+@pytest.fixture
+def paper_like() -> list[dict]:
+    """A study whose numbers follow the paper (3 seeds each, a small spread)."""
+    spread = (-0.1, 0.0, 0.1)
+
+    def seeds(ap: float) -> list[float]:
+        return [ap + d for d in spread]
+
+    return [
+        make_row("single C1", "baseline", seeds(2.3), level=1),
+        make_row("single C2", "baseline", seeds(2.6), level=2),
+        make_row("single C3", "baseline", seeds(2.4), level=3),
+        make_row("soft", "soft", [0.03, 0.04, 0.05], attention=[0.34, 0.33, 0.33]),
+        make_row("MRAE template 1", "mrae", seeds(3.6), template=1, attention=[0.6, 0.2, 0.2]),
+        make_row("MRAE template 2", "mrae", seeds(5.0), template=2, attention=[0.2, 0.6, 0.2]),
+        make_row("MRAE template 3", "mrae", seeds(3.6), template=3, attention=[0.2, 0.2, 0.6]),
+        make_row("FPN", "fpn", seeds(2.5)),
+        make_row("FPN all anchors", "fpn_all_anchors", seeds(2.7)),
+        make_row("MRAE template 1 -> 2 (mixed)", "mixed", seeds(3.5), attention=[0.4, 0.4, 0.2]),
+        make_row("MRAE template 2, long", "mrae_long", seeds(5.2)),
+    ]

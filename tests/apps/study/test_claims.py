@@ -1,0 +1,158 @@
+"""The paper's claims, judged with Welch's t-test over seeds on hand-made summaries: every verdict
+kind (held, did not hold, undecided, too few seeds), rows found by role, idle rows deciding nothing."""
+
+import math
+
+import pytest
+from scipy.stats import ttest_ind
+
+from mrae.apps.study.claims import HELD, NOT_HELD, UNDECIDED, describe, discuss, judge, welch
+
+
+def _claims(rows: list[dict]) -> dict[str, dict]:
+    return {claim["id"]: claim for claim in judge(rows)}
+
+
+def _line(lines: list[str], title: str) -> str:
+    return next(line for line in lines if title in line)
+
+
+def test_welch_gives_each_verdict_kind():
+    held = welch([5.0, 5.2, 4.9], [2.6, 2.5, 2.8])
+    assert held["verdict"] == HELD and held["p"] < 0.05
+    assert held["p"] == pytest.approx(ttest_ind([5.0, 5.2, 4.9], [2.6, 2.5, 2.8], equal_var=False).pvalue)
+    assert held["mean_a"] == pytest.approx(5.0333, abs=1e-3) and held["n_a"] == held["n_b"] == 3
+    assert held["std_a"] == pytest.approx(0.1528, abs=1e-3)  # sample std (n - 1)
+    assert held["diff"] == pytest.approx(held["mean_a"] - held["mean_b"])
+    assert welch([2.6, 2.5, 2.8], [5.0, 5.2, 4.9])["verdict"] == NOT_HELD
+    overlapping = welch([3.0, 4.0, 2.0], [2.9, 3.8, 2.2])
+    assert overlapping["verdict"] == UNDECIDED and overlapping["p"] > 0.05
+    one_seed = welch([9.0], [1.0, 1.1, 0.9])
+    assert one_seed["verdict"] == UNDECIDED and one_seed["p"] is None
+    assert "no test possible" in one_seed["note"] and math.isnan(one_seed["std_a"])
+
+
+def test_a_paper_like_study_upholds_every_claim(paper_like):
+    claims = _claims(paper_like)
+    for key in ("beats_baseline", "converges_faster", "template_2_best", "soft_barely_learns",
+                "mixed_hurts", "vs_fpn", "vs_fpn_all_anchors"):
+        assert claims[key]["verdict"] == HELD, key
+    # The best baseline is the one with the highest mean AP, found by role.
+    assert claims["beats_baseline"]["comparisons"][0]["b"] == "single C2"
+    assert claims["beats_baseline"]["extra"] == "ratio of the means 1.92x"
+    line = describe(claims["beats_baseline"])
+    assert line.startswith("**MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x): **held**.")
+    assert "MRAE template 2 5.00 ± 0.10 (3 seeds) vs single C2 2.60 ± 0.10 (3 seeds)" in line
+    assert "difference +2.40, Welch p < 0.001" in line
+    # Template 2 against each of templates 1 and 3.
+    assert [(c["a"], c["b"]) for c in claims["template_2_best"]["comparisons"]] == [
+        ("MRAE template 2", "MRAE template 1"), ("MRAE template 2", "MRAE template 3")]
+    # Soft is tested against the best baseline, and reported beside the mean one.
+    soft = claims["soft_barely_learns"]
+    assert (soft["comparisons"][0]["a"], soft["comparisons"][0]["b"]) == ("single C2", "soft")
+    assert soft["extra"] == "mean single level 2.43 AP"
+
+
+def test_the_mixed_row_is_judged_against_equal_steps_and_reported_as_the_paper_did(paper_like):
+    claim = _claims(paper_like)["mixed_hurts"]
+    equal, paper = claim["comparisons"]
+    assert (equal["a"], equal["b"], equal["decisive"]) == ("MRAE template 2, long", "MRAE template 1 -> 2 (mixed)", True)
+    assert (paper["a"], paper["decisive"]) == ("MRAE template 2", False)
+    line = describe(claim)
+    assert "AP, equal total steps (held): MRAE template 2, long 5.20 ± 0.10 (3 seeds) vs" in line
+    assert "AP as the paper compared them, the mixed row training longer (held)" in line
+    # The verdict is the equal-steps one: a longer control that ties the mixed row leaves it open.
+    rows = [r for r in paper_like if r["role"] != "mrae_long"]
+    rows.append({**paper_like[-1], "runs": [{"AP": a / 100} for a in (3.4, 3.6, 3.5)]})
+    assert _claims(rows)["mixed_hurts"]["verdict"] == UNDECIDED
+
+
+def test_losses_are_called_so(row):
+    rows = [row("single C1", "baseline", [3.0, 3.1, 2.9]), row("MRAE template 2", "mrae", [1.0, 1.1, 0.9]),
+            row("soft", "soft", [4.0, 4.2, 3.9])]
+    claims = _claims(rows)
+    assert claims["beats_baseline"]["verdict"] == NOT_HELD
+    assert claims["soft_barely_learns"]["verdict"] == NOT_HELD  # soft above the best baseline
+
+
+def test_overlapping_seeds_leave_a_claim_undecided(row):
+    rows = [row("single C1", "baseline", [3.0, 4.0, 2.0]), row("MRAE template 2", "mrae", [3.5, 2.5, 4.5])]
+    claim = _claims(rows)["beats_baseline"]
+    assert claim["verdict"] == UNDECIDED and claim["comparisons"][0]["p"] > 0.05
+    assert ": **undecided at this budget**." in describe(claim)
+
+
+def test_one_seed_means_no_test(row):
+    rows = [row("single C1", "baseline", [2.0, 2.1, 1.9]), row("MRAE template 2", "mrae", [9.0])]
+    claim = _claims(rows)["beats_baseline"]
+    assert claim["verdict"] == UNDECIDED
+    line = describe(claim)
+    assert "MRAE template 2 9.00 (1 seed)" in line
+    assert "no test possible: a t-test needs at least 2 seeds on each side" in line
+    assert "Welch p" not in line
+
+
+def test_rows_that_did_not_learn_decide_nothing(row):
+    rows = [row("single C1", "baseline", [0.0, 0.01, 0.0]), row("MRAE template 2", "mrae", [3.0, 3.1, 2.9]),
+            row("soft", "soft", [0.0, 0.0, 0.01])]
+    claims = _claims(rows)
+    assert claims["beats_baseline"]["verdict"] == UNDECIDED
+    assert "single C1 did not learn" in claims["beats_baseline"]["comparisons"][0]["note"]
+    assert claims["beats_baseline"]["extra"] == "ratio of the means 900.00x"
+    # Soft staying near zero is the claim itself, but a baseline at zero cannot show it.
+    assert claims["soft_barely_learns"]["verdict"] == UNDECIDED
+    assert "single C1 did not learn" in claims["soft_barely_learns"]["comparisons"][0]["note"]
+
+
+def test_rows_are_found_by_role_and_template_never_by_name(paper_like):
+    renamed = [{**entry, "name": f"row {i}"} for i, entry in enumerate(paper_like)]
+    before, after = _claims(paper_like), _claims(renamed)
+    assert {k: c["verdict"] for k, c in before.items()} == {k: c["verdict"] for k, c in after.items()}
+    # A template-2 row without role mrae is not MRAE template 2.
+    rows = [entry for entry in paper_like if entry["name"] != "MRAE template 2"]
+    rows.append({**paper_like[5], "role": "mrae_spatial"})
+    assert _claims(rows)["beats_baseline"]["verdict"] is None
+
+
+def test_the_convergence_claim_reads_the_curves_at_half_the_schedule(row):
+    fast = [[[50, 0.04], [100, 0.05]], [[50, 0.041], [100, 0.05]], [[50, 0.039], [100, 0.05]]]
+    slow = [[[50, 0.01], [100, 0.05]], [[50, 0.011], [100, 0.05]], [[50, 0.009], [100, 0.05]]]
+    rows = [row("single C1", "baseline", [5.0, 5.0, 5.1], curves=slow),
+            row("MRAE template 2", "mrae", [5.0, 5.1, 5.0], curves=fast)]
+    claims = _claims(rows)
+    assert claims["beats_baseline"]["verdict"] == UNDECIDED  # the same final AP
+    converge = claims["converges_faster"]
+    assert converge["verdict"] == HELD
+    assert converge["comparisons"][0]["mean_a"] == pytest.approx(4.0)
+    assert converge["comparisons"][0]["mean_b"] == pytest.approx(1.0)
+    rows[1]["curves"] = slow
+    rows[0]["curves"] = fast
+    assert _claims(rows)["converges_faster"]["verdict"] == NOT_HELD
+
+
+def test_missing_rows_are_said_so_and_not_judged(row):
+    lines = discuss([row("single C1", "baseline", [2.0, 2.1])])
+    assert ("**MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x): not judged: "
+            "the study has no finished row of role mrae with template 2.") in lines
+    assert "not judged: the study has no finished row of role fpn_all_anchors and row of role mrae" in \
+        _line(lines, "every anchor size")
+
+
+def test_a_row_whose_every_seed_diverged_is_reported_and_left_out_of_the_verdicts(row):
+    diverged = {**row("MRAE template 2", "mrae", []), "diverged": {"0": "training diverged at step 7"}}
+    lines = discuss([row("single C1", "baseline", [2.0, 2.2]), diverged])
+    assert "not judged" in _line(lines, "best single-level baseline")
+    assert ("**MRAE template 2, seed 0 diverged** and is reported as such: training diverged at step 7"
+            in lines)
+
+
+def test_the_attention_observation_uses_each_rows_template_and_includes_soft(row):
+    t1 = row("MRAE template 1", "mrae", [3.0], template=1, attention=[0.6, 0.2, 0.2])
+    mixed = row("t1 then t2", "mixed", [3.0], template=2, attention=[0.5, 0.3, 0.2])
+    soft = row("soft", "soft", [1.0], attention=[0.3, 0.3, 0.4])
+    lines = discuss([t1, mixed, soft])
+    line = _line(lines, "Where MRAE looks")
+    # The mixed run ends with template 2, but C1 still leads: one row of two.
+    assert "in 1 of 2 MRAE rows" in line
+    assert "MRAE template 1 0.60/0.20/0.20" in line
+    assert "**Where soft attention looks**: mean C1/C2/C3 weights of soft 0.30/0.30/0.40." in lines

@@ -1,0 +1,119 @@
+"""The page, the tables, the plots and the README block, rendered from results.json alone."""
+
+import json
+
+import pytest
+
+from mrae.apps.study.plots import attention_rows
+from mrae.apps.study.report import (
+    README_BEGIN,
+    README_END,
+    markdown_table,
+    render_report,
+    update_readme,
+)
+from mrae.apps.study.summary import MIXED_REASON
+
+
+@pytest.fixture
+def results(paper_like) -> dict:
+    return {
+        "format": 1,
+        "study": "configs/synth/study.yaml",
+        "command": "mrae study configs/synth/study.yaml --jobs 2",
+        "commit": "0123abc",
+        "date": "2026-11-25 15:24 UTC",
+        "quick": False,
+        "machine": {"machine": "x86_64", "threads": 2, "torch": "2.14.1", "device": "CPU"},
+        "budget": {
+            "steps": 100, "batch_size": 2, "epochs": 0.25, "lr": 0.02, "momentum": 0.9,
+            "milestones": [70, 90], "warmup_steps": 10, "eval_every": 50, "backbone": "resnet18",
+            "pretrained": "synthetic", "head": "mlp", "out_channels": 256, "min_size": 300,
+            "max_size": 512, "data": "synthetic data: 800 train and 200 val images (seed 0)",
+            "differs": [],
+            "scaled": [{"name": "MRAE template 2, long", "role": "mrae_long", "schedule_scale": 2,
+                        "steps": 200, "milestones": [140, 180], "warmup_steps": 20,
+                        "reason": MIXED_REASON}],
+            "continued": [{"name": "MRAE template 1 -> 2 (mixed)", "init_from": "MRAE template 1",
+                           "steps": 100, "total_steps": 200}],
+        },
+        "ms_images": 20,
+        "rows": paper_like,
+        "claims": [],
+    }
+
+
+def test_table_shows_mean_and_spread_only_for_several_seeds(row):
+    table = markdown_table([row("single C1", "baseline", [2.2, 2.5, 2.8]), row("soft", "soft", [0.04])])
+    assert "| single C1 | 3 | 2.5 ± 0.3 |" in table
+    assert "| soft | 1 | 0.0 |" in table
+
+
+def test_a_row_whose_every_seed_diverged_is_shown_so(row):
+    diverged = {**row("MRAE template 2", "mrae", []), "diverged": {"0": "training diverged at step 7"}}
+    table = markdown_table([row("single C1", "baseline", [2.0]), diverged])
+    assert "| MRAE template 2 (1 diverged) | 0 | diverged | diverged |" in table
+
+
+def test_rendering_twice_from_one_json_gives_the_same_page(tmp_path, results):
+    path = tmp_path / "docs" / "results.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(results))
+    report = render_report(path)
+    assert report == tmp_path / "docs" / "results.md"
+    first = report.read_bytes()
+    render_report(path)
+    assert report.read_bytes() == first
+    assert (tmp_path / "docs" / "results_convergence.png").stat().st_size > 0
+    assert (tmp_path / "docs" / "results_attention.png").stat().st_size > 0
+    assert not [p for p in (tmp_path / "docs").iterdir() if ".tmp" in p.name]
+    text = first.decode()
+    assert "- date: 2026-11-25 15:24 UTC" in text and "- commit: `0123abc`" in text
+    assert "| MRAE template 2 | 3 | 5.0 ± 0.1 |" in text
+    assert "- **MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x): **held**." in text
+    assert "Welch's t-test" in text
+    assert "the same resnet18 trunk, pretrained offline on synthetic crops" in text
+
+
+def test_the_budget_says_which_row_has_a_scaled_schedule_and_why(tmp_path, results):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    text = render_report(path).read_text()
+    assert "- budget, identical for every row: 100 steps of batch 2, about 0.25 epochs" in text
+    assert ("- scaled schedule: **MRAE template 2, long** trains 2x the steps (200 steps, milestones "
+            "[140, 180], warm-up 20; the evaluation and checkpoint intervals are unchanged): "
+            + MIXED_REASON) in text
+    assert ("- continued: **MRAE template 1 -> 2 (mixed)** starts from the final weights of MRAE "
+            "template 1 and trains 100 more steps (200 in all)") in text
+
+
+def test_the_attention_plot_takes_every_row_that_keeps_attention_weights(paper_like):
+    names = [entry["name"] for entry in attention_rows(paper_like)]
+    assert names == ["soft", "MRAE template 1", "MRAE template 2", "MRAE template 3",
+                     "MRAE template 1 -> 2 (mixed)"]
+
+
+def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(tmp_path, results):
+    readme = tmp_path / "README.md"
+    before, after = "# Project\n\nintro\n\n", "\n\n## Layout\nkept\n"
+    readme.write_text(f"{before}{README_BEGIN}\nold table\n{README_END}{after}")
+    path = tmp_path / "docs" / "results.json"
+    path.parent.mkdir()
+    path.write_text(json.dumps(results))
+    render_report(path, readme=readme)
+    text = readme.read_text()
+    assert text.startswith(before + README_BEGIN) and text.endswith(README_END + after)
+    assert "old table" not in text
+    assert "[docs/results.md](docs/results.md)" in text
+    assert "`mrae study configs/synth/study.yaml --jobs 2` (2026-11-25)" in text
+    assert "| single C1 | 3 | 2.3 ± 0.1 |" in text
+    assert "- **MRAE beats the best single-level baseline**" in text
+    # Rendering again gives the same README.
+    once = readme.read_bytes()
+    render_report(path, readme=readme)
+    assert readme.read_bytes() == once
+    # Without the markers the README is left alone.
+    plain = tmp_path / "plain.md"
+    plain.write_text("no markers\n")
+    assert not update_readme(plain, results, tmp_path / "docs" / "results.md")
+    assert plain.read_text() == "no markers\n"

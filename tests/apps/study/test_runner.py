@@ -1,0 +1,115 @@
+"""The runner without training: shared inputs made once before any run, finished runs skipped,
+missing parents refused, a diverged parent's child not trained, atomic marker files."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from mrae.apps.study import runner
+from mrae.apps.study.spec import load_study, run_dir
+from mrae.engine.config import PretrainConfig
+from mrae.errors import ConfigError, MraeError
+from mrae.files import write_json_atomic
+
+
+def _study(tmp_path: Path):
+    (tmp_path / "a.yaml").write_text("model: {extractor: single, pretrained: synthetic}\n")
+    (tmp_path / "b.yaml").write_text("model: {extractor: mrae, template: 1, pretrained: synthetic}\n")
+    (tmp_path / "c.yaml").write_text(
+        "model: {extractor: mrae, pretrained: synthetic}\ndata: {synthetic: {seed: 5}}\n"
+        "pretrain: {steps: 7}\n")
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        f"out: {tmp_path / 'runs'}\n"
+        "rows:\n"
+        "  - {name: single C1, config: a.yaml, role: baseline, seeds: 2}\n"
+        "  - {name: MRAE template 1, config: b.yaml, role: mrae, seeds: 2}\n"
+        "  - {name: mixed, config: c.yaml, role: mixed, seeds: 2, init_from: MRAE template 1}\n"
+    )
+    return load_study(path)
+
+
+def _jobs(study):
+    return [(row, seed) for row in study.rows for seed in range(row.seeds)]
+
+
+def test_shared_data_and_pretrained_trunks_are_made_once_per_setting(tmp_path, monkeypatch):
+    import mrae.engine.config
+    import mrae.engine.pretrain
+
+    data, trunks = [], []
+    monkeypatch.setattr(mrae.engine.config, "resolve_data", lambda cfg: data.append(cfg.data.synthetic.seed))
+    monkeypatch.setattr(mrae.engine.pretrain, "resolve_pretrained",
+                        lambda cfg: trunks.append(cfg.pretrain.steps))
+    study = _study(tmp_path)
+    runner.prepare_shared(study, _jobs(study), quick=False)
+    assert sorted(data) == [0, 5]  # two data settings among six runs
+    assert sorted(trunks) == [7, PretrainConfig().steps]  # two pretraining settings
+
+
+def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped(tmp_path, monkeypatch):
+    study = _study(tmp_path)
+    events = []
+    monkeypatch.setattr(runner, "prepare_shared",
+                        lambda study, jobs, quick: events.append(("prepare", [(r.name, s) for r, s in jobs])))
+
+    def run_row(study, row, seed, quick):
+        events.append(("run", row.name, seed))
+        write_json_atomic(run_dir(study, row, seed) / "final_metrics.json", {"AP": 0.1})
+
+    monkeypatch.setattr(runner, "run_row", run_row)
+    write_json_atomic(run_dir(study, study.rows[0], 0) / "final_metrics.json", {"AP": 0.1})
+    runner.run_jobs(study, _jobs(study), quick=False, workers=1)
+    assert events[0] == ("prepare", [("single C1", 1), ("MRAE template 1", 0), ("MRAE template 1", 1),
+                                     ("mixed", 0), ("mixed", 1)])
+    assert events[1:] == [("run", "single C1", 1), ("run", "MRAE template 1", 0),
+                          ("run", "MRAE template 1", 1), ("run", "mixed", 0), ("run", "mixed", 1)]
+    events.clear()
+    runner.run_jobs(study, _jobs(study), quick=False, workers=1)
+    assert events == []  # everything finished: nothing prepared, nothing run
+
+
+def test_a_run_whose_parent_has_no_finished_run_is_refused(tmp_path):
+    study = _study(tmp_path)
+    with pytest.raises(ConfigError, match="continues row 'MRAE template 1' \\(seed 0\\)"):
+        runner.run_jobs(study, [(study.rows[2], 0)], quick=False)
+
+
+def test_a_run_that_continues_a_diverged_run_is_recorded_as_diverged_untrained(tmp_path, monkeypatch):
+    import mrae.engine.train
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("must not train")
+
+    monkeypatch.setattr(mrae.engine.train, "train", no_training)
+    study = _study(tmp_path)
+    write_json_atomic(run_dir(study, study.rows[1], 1) / "final_metrics.json",
+                      {"diverged": "training diverged at step 3", "train_seconds": 1.0})
+    record = runner.run_row(study, study.rows[2], 1, quick=False)
+    assert "not trained: the run it continues (MRAE template 1, seed 1) diverged" in record["diverged"]
+    written = run_dir(study, study.rows[2], 1) / "final_metrics.json"
+    assert json.loads(written.read_text()) == record
+
+
+def test_marker_files_are_written_atomically(tmp_path):
+    path = tmp_path / "run" / "final_metrics.json"
+    write_json_atomic(path, {"AP": 0.5})
+    assert json.loads(path.read_text()) == {"AP": 0.5}
+    with pytest.raises(TypeError):
+        write_json_atomic(path, {"AP": object()})  # fails before anything is written
+    assert json.loads(path.read_text()) == {"AP": 0.5}
+    assert [p.name for p in path.parent.iterdir()] == ["final_metrics.json"]
+
+
+def _worker_killed(*args):
+    import os
+
+    os._exit(9)  # what SIGKILL or the OOM killer does to a worker
+
+
+def test_a_killed_worker_is_one_clear_error(tmp_path):
+    study = _study(tmp_path)
+    jobs = [(study.rows[0], 0)]
+    with pytest.raises(MraeError, match="a study worker died .* single C1, seed 0; .* resume"):
+        runner._run_pool(study, jobs, quick=True, workers=1, target=_worker_killed)

@@ -1,0 +1,68 @@
+"""Aggregating finished runs: roles and model settings from the configs, sample spread, curves,
+divergences, the continued run's offset, and a results dict that is standard JSON."""
+
+import json
+import math
+
+from mrae.apps.study.spec import load_study, run_dir
+from mrae.apps.study.summary import build_results, summarize
+from mrae.files import write_json_atomic
+
+
+def _finish(folder, metrics: dict, curve: list[tuple[int, float]]) -> None:
+    write_json_atomic(folder / "final_metrics.json", metrics)
+    lines = [json.dumps({"step": s, "loss": 1.0}) for s, _ in curve]
+    lines += [json.dumps({"step": s, "eval": {"AP": ap, "AP50": None}}) for s, ap in curve]
+    (folder / "metrics.jsonl").write_text("\n".join(lines) + "\n")
+
+
+def _study(tmp_path):
+    (tmp_path / "c2.yaml").write_text("model: {extractor: single, level: 2}\ntrain: {steps: 20}\n")
+    (tmp_path / "t1.yaml").write_text("model: {extractor: mrae, template: 1}\ntrain: {steps: 20}\n")
+    (tmp_path / "t2.yaml").write_text("model: {extractor: mrae, template: 2}\ntrain: {steps: 20}\n")
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        f"out: {tmp_path / 'runs'}\n"
+        "rows:\n"
+        "  - {name: single C2, config: c2.yaml, role: baseline, seeds: 3}\n"
+        "  - {name: MRAE template 1, config: t1.yaml, role: mrae}\n"
+        "  - {name: mixed, config: t2.yaml, role: mixed, init_from: MRAE template 1}\n"
+        "  - {name: long, config: t2.yaml, role: mrae_long, schedule_scale: 2}\n"
+        "  - {name: not run, config: t2.yaml, role: mrae}\n"
+    )
+    return load_study(path)
+
+
+def test_finished_runs_are_summarized_with_their_role_and_model(tmp_path):
+    study = _study(tmp_path)
+    c2, t1, mixed, long = study.rows[:4]
+    _finish(run_dir(study, c2, 0), {"AP": 0.02, "APm": math.nan, "train_seconds": 5.0}, [(10, 0.01), (20, 0.02)])
+    _finish(run_dir(study, c2, 1), {"AP": 0.04, "APm": math.nan, "train_seconds": 5.0}, [(10, 0.02), (20, 0.04)])
+    write_json_atomic(run_dir(study, c2, 2) / "final_metrics.json", {"diverged": "at step 3", "train_seconds": 1.0})
+    _finish(run_dir(study, t1, 0), {"AP": 0.03, "attention": [0.5, 0.3, 0.2]}, [(10, 0.01), (20, 0.03)])
+    _finish(run_dir(study, mixed, 0), {"AP": 0.05, "attention": [0.2, 0.6, 0.2]}, [(10, 0.04), (20, 0.05)])
+    _finish(run_dir(study, long, 0), {"AP": 0.06}, [(20, 0.04), (40, 0.06)])
+    rows = summarize(study)
+    assert [e["name"] for e in rows] == ["single C2", "MRAE template 1", "mixed", "long"]
+    single = rows[0]
+    assert single["role"] == "baseline" and single["model"]["level"] == 2
+    assert single["seeds"] == [0, 1] and single["diverged"] == {"2": "at step 3"}
+    assert single["mean"]["AP"] == 0.03
+    assert math.isclose(single["std"]["AP"], 0.01 * math.sqrt(2))  # the sample std (n - 1)
+    assert math.isnan(single["mean"]["APm"])
+    assert single["curves"][0] == [[10, 0.01], [20, 0.02]]
+    assert rows[1]["model"]["template"] == 1 and rows[1]["attention"] == [0.5, 0.3, 0.2]
+    assert rows[2]["step_offset"] == 20 and rows[2]["init_from"] == "MRAE template 1"
+    assert (rows[3]["schedule_scale"], rows[3]["steps"]) == (2, 40)
+    assert rows[1]["std"]["AP"] == 0.0  # one seed: no spread
+
+    results = build_results(study, rows, "mrae study study.yaml", "abc", quick=False)
+    text = json.dumps(results, allow_nan=False)  # NaN became null: standard JSON
+    assert json.loads(text)["rows"][0]["mean"]["APm"] is None
+    assert results["budget"]["steps"] == 20 and results["budget"]["differs"] == []
+    assert [s["name"] for s in results["budget"]["scaled"]] == ["long"]
+    assert results["budget"]["continued"] == [
+        {"name": "mixed", "init_from": "MRAE template 1", "steps": 20, "total_steps": 40}]
+    claims = {c["id"]: c for c in results["claims"]}
+    assert claims["mixed_hurts"]["comparisons"][0]["a"] == "long"
+    assert claims["mixed_hurts"]["verdict"] == "undecided at this budget"  # one seed each
