@@ -310,7 +310,6 @@ def test_a_pretrained_run_resumes_and_continues_with_its_own_structure(tiny_conf
     """Resume and --init-from rebuild the model of trained weights (frozen batch norm; conv1 and
     layer1 frozen by torchvision's default) without reading the weights again."""
     import torchvision
-    from torchvision.ops import FrozenBatchNorm2d
 
     weights = tmp_path / "trunk.pth"
     torch.manual_seed(0)
