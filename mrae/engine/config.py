@@ -100,6 +100,13 @@ class DataConfig:
     # random crops [h, w] in model-input pixels for training (objects keep their scale; the
     # evaluation sees full images); null: full images. See mrae.data.augment.
     train_crop: list[int] | None = None
+    # the crops' scale: image (the full image's resize factor) or tile (sliced training: train_crop
+    # px of the original image, resized as sliced inference resizes a tile). See docs/slicing.md.
+    crop_scale: str = "image"
+    # a box cut by a crop is kept (clipped) when at least this share of its area, in (0, 1], is
+    # inside, and the visible part of a box with less inside becomes an ignore box (neither object
+    # nor background); null: boxes under half inside are dropped (become background).
+    crop_min_visible: float | None = None
 
 
 @dataclass
@@ -266,6 +273,15 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         ("data.workers", d.workers >= 0, "must be >= 0"),
         ("data.train_crop", d.train_crop is None or (len(d.train_crop) == 2 and min(d.train_crop) >= 32),
          "must be [height, width] in model-input pixels, each >= 32, or null"),
+        ("data.crop_min_visible", d.crop_min_visible is None or 0 < d.crop_min_visible <= 1,
+         "must be a share of a box's area in (0, 1], or null (boxes under half inside dropped)"),
+        ("data.crop_min_visible", d.crop_min_visible is None or d.train_crop is not None,
+         "needs data.train_crop (it applies to the boxes the crops cut)"),
+        ("data.crop_min_visible", d.crop_min_visible is None
+         or (m.ignore_iof_thr is not None and m.ignore_iof_thr >= 0),
+         "needs model.ignore_iof_thr (>= 0): the boxes cut below it become ignore regions"),
+        ("data.crop_scale", d.crop_scale == "image" or d.train_crop is not None,
+         "needs data.train_crop (the tile size)"),
         ("data.synthetic.train_images", d.synthetic.train_images >= 1, "must be >= 1"),
         ("data.synthetic.val_images", d.synthetic.val_images >= 1, "must be >= 1"),
         ("eval.max_images", e.max_images is None or e.max_images >= 1, "must be >= 1, or null for all"),
@@ -273,6 +289,12 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         ("eval.batch_size", e.batch_size >= 1, "must be >= 1"),
         *_pretrain_checks(cfg.pretrain),
     ]
+    from mrae.choices import CROP_SCALES
+
+    if d.crop_scale not in CROP_SCALES:
+        raise ConfigError(
+            f"{source}: data.crop_scale={d.crop_scale!r} is not valid; choose one of {', '.join(CROP_SCALES)}"
+        )
     for key, ok, what in checks:
         if not ok:
             raise ConfigError(f"{source}: {key}={OmegaConf.select(cfg, key)!r} {what}")
