@@ -57,6 +57,9 @@ class ModelConfig:
     fixed_size: list[int] | None = None
     upsample: str = "bilinear"
     learn_temperature: bool = False
+    embed_channels: int = 64  # mrae: width of each level's 1x1-conv embedding
+    pool_size: int = 4  # mrae (global): the P x P grid the embedding is average-pooled to
+    embed_dim: int = 256  # mrae (global): length of the vectors whose cosines give the attention
     fpn_anchors: str = "per_level"
     rpn_pre_nms_top_n_train: int = 2000
     rpn_pre_nms_top_n_test: int = 1000
@@ -247,6 +250,9 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         ("model.rpn_nms_thresh", 0 < m.rpn_nms_thresh <= 1, "must be an IoU in (0, 1]"),
         ("model.box_nms_thresh", 0 < m.box_nms_thresh <= 1, "must be an IoU in (0, 1]"),
         ("model.box_score_thresh", 0 <= m.box_score_thresh <= 1, "must be a score in [0, 1]"),
+        ("model.embed_channels", m.embed_channels >= 1, "must be >= 1"),
+        ("model.pool_size", m.pool_size >= 1, "must be >= 1"),
+        ("model.embed_dim", m.embed_dim >= 1, "must be >= 1"),
         ("model.ignore_iof_thr", m.ignore_iof_thr is None or m.ignore_iof_thr <= 1,  # nan fails too
          "must be an IoF in [0, 1], or null (or negative) to train without ignore regions"),
         ("model.anchor_sizes", all(math.isfinite(v) and v > 0 for v in m.anchor_sizes),

@@ -21,6 +21,7 @@ from torchvision.ops.misc import FrozenBatchNorm2d
 
 from mrae.choices import BACKBONE_NAMES, NORM_CHOICES
 from mrae.errors import ConfigError
+from mrae.modeling.shapes import LEVEL_STRIDES, ShapeSpec
 
 # name -> (torchvision builder, torchvision weights enum)
 RESNET_DEPTHS: dict[str, tuple[Callable[..., models.ResNet], type[models.WeightsEnum]]] = {
@@ -32,6 +33,7 @@ RESNET_DEPTHS: dict[str, tuple[Callable[..., models.ResNet], type[models.Weights
 assert tuple(RESNET_DEPTHS) == BACKBONE_NAMES  # the config checks names against mrae.choices
 
 LEVELS = ("c1", "c2", "c3")
+assert tuple(LEVEL_STRIDES) == LEVELS
 
 # torchvision's order: `trainable_layers=k` trains the last k of these (0 freezes all, 5 trains all).
 _STAGES = ("layer4", "layer3", "layer2", "layer1", "conv1")
@@ -181,6 +183,10 @@ class ResNetLevels(nn.Module):
                 continue
             stage = name.split(".")[0]
             param.requires_grad_(("conv1" if stage == "bn1" else stage) in trainable)
+
+    def output_shape(self) -> dict[str, ShapeSpec]:
+        """The levels forward returns: {"c1": ShapeSpec(channels["c1"], 4), "c2": .., 8, "c3": .., 16}."""
+        return {level: ShapeSpec(self.channels[level], LEVEL_STRIDES[level]) for level in LEVELS}
 
     def forward(self, x: Tensor) -> dict[str, Tensor]:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))

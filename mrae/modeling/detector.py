@@ -24,25 +24,38 @@ from mrae.errors import ConfigError
 from mrae.modeling.backbone import RESNET_DEPTHS, ResNetLevels
 from mrae.modeling.extractors import EXTRACTORS
 from mrae.modeling.extractors._common import UPSAMPLE_MODES
-from mrae.modeling.extractors.fpn import FPN_MAPS, FPN_ROI_MAPS
 from mrae.modeling.extractors.mrae import MRAE_MODES
 from mrae.modeling.ignore import IgnoringRPN, check_iof_thr
 from mrae.modeling.roi_heads import CappedRoIHeads
+from mrae.modeling.shapes import ShapeSpec
 
 MLP_REPRESENTATION = 1024
+# Maps that carry anchors but are not pooled for RoIs: torchvision's extra pyramid map
+# (LastLevelMaxPool's "pool", stride 32), as in torchvision's fasterrcnn_resnet50_fpn.
+RPN_ONLY_MAPS = ("pool",)
 
 
 class ExtractorBackbone(nn.Module):
     """FasterRCNN's `backbone`: ResNet levels followed by an extractor.
 
-    forward(images: Tensor[N, 3, H, W]) -> the extractor's OrderedDict of maps.
+    forward(images: Tensor[N, 3, H, W]) -> the extractor's OrderedDict of maps, as its
+    `output_shape()` describes them; `out_channels` is their one width (torchvision's RPN head
+    and box heads take a single width).
     """
 
     def __init__(self, body: ResNetLevels, extractor: nn.Module) -> None:
         super().__init__()
         self.body = body
         self.extractor = extractor
-        self.out_channels: int = extractor.out_channels
+        widths = {spec.channels for spec in extractor.output_shape().values()}
+        if len(widths) != 1:
+            raise ValueError(f"the extractor's maps have the widths {sorted(widths)}; "
+                             "torchvision's RPN and box heads need one")
+        self.out_channels: int = widths.pop()
+
+    def output_shape(self) -> dict[str, ShapeSpec]:
+        """The extractor's maps: {name: ShapeSpec(channels, stride)} in forward's order."""
+        return self.extractor.output_shape()
 
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         return self.extractor(self.body(x))
@@ -119,6 +132,30 @@ def _positive_numbers(name: str, values: object, kind: type) -> tuple:
     return out
 
 
+def _anchors_and_roi_maps(
+    extractor: str, shapes: dict[str, ShapeSpec], sizes: tuple[float, ...],
+    ratios: tuple[float, ...], fpn_anchors: str,
+) -> tuple[AnchorGenerator, list[str]]:
+    """The RPN's anchors and the maps the RoI pooling reads, for the extractor's maps ``shapes``.
+
+    One map: every size x ratio on it. Several maps (a pyramid, finest first): torchvision's one
+    size per map (``fpn_anchors="per_level"``: size k on map k) or every size on every map
+    (``"all"``). RoIs are pooled from every map except ``RPN_ONLY_MAPS``.
+    """
+    names = list(shapes)
+    if len(names) > 1 and fpn_anchors == "per_level":
+        if len(sizes) != len(names):
+            raise ConfigError(
+                f"model.anchor_sizes={list(sizes)} is not valid for extractor {extractor!r}; give "
+                f"{len(names)} sizes, one per map {names}, or set fpn_anchors='all'"
+            )
+        per_map = tuple((s,) for s in sizes)
+    else:
+        per_map = (sizes,) * len(names)
+    anchors = AnchorGenerator(per_map, (ratios,) * len(names))
+    return anchors, [name for name in names if name not in RPN_ONLY_MAPS]
+
+
 def build_detector(
     *,
     extractor: str = "mrae",
@@ -140,6 +177,9 @@ def build_detector(
     fixed_size: Sequence[int] | None = None,
     upsample: str = "bilinear",
     learn_temperature: bool = False,
+    embed_channels: int = 64,
+    pool_size: int = 4,
+    embed_dim: int = 256,
     fpn_anchors: str = "per_level",
     rpn_pre_nms_top_n_train: int = 2000,
     rpn_pre_nms_top_n_test: int = 1000,
@@ -173,15 +213,20 @@ def build_detector(
         head: "mlp" (torchvision's TwoMLPHead on 7x7 RoIAlign) or "c4" (conv5_x on 14x14 RoIAlign).
         out_channels: width of the extractor's output (ignored by "single": the level's width).
         num_classes: object classes + 1 (background), torchvision's convention.
-        anchor_sizes, aspect_ratios: anchors (pixels of the resized input; ratio = h/w). One map
-            gets every size x ratio (12 anchors per position); "fpn" gets one size per map, so it
-            needs exactly 4 sizes (unless ``fpn_anchors="all"``).
+        anchor_sizes, aspect_ratios: anchors (pixels of the resized input; ratio = h/w). An
+            extractor with one map gets every size x ratio on it (12 anchors per position); one
+            with several maps ("fpn") gets one size per map by default, so it needs exactly as
+            many sizes as maps, 4 for "fpn" (see ``fpn_anchors``).
         min_size, max_size: resize keeping the aspect ratio (300/512 = the paper's 512x300).
         fixed_size: (height, width) to resize every image to instead, or None.
         upsample: "bilinear" or "nearest", how the extractors bring C2/C3 to C1's grid.
         learn_temperature: "mrae" only: learn a scale on the cosine similarities.
-        fpn_anchors: "fpn" only: "per_level" (torchvision's: size k on pyramid map k, stride
-            4..32) or "all" (every size x ratio on every map, as the single-map extractors have).
+        embed_channels, pool_size, embed_dim: "mrae" only: the width of the 1x1-conv embedding of
+            each level, the P x P grid it is average-pooled to and the length of the vectors
+            compared (the last two in global mode only); see :class:`~mrae.modeling.extractors.MRAE`.
+        fpn_anchors: extractors with several maps ("fpn") only: "per_level" (torchvision's: size k
+            on map k, the smallest on the finest map) or "all" (every size x ratio on every map,
+            as the single-map extractors have).
         rpn_*, box_*: torchvision's FasterRCNN settings of the same names
             (box_batch_size_per_image: sampled RoIs per image in training).
         detections_per_class, detections_per_img: caps after NMS (the paper: 100 and 300).
@@ -213,16 +258,14 @@ def build_detector(
         ("box_batch_size_per_image", box_batch_size_per_image),
         ("detections_per_class", detections_per_class),
         ("detections_per_img", detections_per_img),
+        ("embed_channels", embed_channels),
+        ("pool_size", pool_size),
+        ("embed_dim", embed_dim),
     ]:
         _positive_int(name, value)
     iof_thr = check_iof_thr(ignore_iof_thr)
     sizes = _positive_numbers("anchor_sizes", anchor_sizes, float)
     ratios = _positive_numbers("aspect_ratios", aspect_ratios, float)
-    if extractor == "fpn" and fpn_anchors == "per_level" and len(sizes) != len(FPN_MAPS):
-        raise ConfigError(
-            f"model.anchor_sizes={list(sizes)} is not valid for extractor 'fpn'; give "
-            f"{len(FPN_MAPS)} sizes, one per pyramid map {list(FPN_MAPS)}, or set fpn_anchors='all'"
-        )
     transform_kwargs = {}
     if fixed_size is not None:
         hw = _positive_numbers("fixed_size", fixed_size, int)
@@ -242,6 +285,9 @@ def build_detector(
             out_channels=out_channels,
             template=template,
             mode=mode,
+            embed_channels=embed_channels,
+            pool_size=pool_size,
+            embed_dim=embed_dim,
             learn_temperature=learn_temperature,
             upsample=upsample,
         )
@@ -251,16 +297,8 @@ def build_detector(
     # conv5_x belongs to the c4 head only; the mlp model leaves it out (no unused parameters).
     layer4, body.layer4 = body.layer4, None
     wrapped = ExtractorBackbone(body, ext)
-
-    if extractor == "fpn" and fpn_anchors == "all":  # every size on every pyramid map
-        anchors = AnchorGenerator((sizes,) * len(FPN_MAPS), (ratios,) * len(FPN_MAPS))
-        roi_maps = list(FPN_ROI_MAPS)
-    elif extractor == "fpn":  # torchvision's rule: one size per map, the finest on stride 4
-        anchors = AnchorGenerator(tuple((s,) for s in sizes), (ratios,) * len(sizes))
-        roi_maps = list(FPN_ROI_MAPS)
-    else:
-        anchors = AnchorGenerator((sizes,), (ratios,))
-        roi_maps = ["0"]
+    anchors, roi_maps = _anchors_and_roi_maps(extractor, wrapped.output_shape(), sizes, ratios,
+                                              fpn_anchors)
 
     if head == "mlp":
         roi_pool = MultiScaleRoIAlign(roi_maps, output_size=7, sampling_ratio=2)

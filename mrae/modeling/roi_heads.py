@@ -3,10 +3,11 @@ ignore regions in training (:mod:`mrae.modeling.ignore`)."""
 
 from __future__ import annotations
 
+import sys
+
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection.roi_heads import RoIHeads
-from torchvision.ops import boxes as box_ops
 
 from mrae.modeling.ignore import inside_ignore
 
@@ -75,34 +76,19 @@ class CappedRoIHeads(RoIHeads):
         proposals: list[Tensor],
         image_shapes: list[tuple[int, int]],
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
-        # torchvision's postprocess_detections with the per-class cap before the per-image one.
-        num_classes = class_logits.shape[-1]
-        boxes_per_image = [len(p) for p in proposals]
-        pred_boxes = self.box_coder.decode(box_regression, proposals)
-        pred_scores = class_logits.softmax(-1)
-
-        all_boxes, all_scores, all_labels = [], [], []
-        for boxes, scores, image_shape in zip(
-            pred_boxes.split(boxes_per_image, 0),
-            pred_scores.split(boxes_per_image, 0),
-            image_shapes,
-            strict=True,
-        ):
-            boxes = box_ops.clip_boxes_to_image(boxes, image_shape)
-            labels = torch.arange(num_classes, device=boxes.device).view(1, -1).expand_as(scores)
-            # drop the background column, then one candidate per (proposal, class)
-            boxes = boxes[:, 1:].reshape(-1, 4)
-            scores = scores[:, 1:].reshape(-1)
-            labels = labels[:, 1:].reshape(-1)
-
-            keep = torch.where(scores > self.score_thresh)[0]
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)
-            keep = keep[cap_detections(scores[keep], labels[keep], self.detections_per_class,
-                                       self.detections_per_img)]
-            all_boxes.append(boxes[keep])
-            all_scores.append(scores[keep])
-            all_labels.append(labels[keep])
+        """torchvision's post-processing (softmax, decode, clip, score threshold, small boxes,
+        per-class NMS), then at most `detections_per_class` of each class and
+        `detections_per_img` in all; per image, in descending score order."""
+        # torchvision's, without its per-image cut (it would drop candidates before the per-class
+        # cap picks); its NMS returns them by descending score, which cap_detections keeps.
+        per_image, self.detections_per_img = self.detections_per_img, sys.maxsize
+        try:
+            all_boxes, all_scores, all_labels = super().postprocess_detections(
+                class_logits, box_regression, proposals, image_shapes
+            )
+        finally:
+            self.detections_per_img = per_image
+        for i, (scores, labels) in enumerate(zip(all_scores, all_labels, strict=True)):
+            keep = cap_detections(scores, labels, self.detections_per_class, per_image)
+            all_boxes[i], all_scores[i], all_labels[i] = all_boxes[i][keep], scores[keep], labels[keep]
         return all_boxes, all_scores, all_labels

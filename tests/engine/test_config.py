@@ -28,8 +28,12 @@ def write(path: Path, text: str) -> Path:
 
 
 def test_model_section_has_exactly_build_detectors_keywords():
-    keywords = set(inspect.signature(build_detector).parameters)
+    # weights_later is the checkpoint loaders' (the weights come from the checkpoint), not a setting
+    keywords = set(inspect.signature(build_detector).parameters) - {"weights_later"}
     assert {f for f in ModelConfig.__dataclass_fields__} == keywords
+    defaults = {k: p.default for k, p in inspect.signature(build_detector).parameters.items()}
+    for key in ("embed_channels", "pool_size", "embed_dim"):
+        assert getattr(ModelConfig(), key) == defaults[key], key
 
 
 @pytest.mark.parametrize("row", PAPER_ROWS)
@@ -180,6 +184,9 @@ def test_missing_data_path_is_refused(tmp_path):
         ("model.rpn_nms_thresh=-1", "model.rpn_nms_thresh"),
         ("model.box_score_thresh=2", "model.box_score_thresh"),
         ("model.anchor_sizes=[.nan,8,16,32]", "model.anchor_sizes"),
+        ("model.embed_channels=0", "model.embed_channels"),
+        ("model.pool_size=0", "model.pool_size"),
+        ("model.embed_dim=-1", "model.embed_dim"),
         ("name=../outside", "name"),
         ("name=a/b", "name"),
     ],

@@ -10,8 +10,9 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
 
 from mrae.errors import ConfigError
-from mrae.modeling.detector import attention_weights, build_detector
+from mrae.modeling.detector import _anchors_and_roi_maps, attention_weights, build_detector
 from mrae.modeling.roi_heads import CappedRoIHeads, cap_detections
+from mrae.modeling.shapes import ShapeSpec
 
 # Small and fast: a 128x96 image kept at its size, few proposals and RoIs, narrow extractor output.
 SMALL = dict(
@@ -164,6 +165,34 @@ def test_builder_returns_fasterrcnn_with_the_documented_parts():
     assert images.image_sizes == [(300, 512)]
 
 
+def test_anchors_and_roi_maps_follow_the_extractors_description():
+    # build_detector reads output_shape(), never the extractor's name: any map names and counts.
+    one = {"x": ShapeSpec(8, 4)}
+    anchors, roi = _anchors_and_roi_maps("any", one, (8.0, 16.0), (0.5, 1.0, 2.0), "per_level")
+    assert anchors.num_anchors_per_location() == [6] and roi == ["x"]
+    three = {"a": ShapeSpec(8, 4), "b": ShapeSpec(8, 8), "pool": ShapeSpec(8, 16)}
+    anchors, roi = _anchors_and_roi_maps("any", three, (8.0, 16.0, 32.0), (1.0,), "per_level")
+    assert anchors.sizes == ((8.0,), (16.0,), (32.0,)) and roi == ["a", "b"]
+    anchors, _ = _anchors_and_roi_maps("any", three, (8.0, 16.0), (1.0, 2.0), "all")
+    assert anchors.num_anchors_per_location() == [4, 4, 4]
+    with pytest.raises(ConfigError, match=r"give 3 sizes, one per map \['a', 'b', 'pool'\]"):
+        _anchors_and_roi_maps("any", three, (8.0, 16.0), (1.0,), "per_level")
+    model = build_detector(extractor="fpn")
+    assert model.backbone.output_shape() == model.backbone.extractor.output_shape()
+    assert list(model.roi_heads.box_roi_pool.featmap_names) == ["0", "1", "2"]
+
+
+def test_mrae_embedding_sizes_reach_the_extractor():
+    model = build_detector(extractor="mrae", embed_channels=8, pool_size=2, embed_dim=16)
+    mrae = model.backbone.extractor
+    assert mrae.embed[0].out_channels == 8 and mrae.pool_size == 2
+    assert mrae.fc[0].in_features == 8 * 2 * 2 and mrae.fc[0].out_features == 16
+    model.eval()
+    with torch.no_grad():
+        model([torch.rand(3, 61, 83)])
+    assert attention_weights(model).shape == (1, 3)
+
+
 def test_cap_detections_keeps_the_best_per_class_then_per_image():
     scores = torch.tensor([0.9, 0.8, 0.7, 0.6, 0.5, 0.95, 0.1])
     labels = torch.tensor([1, 1, 1, 1, 2, 2, 3])
@@ -207,6 +236,9 @@ def test_per_class_cap_holds_in_the_detector():
         (dict(trainable_layers=7), "trainable_layers", "0..5"),
         (dict(extractor="fpn", fpn_anchors="some"), "fpn_anchors", "'all'"),
         (dict(norm="layernorm"), "norm", "'groupnorm'"),
+        (dict(embed_channels=0), "embed_channels", ">= 1"),
+        (dict(pool_size=-2), "pool_size", ">= 1"),
+        (dict(embed_dim=1.5), "embed_dim", ">= 1"),
     ],
 )
 def test_bad_arguments_raise_config_error_listing_choices(kwargs, field, choice):

@@ -1,5 +1,7 @@
 """Feature extractors: each turns the ResNet levels {"c1", "c2", "c3"} into the map(s) the RPN and
-the RoI head read, returns an OrderedDict of them and has an `out_channels` attribute."""
+the RoI head read, returns an OrderedDict of them, has an `out_channels` attribute (the maps' one
+width) and describes its maps with `output_shape() -> {name: ShapeSpec(channels, stride)}`, in
+forward's order (:mod:`mrae.modeling.shapes`). Each class's docstring runs an example."""
 
 from mrae.choices import EXTRACTOR_NAMES
 from mrae.modeling.extractors.fpn import FPNExtractor

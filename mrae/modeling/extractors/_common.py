@@ -7,8 +7,10 @@ from torch import Tensor, nn
 
 from mrae.choices import UPSAMPLE_MODES
 from mrae.errors import ConfigError
+from mrae.modeling.shapes import LEVEL_STRIDES, ShapeSpec
 
 LEVEL_NAMES = ("c1", "c2", "c3")
+assert tuple(LEVEL_STRIDES) == LEVEL_NAMES
 
 
 def check_upsample(mode: str) -> str:
@@ -56,10 +58,15 @@ def project(in_channels: int, out_channels: int) -> nn.Module:
 
 class LevelFusion(nn.Module):
     """Base of the extractors that fuse C1..C3 into one map on C1's grid (soft, mrae, concat,
-    sum): checks the level widths and keeps `out_channels` and the upsampling mode."""
+    sum): checks the level widths, keeps `out_channels` and the upsampling mode, and describes
+    the one map {"0": out_channels wide, stride 4}."""
 
     def __init__(self, channels: dict[str, int], out_channels: int, upsample: str) -> None:
         super().__init__()
         check_levels(channels)
         self.out_channels = check_out_channels(out_channels)
         self.upsample = check_upsample(upsample)
+
+    def output_shape(self) -> dict[str, ShapeSpec]:
+        """{"0": ShapeSpec(out_channels, 4)}: the fused map, on C1's grid."""
+        return {"0": ShapeSpec(self.out_channels, LEVEL_STRIDES["c1"])}

@@ -19,6 +19,16 @@ class ConcatFusion(LevelFusion):
     """Upsample C2, C3 to C1's grid, concatenate with C1, 1x1 conv to out_channels.
 
     forward(levels) -> OrderedDict {"0": [N, out_channels, H1, W1]} (stride 4).
+
+    Example, on the levels of a 96 x 128 image (channels and strides as ``output_shape()`` says):
+
+    >>> import torch
+    >>> levels = {"c1": torch.rand(2, 8, 24, 32), "c2": torch.rand(2, 16, 12, 16),
+    ...           "c3": torch.rand(2, 32, 6, 8)}
+    >>> concat = ConcatFusion({"c1": 8, "c2": 16, "c3": 32}, out_channels=4)
+    >>> for name, x in concat(levels).items():
+    ...     print(name, tuple(x.shape), concat.output_shape()[name])
+    0 (2, 4, 24, 32) ShapeSpec(channels=4, stride=4)
     """
 
     def __init__(
@@ -37,6 +47,16 @@ class SumFusion(LevelFusion):
     """1x1-conv each level to out_channels (identity where widths match), upsample, add.
 
     forward(levels) -> OrderedDict {"0": [N, out_channels, H1, W1]} (stride 4).
+
+    Example, on the levels of a 96 x 128 image (channels and strides as ``output_shape()`` says):
+
+    >>> import torch
+    >>> levels = {"c1": torch.rand(2, 8, 24, 32), "c2": torch.rand(2, 16, 12, 16),
+    ...           "c3": torch.rand(2, 32, 6, 8)}
+    >>> summed = SumFusion({"c1": 8, "c2": 16, "c3": 32}, out_channels=4)
+    >>> for name, x in summed(levels).items():
+    ...     print(name, tuple(x.shape), summed.output_shape()[name])
+    0 (2, 4, 24, 32) ShapeSpec(channels=4, stride=4)
     """
 
     def __init__(

@@ -52,6 +52,21 @@ class MRAE(LevelFusion):
     forward(levels) -> OrderedDict {"0": A [N, out_channels, H1, W1]} (stride 4).
     After each forward `attention` holds the weights, detached: [N, 3] (global) or
     [N, 3, H1, W1] (spatial), summing to 1 over dim 1.
+
+    Example, on the levels of a 96 x 128 image (channels and strides as ``output_shape()`` says):
+
+    >>> import torch
+    >>> levels = {"c1": torch.rand(2, 8, 24, 32), "c2": torch.rand(2, 16, 12, 16),
+    ...           "c3": torch.rand(2, 32, 6, 8)}
+    >>> mrae = MRAE({"c1": 8, "c2": 16, "c3": 32}, out_channels=4, template=2)
+    >>> for name, x in mrae(levels).items():
+    ...     print(name, tuple(x.shape), mrae.output_shape()[name])
+    0 (2, 4, 24, 32) ShapeSpec(channels=4, stride=4)
+    >>> tuple(mrae.attention.shape)  # one weight per image and level
+    (2, 3)
+    >>> spatial = MRAE({"c1": 8, "c2": 16, "c3": 32}, out_channels=4, mode="spatial")
+    >>> tuple(spatial(levels)["0"].shape), tuple(spatial.attention.shape)  # per position of C1
+    ((2, 4, 24, 32), (2, 3, 24, 32))
     """
 
     def __init__(

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 
 from mrae.errors import ConfigError
 from mrae.modeling.extractors._common import check_levels
+from mrae.modeling.shapes import LEVEL_STRIDES, ShapeSpec
 
 
 class SingleLevel(nn.Module):
@@ -18,6 +19,16 @@ class SingleLevel(nn.Module):
         level: 1, 2 or 3 (C1 stride 4, C2 stride 8, C3 stride 16).
 
     forward(levels) -> OrderedDict {"0": levels[f"c{level}"]}; out_channels = that level's width.
+
+    Example, on the levels of a 96 x 128 image (channels and strides as ``output_shape()`` says):
+
+    >>> import torch
+    >>> levels = {"c1": torch.rand(2, 8, 24, 32), "c2": torch.rand(2, 16, 12, 16),
+    ...           "c3": torch.rand(2, 32, 6, 8)}
+    >>> single = SingleLevel({"c1": 8, "c2": 16, "c3": 32}, level=2)
+    >>> for name, x in single(levels).items():
+    ...     print(name, tuple(x.shape), single.output_shape()[name])
+    0 (2, 16, 12, 16) ShapeSpec(channels=16, stride=8)
     """
 
     def __init__(self, channels: dict[str, int], level: int = 1) -> None:
@@ -28,6 +39,10 @@ class SingleLevel(nn.Module):
         self.level = level
         self.key = f"c{level}"
         self.out_channels = channels[self.key]
+
+    def output_shape(self) -> dict[str, ShapeSpec]:
+        """{"0": ShapeSpec(the level's width, its stride)}."""
+        return {"0": ShapeSpec(self.out_channels, LEVEL_STRIDES[self.key])}
 
     def forward(self, levels: dict[str, Tensor]) -> OrderedDict[str, Tensor]:
         return OrderedDict([("0", levels[self.key])])

@@ -32,6 +32,18 @@ class SoftAttention(LevelFusion):
 
     forward(levels) -> OrderedDict {"0": A [N, out_channels, H1, W1]} (stride 4).
     After each forward `attention` holds the weights a, detached: Tensor [N, 3] (rows sum to 1).
+
+    Example, on the levels of a 96 x 128 image (channels and strides as ``output_shape()`` says):
+
+    >>> import torch
+    >>> levels = {"c1": torch.rand(2, 8, 24, 32), "c2": torch.rand(2, 16, 12, 16),
+    ...           "c3": torch.rand(2, 32, 6, 8)}
+    >>> soft = SoftAttention({"c1": 8, "c2": 16, "c3": 32}, out_channels=4)
+    >>> for name, x in soft(levels).items():
+    ...     print(name, tuple(x.shape), soft.output_shape()[name])
+    0 (2, 4, 24, 32) ShapeSpec(channels=4, stride=4)
+    >>> tuple(soft.attention.shape)
+    (2, 3)
     """
 
     def __init__(

@@ -1,8 +1,10 @@
-"""Every extractor on real ResNet levels of every depth at odd input sizes."""
+"""Every extractor on real ResNet levels of every depth at odd input sizes; what `output_shape()`
+says is what forward returns."""
 
 from __future__ import annotations
 
 import functools
+import math
 
 import pytest
 import torch
@@ -30,7 +32,19 @@ def levels_of(depth: str, size: tuple[int, int]):
     torch.manual_seed(0)
     body = ResNetLevels(depth).eval()
     with torch.no_grad():
-        return body.channels, body(torch.rand(2, 3, *size))
+        levels = body(torch.rand(2, 3, *size))
+    assert_described(levels, body.output_shape(), size)
+    return body.channels, levels
+
+
+def assert_described(maps, shapes, size: tuple[int, int]) -> None:
+    """`maps` (name -> [N, C, h, w]) are the ones `shapes` (name -> ShapeSpec) describes, in order,
+    on an input of `size` (H, W): C = channels, h = ceil(H / stride), w = ceil(W / stride)."""
+    assert list(maps) == list(shapes)
+    for name, x in maps.items():
+        spec = shapes[name]
+        expected = (spec.channels, *(math.ceil(n / spec.stride) for n in size))
+        assert tuple(x.shape[1:]) == expected, (name, spec, tuple(x.shape))
 
 
 @pytest.mark.parametrize(("depth", "size"), DEPTH_SIZES)
@@ -42,6 +56,7 @@ def test_every_extractor_output_shape(depth, size):
         extractor = EXTRACTORS[name](channels, **kwargs).eval()
         with torch.no_grad():
             out = extractor(levels)
+        assert_described(out, extractor.output_shape(), size)
         if name == "single":
             key = f"c{kwargs['level']}"
             assert list(out) == ["0"] and out["0"] is levels[key]
