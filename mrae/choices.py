@@ -23,6 +23,8 @@ HEADS: tuple[str, ...] = ("mlp", "c4")
 UPSAMPLE_MODES: tuple[str, ...] = ("bilinear", "nearest")
 #: ``model.fpn_anchors``: torchvision's one anchor size per pyramid map, or every size on every map.
 FPN_ANCHOR_CHOICES: tuple[str, ...] = ("per_level", "all")
+#: ``train.optimizer``: SGD with momentum (the paper's) or AdamW.
+OPTIMIZERS: tuple[str, ...] = ("sgd", "adamw")
 #: ``data.crop_scale``: training crops at the full image's scale, or tiles as sliced inference cuts them.
 CROP_SCALES: tuple[str, ...] = ("image", "tile")
 

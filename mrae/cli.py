@@ -20,7 +20,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "anchors": ("mrae.data.anchors", "cluster the training boxes into 4 scales x 3 aspect ratios"),
     "stats": ("mrae.data.stats", "count objects per class and size; plot width against height"),
     "pretrain": ("mrae.engine.pretrain", "pretrain the ResNet trunk offline on synthetic crops"),
-    "train": ("mrae.engine.train", "train a detector from a YAML config"),
+    "train": ("mrae.commands.train", "train a detector from a YAML config"),
     "eval": ("mrae.evaluation.evaluator", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
     "predict": ("mrae.apps.predict", "detect objects in images and draw them"),
     "demo": ("mrae.apps.demo", "synthetic data, train MRAE template 2, evaluate, draw"),

@@ -114,13 +114,15 @@ class DataConfig:
 
 @dataclass
 class TrainConfig:
-    """An iteration-based schedule: SGD with momentum, piecewise-constant lr at milestones."""
+    """An iteration-based schedule: SGD with momentum (or AdamW), piecewise-constant lr at milestones."""
 
     steps: int = 1000  # optimiser steps (iterations), each of batch_size images per process
     batch_size: int = 2
     lr: float = 0.02
+    optimizer: str = "sgd"  # sgd (with momentum, the paper's) | adamw (give it its own lr; no momentum)
     momentum: float = 0.9
     weight_decay: float = 1e-4
+    weight_decay_norm_and_bias: bool = False  # true: decay normalization weights and biases too
     milestones: list[int] = field(default_factory=list)  # steps where lr is multiplied by gamma
     gamma: float = 0.1
     warmup_steps: int = 0  # linear warm-up from warmup_factor * lr to lr
@@ -313,6 +315,12 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
     if t.best_metric not in metrics:
         raise ConfigError(
             f"{source}: train.best_metric={t.best_metric!r} is not valid; choose one of {', '.join(metrics)}"
+        )
+    from mrae.choices import OPTIMIZERS
+
+    if t.optimizer not in OPTIMIZERS:
+        raise ConfigError(
+            f"{source}: train.optimizer={t.optimizer!r} is not valid; choose one of {', '.join(OPTIMIZERS)}"
         )
     for split in ("train", "val"):
         images, annotations = d[f"{split}_images"], d[f"{split}_annotations"]

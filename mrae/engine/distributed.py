@@ -4,16 +4,23 @@ Launch: ``torchrun --nproc_per_node N -m mrae.cli train --config X.yaml`` (or
 ``python -m torch.distributed.run ...``). torchrun sets ``WORLD_SIZE``, ``RANK`` and
 ``LOCAL_RANK``; with ``WORLD_SIZE > 1`` :func:`setup` joins the group (NCCL on CUDA, gloo on
 the CPU). Without torchrun everything here is a no-op for one process.
+
+:func:`wrap` puts a model in DistributedDataParallel, which searches every step for parameters
+that got no gradient only when the model has some (:func:`unused_parameters` tells, e.g. the
+``single`` extractor at level 1 never runs layer2 and layer3 into its output).
 """
 
 from __future__ import annotations
 
+import copy
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.distributed as dist
+from torch import nn
 
 from mrae.device import resolve_device
 
@@ -92,3 +99,31 @@ def broadcast_object(obj: Any) -> Any:
     box = [obj]
     dist.broadcast_object_list(box, src=0)
     return box[0]
+
+
+def unused_parameters(model: nn.Module, loss_of: Callable[[nn.Module], torch.Tensor]) -> list[str]:
+    """The names of the trainable parameters (``requires_grad``) that get no gradient from
+    ``loss_of(model)``, found by one forward and backward of a copy of ``model`` in training mode
+    under forked RNG states: the model, its batch-norm statistics and the random streams are left
+    as they were."""
+    trial = copy.deepcopy(model)
+    trial.train()
+    for param in trial.parameters():
+        param.grad = None
+    devices = sorted({p.device.index or 0 for p in trial.parameters() if p.device.type == "cuda"})
+    with torch.random.fork_rng(devices=devices):
+        loss_of(trial).backward()
+    return [name for name, p in trial.named_parameters() if p.requires_grad and p.grad is None]
+
+
+def wrap(model: nn.Module, process: Process, find_unused_parameters: bool) -> nn.Module:
+    """``model`` in DistributedDataParallel (on this process's device); ``find_unused_parameters``
+    only for a model that has parameters without a gradient (:func:`unused_parameters`), since the
+    search costs time at every step. One process: ``model`` itself."""
+    if not process.distributed:
+        return model
+    return nn.parallel.DistributedDataParallel(
+        model,
+        device_ids=[process.device] if process.device.type == "cuda" else None,
+        find_unused_parameters=find_unused_parameters,
+    )

@@ -1,14 +1,22 @@
-"""A run's logs: ``metrics.jsonl`` (one JSON object per line) and TensorBoard events in ``tb/``.
+"""A run's logs: ``metrics.jsonl`` (one JSON object per line), TensorBoard events in ``tb/``, and
+the lines a person reads (the ``mrae`` logger).
 
-Training lines are ``{"step": s, "loss": mean total loss, "lr": lr, "loss_<part>": ...}`` and
-evaluation lines ``{"step": s, "eval": {metric: value}}``. A resumed run first drops the lines
-written after the step it resumes from, so the file reads as one uninterrupted run, and a
-half-written last line (a run killed while appending it) with one line on stderr.
+Training lines are ``{"step": s, "loss": mean total loss, "lr": lr, "loss_<part>": ...,
+"grad_norm": ..., "step_seconds": s/step, "images_per_s": ..., "train_seconds": ...}`` and
+evaluation lines ``{"step": s, "eval": {metric: value}, "train_seconds": ...}``. A resumed run
+first drops the lines written after the step it resumes from, so the file reads as one
+uninterrupted run, and a half-written last line (a run killed while appending it) with a warning.
+
+The library writes its messages to loggers under ``mrae`` (``logging.getLogger(__name__)``):
+warnings, progress lines and evaluation results at INFO. :func:`log_to_stderr` shows them as plain
+lines on stderr (the command line and :func:`mrae.engine.train.train` call it); a program that
+gives the ``mrae`` logger a handler of its own first gets its records there instead.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 import sys
@@ -18,6 +26,38 @@ from typing import Any
 
 from mrae.errors import DataError
 from mrae.files import write_text_atomic
+
+logger = logging.getLogger(__name__)
+
+
+class PlainStderrHandler(logging.Handler):
+    """Each record as its message alone, one line on the current ``sys.stderr`` (looked up at
+    every record, so a redirected stderr gets it), written through ``tqdm.write`` so that a
+    progress bar on the terminal stays intact."""
+
+    def __init__(self, level: int = logging.INFO) -> None:
+        super().__init__(level)
+        self.setFormatter(logging.Formatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+            sys.stderr.flush()
+        except Exception:
+            self.handleError(record)
+
+
+def log_to_stderr() -> None:
+    """Show the ``mrae`` loggers' records (INFO and up) as plain lines on stderr, unless the
+    ``mrae`` logger has a handler already (this one, or the program's own)."""
+    root = logging.getLogger("mrae")
+    if root.handlers:
+        return
+    root.addHandler(PlainStderrHandler())
+    root.setLevel(logging.INFO)
+    root.propagate = False  # not twice when the program also logs to the root logger
 
 
 class MetricsLog:
@@ -86,8 +126,8 @@ class MetricsLog:
             return
         records, torn = _parse(self.path)
         if torn is not None:
-            print(f"resume: dropped the half-written last line {torn} of {self.path} (the run was "
-                  "stopped while writing it)", file=sys.stderr)
+            logger.warning(f"resume: dropped the half-written last line {torn} of {self.path} (the "
+                           "run was stopped while writing it)")
         kept = [record for record in records if record["step"] <= step]
         write_text_atomic(self.path, "".join(json.dumps(record) + "\n" for record in kept))
 

@@ -187,18 +187,18 @@ def test_huge_lr_diverges_with_exit_code_2(tiny_config, tmp_path, capsys):
 def test_non_finite_weights_are_never_saved(tiny_config, tmp_path, monkeypatch):
     """A step whose loss and gradient are finite but whose update blows a weight up (an lr that
     overflows) stops the run before that state is saved or evaluated."""
-    from mrae.engine import train as train_module
+    from mrae.engine.trainer import Trainer
 
-    take_step = train_module._Run._train_step
+    take_step = Trainer.run_step
 
-    def blow_up_at_step_2(self, model, images, targets):
-        losses = take_step(self, model, images, targets)
+    def blow_up_at_step_2(self):
+        losses = take_step(self)
         if self.step == 1:  # the second step (self.step counts the steps done before it)
             with torch.no_grad():
                 self.params[0].view(-1)[:5] = math.inf
         return losses
 
-    monkeypatch.setattr(train_module._Run, "_train_step", blow_up_at_step_2)
+    monkeypatch.setattr(Trainer, "run_step", blow_up_at_step_2)
     cfg = load_config(tiny_config, ["train.steps=3", "train.checkpoint_every=1", "train.keep_last=5",
                                     *NO_VAL])
     run = tmp_path / "inf"

@@ -8,7 +8,7 @@ import pytest
 
 from mrae import cli
 from mrae.data.synth import generate
-from mrae.engine import train as train_module
+from mrae.engine.trainer import Trainer
 
 TRAIN = "train: {steps: 1, batch_size: 1, device: cpu}\n"
 
@@ -39,7 +39,7 @@ def test_missing_image_files_are_named_before_the_run_folder_exists(tmp_path, da
 
 
 def test_a_resize_that_shrinks_the_median_box_below_8_px_warns_once(tmp_path, data, tiny_sections, monkeypatch, capsys):
-    monkeypatch.setattr(train_module._Run, "train", lambda self: {})  # the checks, not the training
+    monkeypatch.setattr(Trainer, "train", lambda self: {})  # the checks, not the training
     config = write_config(tmp_path / "tiny.yaml", tiny_sections, data)
     overrides = ["model.min_size=16", "model.max_size=24"]  # 128 x 96 -> 21 x 16: boxes / 6
     assert cli.main(["train", "--config", str(config), *overrides, "--out", str(tmp_path / "a")]) == 0

@@ -1,0 +1,403 @@
+"""The Trainer: a run's setup (data, model, optimizer, lr schedule, resume) and a short loop of hooks.
+
+``Trainer(cfg, run_dir, process, resume, init_from)`` sets the run up (nothing trains yet);
+:meth:`Trainer.train` then calls every hook's ``before_train``, for each step ``before_step``,
+:meth:`Trainer.run_step` (one batch: forward, losses, backward, optimizer and lr step) and
+``after_step``, and at the end ``after_train`` (:mod:`mrae.engine.hooks`). Logging, evaluation,
+checkpoints and timing are hooks (:meth:`Trainer.build_hooks`).
+
+A subclass may replace :meth:`~Trainer.build_model`, :meth:`~Trainer.build_optimizer`,
+:meth:`~Trainer.build_scheduler`, :meth:`~Trainer.build_train_loader` or
+:meth:`~Trainer.build_hooks`; run it with ``mrae.engine.train.train(cfg, run_dir,
+trainer_class=MyTrainer)``, which also takes the run lock and checks the inputs first.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable, Iterator, Mapping
+from pathlib import Path
+from typing import Any, NoReturn
+
+import numpy as np
+import torch
+from omegaconf import DictConfig
+from torch import nn
+
+from mrae.engine import distributed, run_folder
+from mrae.engine.checkpoint import load_checkpoint, load_weights_strict, rng_state, set_rng_state
+from mrae.engine.hooks import Checkpointer, EvalHook, HookBase, MetricsWriter, StepStats, StepTimer
+from mrae.engine.optim import build_optimizer
+from mrae.errors import ConfigError, MraeError
+from mrae.files import remove_stale_temp_files
+
+logger = logging.getLogger(__name__)
+
+
+class TrainingDiverged(MraeError):
+    """The loss, the gradient or the weights became NaN or infinite: the run stops without saving
+    that state."""
+
+
+class Trainer:
+    """One training run of ``cfg`` in ``run_dir``, set up to train from step 0, from its last
+    checkpoint (``resume``) or from another run's weights (``init_from``).
+
+    Raises:
+        ConfigError: see :func:`mrae.engine.train.train`.
+    """
+
+    def __init__(
+        self,
+        cfg: DictConfig,
+        run_dir: str | Path,
+        process: distributed.Process,
+        resume: bool = False,
+        init_from: str | Path | None = None,
+    ) -> None:
+        from mrae.data.coco import CocoDetection
+        from mrae.data.sizes import shrink_warning
+        from mrae.engine.config import resolve_data
+        from mrae.engine.pretrain import resolve_pretrained
+
+        self.run_dir = run_dir = Path(run_dir)
+        self.process = process
+        self.last = run_folder.last_checkpoint(run_dir)
+        self.checkpoints = self.last.parent
+        run_folder.check_start(run_dir, resume, init_from)
+
+        # Rank 0 generates the synthetic data (if needed) while the others wait, then reuse it.
+        # The same for the proxy-pretrained trunk (model.pretrained: synthetic).
+        if process.is_main:
+            paths = resolve_data(cfg, progress=True)
+            if not resume and init_from is None:
+                resolve_pretrained(cfg, progress=True)
+        distributed.barrier()
+        if not process.is_main:
+            paths = resolve_data(cfg, progress=False)
+        if process.is_main:  # under the run lock: no other writer; remove killed writes' files
+            for folder in (run_dir, self.checkpoints):
+                remove_stale_temp_files(folder, include_own=True)
+        self.train_set = CocoDetection(
+            paths["train_images"], paths["train_annotations"], train=True, flip=False
+        )
+        self.val_set = None
+        if paths["val_annotations"] is not None and process.is_main:
+            self.val_set = CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
+        self.has_val = paths["val_annotations"] is not None
+        m = cfg.model
+        if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size, m.max_size, m.fixed_size)):
+            logger.warning(f"mrae train: {note}")  # the resize makes the objects tiny
+
+        self.cfg = _with_num_classes(cfg, self.train_set.num_classes)
+        t = self.cfg.train
+        self.max_steps: int = t.steps
+        self.use_amp = bool(t.amp) and process.device.type == "cuda"
+
+        self.good: Path | None = None  # the newest checkpoint known to hold finite, intact weights
+        state = None
+        if resume:
+            state, self.good = run_folder.resume_state(run_dir, process.is_main)
+        if state is not None and int(state["step"]) > t.steps:
+            raise ConfigError(
+                f"--resume {self.good}: the checkpoint is at step {int(state['step'])}, past "
+                f"train.steps={t.steps}; resume with train.steps >= {int(state['step'])} (the run's "
+                "own config) or evaluate the checkpoint with mrae eval"
+            )
+        _seed_everything(t.seed)  # the same initial weights in every process
+        self.model = self.build_model(weights_later=resume or init_from is not None)
+        if init_from is not None:
+            self._load_init_weights(Path(init_from))
+        self.model.to(process.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = self.build_optimizer(self.model)
+        self.scheduler = self.build_scheduler(self.optimizer)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.step = 0
+        self.losses: dict[str, float] = {}  # the last step's
+        self.stats = StepStats()
+        self.best: float | None = None
+        self.improved = False  # the evaluation found a new best that best.pth does not hold yet
+        self.metrics: dict[str, float] = {}
+        self.metrics_step: int | None = None
+        self.log = None  # the run's MetricsLog while train() runs (rank 0)
+        if state is not None:
+            self._restore(state)
+        else:
+            _seed_everything(t.seed + process.rank)
+
+        if process.is_main:
+            run_folder.write_config(run_dir, self.cfg, resume)
+        self.hooks: list[HookBase] = []
+        self.register_hooks(self.build_hooks())
+
+    # ------------------------------------------------------------------ what a subclass replaces
+
+    def build_model(self, weights_later: bool) -> nn.Module:
+        """The detector of ``self.cfg.model`` (:func:`mrae.modeling.detector.build_detector`).
+
+        Args:
+            weights_later: the weights come from a checkpoint afterwards (resume, ``--init-from``):
+                build the structure of ``model.pretrained`` without reading its weights.
+        """
+        from mrae.engine.config import to_dict
+        from mrae.engine.pretrain import resolve_pretrained
+        from mrae.modeling.detector import build_detector
+
+        kwargs = to_dict(self.cfg.model)
+        if weights_later:
+            kwargs["weights_later"] = True
+        else:
+            kwargs["pretrained"] = resolve_pretrained(self.cfg, progress=False)
+        return build_detector(**kwargs)
+
+    def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
+        """``train.optimizer`` over the model's trainable parameters (:mod:`mrae.engine.optim`)."""
+        return build_optimizer(model, self.cfg.train)
+
+    def build_scheduler(self, optimizer: torch.optim.Optimizer) -> torch.optim.lr_scheduler.LRScheduler:
+        """The lr of :mod:`mrae.engine.schedule`: warm-up, then ``gamma`` at each milestone."""
+        from mrae.engine.schedule import build_scheduler
+
+        t = self.cfg.train
+        return build_scheduler(optimizer, list(t.milestones), t.gamma, t.warmup_steps, t.warmup_factor)
+
+    def build_train_loader(self) -> Iterable[tuple[list, list]]:
+        """Batches of ``(images, targets)`` from ``self.step`` on: this process's share of each
+        epoch, in an order and with flips and crops that are a function of the seed and the
+        position (:class:`mrae.engine.sampler.ResumableSampler`), so a resumed run sees the
+        batches the uninterrupted run would have."""
+        from mrae.data.augment import AugmentByKey
+        from mrae.data.coco import build_loader
+        from mrae.engine.sampler import ResumableSampler
+
+        t, process, m = self.cfg.train, self.process, self.cfg.model
+        crop = self.cfg.data.train_crop
+        sampler = ResumableSampler(
+            len(self.train_set), t.seed, flip=self.cfg.data.flip, rank=process.rank,
+            world_size=process.world_size, start=self.step * t.batch_size, crop=crop is not None,
+        )
+        view = AugmentByKey(self.train_set, crop=crop, min_size=m.min_size, max_size=m.max_size)
+        return build_loader(
+            view, t.batch_size, shuffle=False, workers=self.cfg.data.workers,
+            seed=t.seed + process.rank, sampler=sampler, pin_memory=process.device.type == "cuda",
+        )
+
+    def build_hooks(self) -> list[HookBase]:
+        """The default hooks, in the order they run (see :mod:`mrae.engine.hooks`)."""
+        t = self.cfg.train
+        return [StepTimer(), MetricsWriter(t.log_every), EvalHook(t.eval_every),
+                Checkpointer(t.checkpoint_every, t.keep_last)]
+
+    def register_hooks(self, hooks: Iterable[HookBase]) -> None:
+        """Append ``hooks`` (they run after the ones registered before)."""
+        for hook in hooks:
+            hook.trainer = self
+            self.hooks.append(hook)
+
+    # ------------------------------------------------------------------------------- the loop
+
+    def train(self) -> dict[str, float]:
+        """Train to ``train.steps``; return the last evaluation's metrics (empty without val set)."""
+        from mrae.engine.metrics_log import MetricsLog
+
+        self.model_to_train = self._parallel_model()
+        loader = self.build_train_loader()
+        if self.process.is_main:
+            self.log = MetricsLog(self.run_dir, resume_step=self.step if self.step > 0 else None)
+        try:
+            self._batches: Iterator[tuple[list, list]] = iter(loader)
+            self.model.train()
+            self._call("before_train")
+            while self.step < self.max_steps:
+                self._call("before_step")
+                self.losses = self.run_step()
+                self.step += 1
+                self._call("after_step")
+            self._call("after_train")
+        finally:
+            self._call("close")
+            if self.log is not None:
+                self.log.close()
+        return dict(self.metrics)
+
+    def run_step(self) -> dict[str, float]:
+        """One optimizer step on the next batch; returns the losses (mean over the processes):
+        ``loss`` (their sum, which is back-propagated), each part, and ``grad_norm``."""
+        images, targets = next(self._batches)
+        device = self.process.device
+        images = [image.to(device, non_blocking=True) for image in images]
+        targets = [
+            {k: v.to(device, non_blocking=True) if torch.is_tensor(v) else v for k, v in target.items()}
+            for target in targets
+        ]
+        with torch.autocast(device.type, dtype=torch.float16, enabled=self.use_amp):
+            loss_dict = self.model_to_train(images, targets)
+        loss = sum(loss_dict.values())
+        names = ["loss", *loss_dict]
+        values = torch.stack([loss.detach(), *(v.detach() for v in loss_dict.values())]).float()
+        values = distributed.mean_over_processes(values).cpu().tolist()
+        losses = dict(zip(names, values, strict=True))
+        if not all(math.isfinite(v) for v in values):
+            self.diverged("loss", losses)
+
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip = self.cfg.train.clip_grad_norm
+        grad_norm = float(torch.nn.utils.clip_grad_norm_(self.params, clip if clip else math.inf))
+        # With AMP an overflow is expected now and then: the scaler skips that step and lowers
+        # its scale. Without it a non-finite gradient would poison the weights.
+        if not self.use_amp and not math.isfinite(grad_norm):
+            self.diverged("gradient norm", {**losses, "grad_norm": grad_norm})
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        losses["grad_norm"] = grad_norm
+        return losses
+
+    @property
+    def lr(self) -> float:
+        """The lr of the next step (the first parameter group's)."""
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def diverged(self, what: str, values: Mapping[str, float] | str, step: int | None = None) -> NoReturn:
+        """Stop the run: ``what`` (at ``step``, default the step being taken) is not finite;
+        ``values`` shows the numbers (a mapping) or says where (a string)."""
+        shown = values if isinstance(values, str) else ", ".join(f"{k}={v:.4g}" for k, v in values.items())
+        verb = "are" if what == "weights" else "is"
+        kept = f"the last good checkpoint is {self.good}" if self.good is not None else "no checkpoint was written"
+        raise TrainingDiverged(
+            f"training diverged at step {self.step + 1 if step is None else step}: the {what} {verb} "
+            f"not finite ({shown}); {kept}; lower train.lr, add train.warmup_steps or set "
+            "train.clip_grad_norm"
+        )
+
+    def check_finite_weights(self) -> None:
+        """Stop with :class:`TrainingDiverged` when a weight or buffer is NaN or infinite (before
+        anything evaluates or saves them)."""
+        floats = [(k, v) for k, v in self.model.state_dict().items() if v.is_floating_point()]
+        if not floats:
+            return
+        finite = torch.stack([torch.isfinite(v).all() for _, v in floats]).cpu()
+        if bool(finite.all()):
+            return
+        name, value = floats[int((~finite).nonzero()[0])]
+        bad = int((~torch.isfinite(value)).sum())
+        self.diverged("weights", f"{name}: {bad} of {value.numel()} values", step=self.step)
+
+    def state_dict(self) -> dict[str, Any]:
+        """The checkpoint of this moment (a collective: every process calls it); the weights are
+        checked first, so a checkpoint never holds weights that are not finite."""
+        from mrae.engine.config import to_dict
+
+        self.check_finite_weights()  # never written as a good state; every process stops alike
+        rng = distributed.gather_objects(rng_state())
+        s = self.stats
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.use_amp else None,
+            "step": self.step,
+            "rng": rng,
+            "config": to_dict(self.cfg),
+            "class_names": list(self.train_set.class_names),
+            "label_to_cat": dict(self.train_set.label_to_cat),
+            "best_metric": self.best,
+            "metrics": dict(self.metrics),
+            "metrics_step": self.metrics_step,
+            "log_window": {"sums": dict(s.sums), "count": s.count, "seconds": s.seconds},
+            "train_seconds": s.train_seconds,
+        }
+
+    def _call(self, method: str) -> None:
+        for hook in self.hooks:
+            getattr(hook, method)()
+
+    def _parallel_model(self) -> nn.Module:
+        """The model the steps run: DistributedDataParallel under torchrun, which looks for
+        parameters without a gradient at every step only when this model has some (one dry
+        forward and backward tells, :func:`mrae.engine.distributed.unused_parameters`)."""
+        if not self.process.distributed:
+            return self.model
+        unused = distributed.unused_parameters(self.model, detector_dry_loss)
+        if unused and self.process.is_main:
+            logger.debug(f"{len(unused)} trainable parameters get no gradient (e.g. {unused[0]}): "
+                         "DistributedDataParallel(find_unused_parameters=True)")
+        return distributed.wrap(self.model, self.process, find_unused_parameters=bool(unused))
+
+    # ------------------------------------------------------------------------ resume and weights
+
+    def _load_init_weights(self, path: Path) -> None:
+        state = load_checkpoint(path)
+        names = state.get("class_names")
+        if names is not None and list(names) != list(self.train_set.class_names):
+            raise ConfigError(
+                f"--init-from {path}: its classes {list(names)} are not the training data's "
+                f"{self.train_set.class_names}; start from a run trained on the same classes"
+            )
+        load_weights_strict(self.model, state["model"], f"--init-from {path}", "this config's model",
+                            "the backbone, head and out_channels must match")
+
+    def _restore(self, state: dict[str, Any]) -> None:
+        from mrae.engine.optim import check_same_optimizer
+
+        load_weights_strict(self.model, state["model"], f"--resume {self.good}", "this config's model",
+                            "resume with the run's own config")
+        check_same_optimizer(state.get("config") or {}, self.cfg.train, f"--resume {self.good}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.best = state.get("best_metric")
+        self.metrics = dict(state.get("metrics") or {})
+        self.metrics_step = state.get("metrics_step")
+        window = state.get("log_window") or {}
+        self.stats = StepStats(sums=dict(window.get("sums", {})), count=int(window.get("count", 0)),
+                               seconds=float(window.get("seconds", 0.0)),
+                               train_seconds=float(state.get("train_seconds", 0.0)))
+        states = state.get("rng") or []
+        if len(states) == self.process.world_size:
+            set_rng_state(states[self.process.rank])
+        else:  # a different number of processes: the run goes on, not bit-identically
+            if self.process.is_main:
+                logger.warning(
+                    f"resume: the checkpoint has {len(states)} process RNG state(s), this run "
+                    f"{self.process.world_size}; the losses will not repeat the original run exactly"
+                )
+            _seed_everything(self.cfg.train.seed + self.process.rank + self.step)
+
+
+def detector_dry_loss(model: nn.Module) -> torch.Tensor:
+    """The summed training losses of a torchvision detector on one plain 64 x 64 px image with one
+    box of class 1: the dry run that shows which parameters the model leaves without a gradient."""
+    device = next(model.parameters()).device
+    image = torch.full((3, 64, 64), 0.5, device=device)
+    target = {"boxes": torch.tensor([[16.0, 16.0, 40.0, 40.0]], device=device),
+              "labels": torch.tensor([1], device=device)}
+    return sum(model([image], [target]).values())
+
+
+def _with_num_classes(cfg: DictConfig, data_classes: int) -> DictConfig:
+    """A copy of ``cfg`` whose ``model.num_classes`` is filled in (data classes + background)."""
+    cfg = cfg.copy()
+    wanted = data_classes + 1
+    if cfg.model.num_classes is None:
+        cfg.model.num_classes = wanted
+    elif cfg.model.num_classes < wanted:
+        raise ConfigError(
+            f"model.num_classes={cfg.model.num_classes} is too small for the training data's "
+            f"{data_classes} classes; it counts the background too: set {wanted} or null"
+        )
+    return cfg
+
+
+def _seed_everything(seed: int) -> None:
+    import random
+
+    torch.manual_seed(seed)
+    np.random.seed(seed % 2**32)
+    random.seed(seed)
