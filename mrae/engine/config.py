@@ -143,8 +143,6 @@ class EvalConfig:
     """Evaluation on the val set during training and by ``mrae eval``."""
 
     max_images: int | None = None  # evaluate only the first N val images (null: all)
-    score_thresh: float = 0.5  # score threshold for drawn detections (``mrae predict``)
-    batch_size: int = 1
 
 
 @dataclass
@@ -174,6 +172,12 @@ class Config:
 
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
+
+# Migration: keys that older versions wrote into stored configs (a run's config.yaml, a
+# checkpoint's config) and that were removed since (eval.score_thresh and eval.batch_size were
+# checked but never read). Such a config still loads: load_config (each YAML file) and
+# config_from_dict drop these keys as they read it, without an error.
+RETIRED_KEYS: dict[str, tuple[str, ...]] = {"eval": ("score_thresh", "batch_size")}
 _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
 
@@ -214,7 +218,7 @@ def load_config(path: ConfigPath, overrides: list[str] | tuple[str, ...] = ()) -
 
 def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> DictConfig:
     """A validated config from a plain dict (e.g. the resolved config stored in a checkpoint)."""
-    cfg = _merge(OmegaConf.structured(Config), OmegaConf.create(data), source)
+    cfg = _merge(OmegaConf.structured(Config), _drop_retired_keys(OmegaConf.create(data)), source)
     validate(cfg, source=source)
     return cfg
 
@@ -293,8 +297,6 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         ("data.synthetic.train_images", d.synthetic.train_images >= 1, "must be >= 1"),
         ("data.synthetic.val_images", d.synthetic.val_images >= 1, "must be >= 1"),
         ("eval.max_images", e.max_images is None or e.max_images >= 1, "must be >= 1, or null for all"),
-        ("eval.score_thresh", 0 <= e.score_thresh <= 1, "must be in [0, 1]"),
-        ("eval.batch_size", e.batch_size >= 1, "must be >= 1"),
         *_pretrain_checks(cfg.pretrain),
     ]
     from mrae.choices import CROP_SCALES
@@ -441,6 +443,7 @@ def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dict
                           "section (model, data, train, eval, pretrain)")
     if isinstance(layer, ListConfig):
         raise ConfigError(f"{path}: a config is a mapping of sections (model, data, train, eval), not a list")
+    _drop_retired_keys(layer)
     base = layer.pop("base", None)
     chain: list[tuple[str, DictConfig]] = []
     if base is not None:
@@ -448,6 +451,16 @@ def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dict
             raise ConfigError(f"{path}: base: must be a relative path to a parent YAML, got {base!r}")
         chain = _yaml_chain(path.parent / base, (*seen, resolved))
     return [*chain, (str(path), layer)]
+
+
+def _drop_retired_keys(layer: DictConfig) -> DictConfig:
+    """``layer`` (one YAML file or a stored config) without the :data:`RETIRED_KEYS`, in place."""
+    for section, keys in RETIRED_KEYS.items():
+        part = layer.get(section)
+        if isinstance(part, DictConfig):
+            for key in keys:
+                part.pop(key, None)
+    return layer
 
 
 def _merge(cfg: DictConfig, layer: DictConfig, source: str) -> DictConfig:

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from mrae.engine.config import ModelConfig, load_config, resolve_data, synthetic_dir, to_yaml
+from mrae.engine.config import (
+    ModelConfig,
+    config_from_dict,
+    load_config,
+    resolve_data,
+    synthetic_dir,
+    to_dict,
+    to_yaml,
+)
 from mrae.errors import ConfigError
 from mrae.modeling.detector import build_detector
 
@@ -197,6 +205,22 @@ def test_values_are_checked_where_they_enter(tmp_path, override, key):
     with pytest.raises(ConfigError, match=key.replace(".", r"\.")) as error:
         load_config(path, [override])
     assert "\n" not in str(error.value)
+
+
+def test_a_stored_config_with_the_retired_eval_keys_still_loads(tmp_path):
+    # eval.score_thresh and eval.batch_size were checked but never read; older runs stored them.
+    fresh = load_config(write(tmp_path / "c.yaml", "name: old\ntrain:\n  steps: 10\n"))
+    old_yaml = to_yaml(fresh).replace("eval:\n", "eval:\n  score_thresh: 0.5\n  batch_size: 1\n")
+    assert "score_thresh: 0.5" in old_yaml
+    run = tmp_path / "runs" / "old"
+    run.mkdir(parents=True)
+    loaded = load_config(write(run / "config.yaml", old_yaml))  # a run folder's config.yaml
+    assert loaded == fresh and "score_thresh" not in loaded.eval and "batch_size" not in loaded.eval
+    stored = to_dict(fresh)  # a checkpoint's config (mrae.engine.checkpoint reads it with config_from_dict)
+    stored["eval"].update(score_thresh=0.3, batch_size=4)
+    assert config_from_dict(stored) == fresh
+    with pytest.raises(ConfigError, match=r"unknown key 'eval\.score_thresh'"):
+        load_config(run / "config.yaml", ["eval.score_thresh=0.5"])  # a new setting is refused
 
 
 def test_empty_and_broken_yaml_are_one_line_errors(tmp_path):
