@@ -172,13 +172,13 @@ class Trainer:
         from mrae.data.coco import build_loader
         from mrae.engine.sampler import ResumableSampler
 
-        t, process, m = self.cfg.train, self.process, self.cfg.model
+        t, process = self.cfg.train, self.process
         crop = self.cfg.data.train_crop
         sampler = ResumableSampler(
             len(self.train_set), t.seed, flip=self.cfg.data.flip, rank=process.rank,
             world_size=process.world_size, start=self.step * t.batch_size, crop=crop is not None,
         )
-        view = AugmentByKey(self.train_set, crop=crop, min_size=m.min_size, max_size=m.max_size)
+        view = AugmentByKey.from_config(self.train_set, self.cfg)
         return build_loader(
             view, t.batch_size, shuffle=False, workers=self.cfg.data.workers,
             seed=t.seed + process.rank, sampler=sampler, pin_memory=process.device.type == "cuda",

@@ -40,8 +40,8 @@ class _Options:
 
 @pytest.fixture(scope="module")
 def sliced_run(tmp_path_factory, tiny_sections) -> tuple[Path, _Options]:
-    """2 steps on 64 x 64 tiles of 4 images of 128 x 96 px. AugmentByKey gets the options
-    (min_visible 0.5, tile scale) even where `mrae train` does not pass them yet."""
+    """2 steps of `mrae train` on 64 x 64 tiles of 4 images of 128 x 96 px, recording what the
+    training view (AugmentByKey) and each crop are given."""
     root = tmp_path_factory.mktemp("sliced")
     paths = generate(root / "data", train_images=4, val_images=1, width=128, height=96,
                      workers=0, progress=False)
@@ -59,8 +59,6 @@ def sliced_run(tmp_path_factory, tiny_sections) -> tuple[Path, _Options]:
     class Augment(augment.AugmentByKey):
         def __init__(self, dataset, *args, **kwargs):
             seen.given.append(dict(kwargs))
-            kwargs.setdefault("min_visible", 0.5)
-            kwargs.setdefault("crop_scale", "tile")
             super().__init__(dataset, *args, **kwargs)
 
     threads = torch.get_num_threads()
@@ -88,9 +86,6 @@ def test_training_on_tiles_with_ignored_cut_boxes_runs(sliced_run):
 def test_train_passes_the_options_to_the_crops(sliced_run):
     _, seen = sliced_run
     given = seen.given[0]
-    if "min_visible" not in given:
-        pytest.xfail("mrae/engine/train.py builds AugmentByKey without data.crop_min_visible and "
-                     "data.crop_scale: build it with AugmentByKey.from_config(train_set, cfg)")
     assert given["min_visible"] == 0.5 and given["crop_scale"] == "tile"
 
 
