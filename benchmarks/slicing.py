@@ -15,8 +15,9 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from mrae.commands.slicing_flags import add_slice_arguments, slice_options
 from mrae.errors import ConfigError
-from mrae.evaluation.slicing import SliceOptions, add_slice_arguments, slice_options
+from mrae.evaluation.slicing import SliceOptions
 
 COLUMNS = ("AP", "AP50", "APs", "APm", "AR100", "ms_per_image")
 
@@ -44,7 +45,8 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from mrae.data.coco import CocoDetection
     from mrae.engine.checkpoint import load_model
-    from mrae.evaluation.evaluator import evaluate_model, markdown_row, table_header
+    from mrae.evaluation.coco_metrics import markdown_row, table_header
+    from mrae.evaluation.evaluator import evaluate_model
     from mrae.evaluation.slicing import describe
 
     args, options = parse_args(argv)

@@ -1,4 +1,4 @@
-"""The `mrae` command: one subcommand per job, each living in the module that does the work.
+"""The `mrae` command: one subcommand per job, each a thin module of :mod:`mrae.commands`.
 
 Every command module exposes ``add_arguments(parser)`` and ``main(args) -> int``. Only the module
 of the command being run is imported, so ``mrae subset`` does not pay for importing torch.
@@ -14,17 +14,17 @@ from mrae.errors import MraeError
 
 # command name -> (module that implements it, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
-    "synth": ("mrae.data.synth", "write the synthetic small-object dataset (COCO format)"),
-    "subset": ("mrae.data.subset", "write the paper's COCO small-object subset"),
-    "convert": ("mrae.data.convert", "YOLO, VisDrone, DOTA or Pascal VOC labels to a COCO JSON"),
-    "anchors": ("mrae.data.anchors", "cluster the training boxes into 4 scales x 3 aspect ratios"),
-    "stats": ("mrae.data.stats", "count objects per class and size; plot width against height"),
-    "pretrain": ("mrae.engine.pretrain", "pretrain the ResNet trunk offline on synthetic crops"),
+    "synth": ("mrae.commands.synth", "write the synthetic small-object dataset (COCO format)"),
+    "subset": ("mrae.commands.subset", "write the paper's COCO small-object subset"),
+    "convert": ("mrae.commands.convert", "YOLO, VisDrone, DOTA or Pascal VOC labels to a COCO JSON"),
+    "anchors": ("mrae.commands.anchors", "cluster the training boxes into 4 scales x 3 aspect ratios"),
+    "stats": ("mrae.commands.stats", "count objects per class and size; plot width against height"),
+    "pretrain": ("mrae.commands.pretrain", "pretrain the ResNet trunk offline on synthetic crops"),
     "train": ("mrae.commands.train", "train a detector from a YAML config"),
-    "eval": ("mrae.evaluation.evaluator", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
-    "predict": ("mrae.apps.predict", "detect objects in images and draw them"),
-    "demo": ("mrae.apps.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
-    "study": ("mrae.apps.study.cli", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
+    "eval": ("mrae.commands.eval", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
+    "predict": ("mrae.commands.predict", "detect objects in images and draw them"),
+    "demo": ("mrae.commands.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
+    "study": ("mrae.commands.study", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
 }
 
 

@@ -1,2 +1,2 @@
-"""The applications built on the library: evaluation and prediction commands, drawing, the demo
-and the study."""
+"""The applications built on the library: evaluating a checkpoint, prediction, drawing, the demo
+and the study. Their commands are in :mod:`mrae.commands`."""

@@ -29,7 +29,6 @@ or, without it, from one extra forward pass over the whole image.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from collections.abc import Sequence
@@ -45,13 +44,7 @@ from mrae.data.images import read_image
 from mrae.device import resolve_device
 from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import to_coco_results
-from mrae.evaluation.slicing import (
-    SliceOptions,
-    add_slice_arguments,
-    as_record,
-    slice_options,
-    sliced_detect,
-)
+from mrae.evaluation.slicing import SliceOptions, as_record, sliced_detect
 from mrae.files import TEMP_NAME, write_text_atomic
 
 #: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
@@ -299,46 +292,3 @@ def _valid_region(model: nn.Module, image: Tensor, maps: Tensor) -> Tensor:
     rows = max(1, round(maps.shape[-2] * height / padded_h))
     cols = max(1, round(maps.shape[-1] * width / padded_w))
     return maps[:, :rows, :cols]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) from mrae train")
-    parser.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIR", help="image files or folders of images")
-    parser.add_argument("--out", required=True, help="output folder")
-    parser.add_argument(
-        "--score-thresh", type=float, default=0.5, help="keep detections scoring at least this (default: 0.5)"
-    )
-    parser.add_argument(
-        "--attention", action="store_true", help="also save the level weights (and spatial weight maps)"
-    )
-    parser.add_argument(
-        "--overwrite", action="store_true",
-        help="write into an --out folder that holds other files too (same names are replaced)",
-    )
-    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_slice_arguments(parser)
-
-
-def main(args: argparse.Namespace) -> int:
-    slicing = slice_options(args)  # checked before anything is read or loaded
-    results, failed = predict_images(
-        args.checkpoint,
-        args.inputs,
-        args.out,
-        score_thresh=args.score_thresh,
-        attention=args.attention,
-        device=args.device,
-        progress=not args.no_progress,
-        overwrite=args.overwrite,
-        slicing=slicing,
-    )
-    print(f"{len(results)} detections with score >= {args.score_thresh} written to {args.out}")
-    if failed:
-        print(
-            f"mrae predict: {len(failed)} image(s) could not be read and were skipped "
-            f"(listed in {Path(args.out) / MANIFEST})",
-            file=sys.stderr,
-        )
-        return 1
-    return 0

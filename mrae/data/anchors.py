@@ -31,13 +31,12 @@ No torch import without ``--config``: the command reads JSON and runs numpy and 
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
+from typing import NamedTuple
 
 import numpy as np
 
-from mrae.data.sizes import ORIGINAL_PIXELS, RESIZED_PIXELS
 from mrae.errors import ConfigError, DataError
 from mrae.tables import markdown_table as write_table
 
@@ -45,8 +44,8 @@ TORCHVISION_SIZES: tuple[float, ...] = (32, 64, 128, 256, 512)
 TORCHVISION_RATIOS: tuple[float, ...] = (0.5, 1.0, 2.0)
 SIZE_DIVISIBLE = 32  # GeneralizedRCNNTransform pads the batch to a multiple of this
 _QUANTUM = 1e-3  # k-means runs on log values rounded to this, weighted by their counts
-_CHUNK = 65536
-log = logging.getLogger(__name__)  # boxes per block in the (boxes x anchors) IoU computations
+_CHUNK = 65536  # boxes per block in the (boxes x anchors) IoU computations
+log = logging.getLogger(__name__)
 
 
 # ----------------------------------------------------------------------------- boxes
@@ -319,89 +318,56 @@ def yaml_snippet(sizes, ratios) -> str:
     return f"model:\n  anchor_sizes: {fmt(sizes)}\n  aspect_ratios: {fmt(ratios)}"
 
 
-# ----------------------------------------------------------------------------- CLI
+# ----------------------------------------------------------------------------- fitting
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("ann", help="COCO instances JSON of the training set")
-    parser.add_argument("--config", metavar="X.yaml", default=None,
-                        help="training config whose model.min_size / max_size / fixed_size resize "
-                             "the boxes (instead of --min-size, --max-size, --fixed-size)")
-    parser.add_argument("--min-size", type=float, default=None,
-                        help="training resize: shorter side target (default 300)")
-    parser.add_argument("--max-size", type=float, default=None,
-                        help="training resize: longer side limit (default 512)")
-    parser.add_argument("--fixed-size", type=int, nargs=2, metavar=("H", "W"), default=None,
-                        help="resize every image to H x W instead")
-    parser.add_argument("--strides", type=int, nargs="+", default=[4, 8, 16],
-                        help="feature strides to score the anchors on (default 4 8 16)")
-    parser.add_argument("--scales", type=int, default=4, help="size clusters (default 4)")
-    parser.add_argument("--ratios", type=int, default=3, help="aspect-ratio clusters (default 3)")
-    parser.add_argument("--seed", type=int, default=0, help="k-means seed (default 0)")
+def check_strides(strides) -> None:
+    """ConfigError unless every feature stride divides the padding multiple (32)."""
+    if any(s <= 0 or SIZE_DIVISIBLE % s for s in strides):
+        raise ConfigError(f"--strides must divide {SIZE_DIVISIBLE} (e.g. 4 8 16), got {list(strides)}")
 
 
-def model_resize(args: argparse.Namespace) -> tuple[float, float, tuple[int, int] | None, str]:
-    """``(min_size, max_size, fixed_size, source)`` of the resize to apply to the boxes.
+class AnchorFit(NamedTuple):
+    """What :func:`fit_anchors` found: sizes in pixels of the resized (model input) images."""
 
-    From ``--config`` (the model section of a training config, checked as ``mrae train`` checks
-    it) or from ``--min-size`` / ``--max-size`` / ``--fixed-size`` (defaults 300 / 512); giving
-    both is a ConfigError, since they could disagree.
+    sizes: tuple[float, ...]  # anchor sizes, ascending
+    ratios: tuple[float, ...]  # aspect ratios h / w, ascending
+    rows: list[dict]  # :func:`compare` of these anchors and torchvision's default
+    boxes: np.ndarray  # (K, 4) [x, y, w, h] after the resize (boxes resized to nothing left out)
+    original: np.ndarray  # (K0, 4) the boxes as the file gives them (clipped to their image)
+
+
+def fit_anchors(
+    ann_file: str | os.PathLike,
+    min_size: float = 300,
+    max_size: float = 512,
+    fixed_size: tuple[int, int] | None = None,
+    strides=(4, 8, 16),
+    scales: int = 4,
+    ratios: int = 3,
+    seed: int = 0,
+) -> AnchorFit:
+    """Anchors fitted to the boxes of a COCO instances JSON, as the model's resize shows them.
+
+    Loads the boxes (:func:`load_boxes`), resizes them (:func:`resize_boxes`), clusters them
+    (:func:`cluster_anchors`) and scores the result beside torchvision's default anchors on the
+    grids of ``strides`` (:func:`compare`).
     """
-    explicit = [f"--{name.replace('_', '-')}" for name in ("min_size", "max_size", "fixed_size")
-                if getattr(args, name) is not None]
-    if args.config is not None:
-        if explicit:
-            raise ConfigError(f"--config {args.config} sets the resize; drop {', '.join(explicit)} "
-                              "(or set model.min_size / model.max_size in the config)")
-        from mrae.engine.config import load_config
-
-        model = load_config(args.config).model
-        fixed = tuple(int(v) for v in model.fixed_size) if model.fixed_size is not None else None
-        return float(model.min_size), float(model.max_size), fixed, f"from {args.config}"
-    min_size = 300.0 if args.min_size is None else args.min_size
-    max_size = 512.0 if args.max_size is None else args.max_size
-    if min_size <= 0 or max_size <= 0:
-        raise ConfigError(f"--min-size and --max-size must be > 0, got {min_size:g}, {max_size:g}")
-    fixed = tuple(args.fixed_size) if args.fixed_size is not None else None
-    if fixed is not None and min(fixed) <= 0:
-        raise ConfigError(f"--fixed-size H W must be > 0, got {list(fixed)}")
-    return min_size, max_size, fixed, "from the command line" if explicit else "the default"
-
-
-def main(args: argparse.Namespace) -> int:
-    if any(s <= 0 or SIZE_DIVISIBLE % s for s in args.strides):
-        raise ConfigError(f"--strides must divide {SIZE_DIVISIBLE} (e.g. 4 8 16), got {args.strides}")
-    min_size, max_size, fixed_size, source = model_resize(args)
-    original, image_hw = load_boxes(args.ann)
+    check_strides(strides)
+    original, image_hw = load_boxes(ann_file)
     boxes, image_hw = resize_boxes(original, image_hw, min_size, max_size, fixed_size)
     keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     boxes, image_hw = boxes[keep], image_hw[keep]
-    sizes, ratios = cluster_anchors(boxes[:, 2:], args.scales, args.ratios, args.seed)
+    sizes, aspect = cluster_anchors(boxes[:, 2:], scales, ratios, seed)
     rows = compare(boxes, image_hw, {
-        "ours": (sizes, ratios),
+        "ours": (sizes, aspect),
         "torchvision default": (TORCHVISION_SIZES, TORCHVISION_RATIOS),
-    }, args.strides)
-
-    resize = (f"fixed_size {fixed_size[0]}x{fixed_size[1]}" if fixed_size
-              else f"min_size {min_size:g}, max_size {max_size:g}")
-    side = np.median(np.sqrt(boxes[:, 2] * boxes[:, 3]))
-    side_original = np.median(np.sqrt(original[:, 2] * original[:, 3]))
-    print(yaml_snippet(sizes, ratios))
-    print()
-    print(f"Sizes in {RESIZED_PIXELS}: {len(boxes)} boxes of {args.ann} after the model's resize "
-          f"({resize}, {source}); sqrt(w*h) median {side:.1f} px ({side_original:.1f} "
-          f"{ORIGINAL_PIXELS}). Anchors as torchvision places them: corners rounded to whole "
-          f"pixels, centred at k * stride.")
-    print()
-    print(markdown_table(rows, args.strides))
-    print()
-    for row in rows:
-        print(f"{row['name']}: sizes {list(row['sizes'])}, aspect ratios {list(row['ratios'])}")
-    return 0
+    }, strides)
+    return AnchorFit(sizes, aspect, rows, boxes, original)
 
 
 __all__ = [
-    "TORCHVISION_RATIOS", "TORCHVISION_SIZES", "anchor_shapes", "cluster_anchors", "compare",
-    "grid_best_iou", "load_boxes", "markdown_table", "match_shares", "mean_best_iou",
-    "resize_boxes", "yaml_snippet",
+    "TORCHVISION_RATIOS", "TORCHVISION_SIZES", "AnchorFit", "anchor_shapes", "check_strides",
+    "cluster_anchors", "compare", "fit_anchors", "grid_best_iou", "load_boxes", "markdown_table", "match_shares",
+    "mean_best_iou", "resize_boxes", "yaml_snippet",
 ]

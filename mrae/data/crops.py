@@ -3,8 +3,8 @@
 ImageNet weights cannot be downloaded where this project is tested, so the ResNet trunk learns to
 see first on a task any user can build offline (:mod:`mrae.engine.pretrain`): tell, from a square
 crop at native resolution, what lies at its centre. The crops are cut from scenes drawn by the
-synthetic generator (:func:`mrae.data.synth.render_scene`) with the split id
-:data:`~mrae.data.synth.PRETRAIN_SPLIT_ID`, which no dataset split uses, so they never come from a
+synthetic generator (:func:`mrae.data.synth_scene.render_scene`) with the split id
+:data:`~mrae.data.synth_scene.PRETRAIN_SPLIT_ID`, which no dataset split uses, so they never come from a
 training or validation image, whatever the seeds.
 
 Classes (``num_classes = len(CLASSES) + 2``): ``0..5`` the six object classes of the generator,
@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
-from mrae.data.synth import CLASSES, PRETRAIN_SPLIT_ID, render_scene
+from mrae.data.synth_scene import CLASSES, PRETRAIN_SPLIT_ID, render_scene
 from mrae.errors import ConfigError
 
 CROP_CLASSES: tuple[str, ...] = (*CLASSES, "distractor", "background")

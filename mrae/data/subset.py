@@ -21,9 +21,8 @@ annotations; torch is not imported.
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -41,66 +40,41 @@ AREA_RULES = ("bbox", "segm")
 PAPER_IMAGES = {"train": (52_032, 52_032 / 118_287), "val": (2_164, 2_164 / 5_000)}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace an existing output file (refused otherwise; never the input)")
-    parser.add_argument(
-        "input", metavar="IN.json", help="COCO instances JSON (e.g. instances_train2017.json)"
-    )
-    parser.add_argument(
-        "--out", required=True, metavar="OUT.json", help="where to write the subset"
-    )
-    parser.add_argument(
-        "--policy",
-        choices=POLICIES,
-        default="any-small",
-        help="any-small: images with >= 1 small object, larger objects become ignore regions "
-        "(\"ignore\": 1 and iscrowd=1); small-only: images whose every object is small "
-        "(default: %(default)s)",
-    )
-    parser.add_argument(
-        "--area",
-        choices=AREA_RULES,
-        default="bbox",
-        help="bbox: w * h of the box (the paper); segm: COCO's 'area' field (default: %(default)s)",
-    )
-    parser.add_argument(
-        "--max-area",
-        type=float,
-        default=SMALL_AREA,
-        help="an object is small when its area is below this, px^2 (default: %(default)g = 32 x 32)",
-    )
-    parser.add_argument(
-        "--split-val",
-        metavar="N",
-        default=None,
-        help="also split the subset: N images (an integer) or a fraction (0 < N < 1) go to "
-        "OUT_val.json, the rest to OUT_train.json",
-    )
-    parser.add_argument(
-        "--seed", type=int, default=0, help="seed of the split (default: %(default)s)"
-    )
+def output_paths(out: str | Path, split: bool) -> list[Path]:
+    """Where :func:`write_subset` writes: ``[out]``, or with a split ``[OUT_train.json, OUT_val.json]``."""
+    out = Path(out)
+    if not split:
+        return [out]
+    suffix = out.suffix or ".json"
+    return [out.with_name(f"{out.stem}_{name}{suffix}") for name in ("train", "val")]
 
 
-def main(args: argparse.Namespace) -> int:
-    val = parse_split(args.split_val)
-    if not args.max_area > 0:
-        raise ConfigError(f"--max-area must be > 0 px^2, got {args.max_area}")
-    out = Path(args.out)
-    if val is None:
-        targets = [out]
-    else:
-        suffix = out.suffix or ".json"
-        targets = [out.with_name(f"{out.stem}_{name}{suffix}") for name in ("train", "val")]
-    source = Path(args.input).resolve()
-    for target in targets:  # before the long work: never replace the input or an existing file
-        if target.resolve() == source:
-            raise ConfigError(f"--out {target} is the input file; write the subset elsewhere")
-        if target.is_dir():
-            raise ConfigError(f"--out {target} is a folder; give a .json file path")
-        if target.exists() and not args.overwrite:
-            raise ConfigError(f"{target} already exists; pass --overwrite to replace it or "
-                              "choose another --out")
+class Subset(NamedTuple):
+    """What :func:`write_subset` wrote."""
+
+    splits: dict[str, dict[str, Any]]  # "subset", or "train" and "val" -> the COCO dict written
+    paths: dict[str, Path]  # the same keys -> the file
+    input_images: int
+    input_annotations: int
+
+
+def write_subset(
+    input_file: str | Path,
+    out: str | Path,
+    *,
+    policy: str = "any-small",
+    area: str = "bbox",
+    max_area: float = SMALL_AREA,
+    val: int | float | None = None,
+    seed: int = 0,
+) -> Subset:
+    """Read a COCO instances JSON, select its small-object subset, split it and write it.
+
+    The subset (:func:`select_small`) goes to ``out``, or with ``val`` (an image count or a
+    fraction, :func:`split_images`) to the two files of :func:`output_paths`. Raises DataError
+    when the output folder cannot be made (before the input is read) or no image is left.
+    """
+    out = Path(out)
     try:  # before the long work: fail at once on an output folder that cannot exist
         out.parent.mkdir(parents=True, exist_ok=True)
     except OSError as error:
@@ -108,54 +82,24 @@ def main(args: argparse.Namespace) -> int:
     # Everything here builds acyclic JSON values; without the cyclic collector's repeated passes
     # over the ~50 million objects of COCO-train the command runs in half the time.
     with gc_paused():
-        data = load_coco_json(args.input)
-        subset = select_small(data, policy=args.policy, area=args.area, max_area=args.max_area)
+        data = load_coco_json(input_file)
+        subset = select_small(data, policy=policy, area=area, max_area=max_area)
         num_images, num_annotations = len(data["images"]), len(data["annotations"])
         del data  # frees what the subset does not keep (half of COCO) before the output is encoded
         if not subset["images"]:
             raise DataError(
-                f"{args.input}: no image is left after filtering (policy {args.policy}, "
-                f"{args.area} area < {args.max_area:g} px^2); nothing to write"
+                f"{input_file}: no image is left after filtering (policy {policy}, "
+                f"{area} area < {max_area:g} px^2); nothing to write"
             )
         if val is None:
             splits = {"subset": subset}
-            paths = {"subset": out}
         else:
-            train, val_split = split_images(subset, val, seed=args.seed)
+            train, val_split = split_images(subset, val, seed=seed)
             splits = {"train": train, "val": val_split}
-            paths = dict(zip(splits, targets, strict=True))
+        paths = dict(zip(splits, output_paths(out, val is not None), strict=True))
         for name, split in splits.items():
             write_json(split, paths[name])
-    rule = "w * h" if args.area == "bbox" else "COCO 'area'"
-    print(
-        f"input {args.input}: {num_images:,} images, {num_annotations:,} "
-        f"annotations; policy {args.policy}, small = {rule} < {args.max_area:g} px^2"
-    )
-    print()
-    print(subset_table(splits, num_input_images=num_images))
-    print()
-    for name, path in paths.items():
-        print(f"wrote {name}: {path}")
-    return 0
-
-
-def parse_split(value: str | None) -> int | float | None:
-    """``--split-val``: None, an image count (int >= 1) or a fraction (float in (0, 1))."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        raise ConfigError(
-            f"--split-val must be an image count or a fraction in (0, 1), got {value!r}"
-        ) from None
-    if number.is_integer() and number >= 1 and "." not in value:
-        return int(number)
-    if 0 < number < 1:
-        return number
-    raise ConfigError(
-        f"--split-val must be an image count >= 1 or a fraction in (0, 1), got {value!r}"
-    )
+    return Subset(splits, paths, num_images, num_annotations)
 
 
 def select_small(

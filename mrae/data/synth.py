@@ -1,51 +1,18 @@
-"""The synthetic small-object benchmark: `mrae synth OUT_DIR --images N --seed S`.
+"""The synthetic small-object benchmark written as a COCO dataset (`mrae synth OUT_DIR`).
 
 COCO cannot be downloaded where this project is tested, so this module writes the project's
-embedded benchmark: a COCO-format detection dataset of small shapes on cluttered backgrounds.
-It was designed once, from the points below, and is kept fixed; it is never tuned to favour one
-feature extractor.
+embedded benchmark: a COCO-format detection dataset of small shapes on cluttered backgrounds,
+drawn by :func:`mrae.data.synth_scene.render_scene` (whose docstring gives the design of the
+scenes: classes, sizes, layout, background, contrast).
 
-Design
-------
-Classes (6) differ in *shape* only: ``disc, square, triangle, plus, ring, star``. Every class
-draws its colour, size, rotation and stretch from the same distributions, so nothing but the
-outline tells them apart. At 4..10 px a star, a disc, a ring and a square are a few anti-aliased
-pixels each and look alike; at 20..32 px the corners, arms and the ring's hole are clear.
-That is the regime the paper is about: fine, high-resolution features decide the class.
+Files: ``OUT/images/{train,val}/NNNNNN.jpg`` and ``OUT/annotations/instances_{train,val}.json``.
+Images are JPEG at quality 95 without chroma subsampling (PNG encoding alone costs 3x our whole
+per-image budget; libjpeg is byte-deterministic for a given Pillow build).
 
-Sizes: ``s = sqrt(w * h)`` of the tight box is drawn with ``log2(s) ~ Triangular(2, 3.6, 5)``,
-i.e. 4..32 px with the mode at 12 px (about 21% below 8 px, 68% at 8..20 px, 11% at 20..32 px).
-A ``medium_fraction`` share of the objects is instead log-uniform in 32..64 px. Each shape is
-rotated uniformly and stretched along the image axes by a factor in [1/1.5, 1.5], so box aspect
-ratios h/w spread over about 0.6..1.6.
-
-Layout: 3..15 labelled objects per image, boxes at least 2 px apart (no overlap), fully inside
-the image; 2..10 unlabelled distractors from the same size and colour distributions but of shapes
-that belong to no class (short thick bars, open arcs, half-discs, chevrons, irregular lumpy blobs),
-placed off the labelled boxes and drawn beneath them.
-
-Background: a smooth colour field (a 2..6 x 3..8 random grid upsampled bicubically) plus
-mid-frequency luminance texture (random grid at 1/6..1/12 of the size, upsampled) plus 3..15
-long thin lines in random colours. Per image: a blur of all shapes (their alpha masks are
-box-blurred with a radius of 0..0.8 px; blurring the whole image would cost 3 ms) and Gaussian
-luminance noise (sigma 2..8 of 255).
-
-Contrast rule: an object's luminance differs from the mean of the background under it by
-40..110 (of 255), brighter or darker at random, with a random chroma. So objects are always
-visible at their size against the local background, as distractors are, but neither the colour
-nor the contrast says anything about the class.
-
-Rendering: every shape is a polygon (a disc is a 48-gon; a ring is a disc with a polygonal hole)
-filled at 4x supersampling in a patch around the object and box-downscaled to an alpha mask,
-i.e. anti-aliased; the box is the exact extent of the polygon. Images are JPEG at quality 95
-without chroma subsampling (PNG encoding alone costs 3x our whole per-image budget; libjpeg is
-byte-deterministic for a given Pillow build).
-
-Determinism: image ``i`` of split ``split`` uses ``numpy.random.default_rng((seed, split_id, i))``
-only, so the bytes do not depend on the number of workers or the order they run in. Boxes are
-rounded to 1/100 px and the JSON is written with a fixed key order, images and annotations
-sorted by id. The annotation JSON files are written last and atomically, so their presence
-means the split is complete.
+Determinism: every image depends only on ``(seed, split, index)``, so the bytes do not depend on
+the number of workers or the order they run in. Boxes are rounded to 1/100 px and the JSON is
+written with a fixed key order, images and annotations sorted by id. The annotation JSON files are
+written last and atomically, so their presence means the split is complete.
 
 Large images (``mrae synth OUT --large``, for sliced inference, docs/slicing.md): 2048x1536 images
 with the same kinds and sizes of objects and ``object_factor`` = 8 times as many labelled objects
@@ -56,297 +23,30 @@ byte-identical.
 
 Annotations: ``bbox = [x, y, w, h]`` (float pixels, tight around the polygon),
 ``area = w * h`` (the box area, which is what the small-object subset and the size buckets use),
-``iscrowd = 0``; categories have ids 1..6 in the order of :data:`CLASSES`.
+``iscrowd = 0``; categories have ids 1..6 in the order of :data:`~mrae.data.synth_scene.CLASSES`.
 """
 
 from __future__ import annotations
 
-import argparse
 import json
-import math
 import os
 from multiprocessing import get_context
 from pathlib import Path
-from statistics import NormalDist
 
-import numpy as np
-from PIL import Image, ImageChops, ImageDraw, ImageFilter
 from tqdm import tqdm
 
+from mrae.data.synth_scene import CLASSES, SPLITS, render
 from mrae.errors import ConfigError
 from mrae.files import write_text_atomic
 
-CLASSES: tuple[str, ...] = ("disc", "square", "triangle", "plus", "ring", "star")
-DISTRACTORS: tuple[str, ...] = ("bar", "arc", "half_disc", "chevron", "blob")
-SPLITS: dict[str, int] = {"train": 0, "val": 1}  # split name -> id mixed into each image's seed
-# The id of the images that the proxy pretraining (:mod:`mrae.data.crops`) cuts its crops from: no
-# dataset split uses it, so whatever the seeds, those images are never training or val images.
-PRETRAIN_SPLIT_ID = 2
-
 IMAGE_EXT = ".jpg"
 JPEG_QUALITY = 95
-SUPERSAMPLE = 4
-MIN_OBJECTS, MAX_OBJECTS = 3, 15
-MIN_DISTRACTORS, MAX_DISTRACTORS = 2, 10
-MAX_STRETCH = 1.5
-GAP = 2.0  # px between labelled boxes
 MIN_SIDE = 96  # px; room for a 64 px object and margins
 #: ``mrae synth --large``: image size (width, height) px and object_factor.
 LARGE_SIZE = (2048, 1536)
 LARGE_OBJECT_FACTOR = 8
 LARGE_IMAGES = 100  # default training images with --large (val: a quarter)
 
-Polygon = tuple[np.ndarray, int]  # (vertices (N, 2) in unit coordinates, fill 255 or 0 for a hole)
-
-
-# ----------------------------------------------------------------------------- shapes
-
-
-def _circle(n: int = 48, radius: float = 1.0) -> np.ndarray:
-    t = np.linspace(0.0, 2.0 * math.pi, n, endpoint=False)
-    return radius * np.stack([np.cos(t), np.sin(t)], axis=1)
-
-
-def _star(points: int, inner: float) -> np.ndarray:
-    t = np.linspace(0.0, 2.0 * math.pi, 2 * points, endpoint=False) - math.pi / 2
-    r = np.where(np.arange(2 * points) % 2 == 0, 1.0, inner)
-    return np.stack([r * np.cos(t), r * np.sin(t)], axis=1)
-
-
-def _plus(arm: float) -> np.ndarray:
-    a = arm / 2
-    return np.array(
-        [(-a, -1), (a, -1), (a, -a), (1, -a), (1, a), (a, a),
-         (a, 1), (-a, 1), (-a, a), (-1, a), (-1, -a), (-a, -a)],
-        dtype=np.float64,
-    )  # fmt: skip
-
-
-def _arc(start: float, span: float, inner: float, n: int = 24) -> np.ndarray:
-    t = start + np.linspace(0.0, span, n)
-    outer = np.stack([np.cos(t), np.sin(t)], axis=1)
-    return np.concatenate([outer, inner * outer[::-1]], axis=0)
-
-
-def _class_polygons(kind: str, rng: np.random.Generator) -> list[Polygon]:
-    """Unit-size outline(s) of a labelled class; later polygons with fill 0 cut holes."""
-    if kind == "disc":
-        return [(_circle(), 255)]
-    if kind == "square":
-        return [(np.array([(-1, -1), (1, -1), (1, 1), (-1, 1)], dtype=np.float64), 255)]
-    if kind == "triangle":
-        t = -math.pi / 2 + np.arange(3) * 2 * math.pi / 3
-        return [(np.stack([np.cos(t), np.sin(t)], axis=1), 255)]
-    if kind == "plus":
-        return [(_plus(rng.uniform(0.36, 0.5)), 255)]
-    if kind == "ring":
-        return [(_circle(), 255), (_circle(radius=rng.uniform(0.5, 0.62)), 0)]
-    if kind == "star":
-        return [(_star(5, rng.uniform(0.38, 0.48)), 255)]
-    raise ValueError(kind)
-
-
-def _distractor_polygons(kind: str, rng: np.random.Generator) -> list[Polygon]:
-    """Unit-size outline of an unlabelled shape that is none of the classes."""
-    if kind == "bar":  # elongated: aspect 4..7, far from any class after a 1.5x stretch
-        half = 1.0 / rng.uniform(4.0, 7.0)
-        return [(np.array([(-1, -half), (1, -half), (1, half), (-1, half)]), 255)]
-    if kind == "arc":  # an open band: 100..200 degrees of a ring
-        span = math.radians(rng.uniform(100.0, 200.0))
-        return [(_arc(rng.uniform(0, 2 * math.pi), span, rng.uniform(0.5, 0.7)), 255)]
-    if kind == "half_disc":
-        t = np.linspace(0.0, math.pi, 25)
-        return [(np.stack([np.cos(t), np.sin(t)], axis=1), 255)]
-    if kind == "chevron":  # a V of two thick strokes
-        w = rng.uniform(0.25, 0.4)
-        return [(np.array([(-1, -1), (-1 + w, -1), (0, 1 - 2 * w), (1 - w, -1), (1, -1), (0, 1)]), 255)]
-    if kind == "blob":  # lumpy: radius modulated by harmonics 2 and 3
-        t = np.linspace(0.0, 2 * math.pi, 48, endpoint=False)
-        r = 1.0
-        for k in (2, 3):
-            r = r + rng.uniform(0.2, 0.35) * np.cos(k * t + rng.uniform(0, 2 * math.pi))
-        return [(np.stack([r * np.cos(t), r * np.sin(t)], axis=1), 255)]
-    raise ValueError(kind)
-
-
-def _sample_size(rng: np.random.Generator, medium_fraction: float) -> float:
-    """sqrt(w*h) of the box, in pixels."""
-    if rng.random() < medium_fraction:
-        return float(2.0 ** rng.uniform(5.0, 6.0))
-    return float(2.0 ** rng.triangular(2.0, 3.6, 5.0))
-
-
-def _place_shape(polys: list[Polygon], size: float, rng: np.random.Generator) -> list[Polygon]:
-    """Rotate, stretch along the axes and scale so that the tight box has sqrt(w*h) == size."""
-    angle = rng.uniform(0.0, 2.0 * math.pi)
-    c, s = math.cos(angle), math.sin(angle)
-    stretch = math.exp(rng.uniform(-math.log(MAX_STRETCH), math.log(MAX_STRETCH)))
-    m = np.array([[c, -s], [s, c]]).T * np.array([math.sqrt(stretch), 1.0 / math.sqrt(stretch)])
-    placed = [(v @ m, fill) for v, fill in polys]
-    outer = placed[0][0]  # holes lie inside the first polygon
-    w, h = np.ptp(outer, axis=0)
-    scale = size / math.sqrt(w * h)
-    centre = (outer.min(axis=0) + outer.max(axis=0)) / 2
-    return [((v - centre) * scale, fill) for v, fill in placed]
-
-
-# ----------------------------------------------------------------------------- drawing
-
-
-def _background(rng: np.random.Generator, width: int, height: int) -> np.ndarray:
-    """Writable uint8 (H, W, 3): colour field + thin lines + luminance texture."""
-    gh, gw = int(rng.integers(2, 7)), int(rng.integers(3, 9))
-    lo, hi = sorted(rng.uniform(20.0, 235.0, size=2))
-    field = rng.uniform(lo, hi, size=(gh, gw, 3)).astype(np.uint8)
-    image = Image.fromarray(field).resize((width, height), Image.BICUBIC)
-    draw = ImageDraw.Draw(image)
-    for _ in range(int(rng.integers(3, 16))):
-        x0, x1 = rng.uniform(-50, width + 50, size=2)
-        y0, y1 = rng.uniform(-50, height + 50, size=2)
-        colour = tuple(int(v) for v in rng.integers(0, 256, size=3))
-        draw.line([(x0, y0), (x1, y1)], fill=colour, width=int(rng.integers(1, 3)))
-    cell = rng.uniform(6.0, 12.0)
-    th, tw = max(2, round(height / cell)), max(2, round(width / cell))
-    amplitude = rng.uniform(0.08, 0.25)
-    texture = 128.0 + rng.uniform(-127.5, 127.5, size=(th, tw)) * amplitude
-    texture = Image.fromarray(texture.astype(np.uint8)).resize((width, height), Image.BILINEAR)
-    image = ImageChops.add(image, Image.merge("RGB", (texture,) * 3), offset=-128)
-    return np.array(image)
-
-
-def _noise_table(sigma: float) -> list[int]:
-    """Lookup table: a uniform byte -> 128 + a Gaussian quantile of std `sigma`."""
-    normal = NormalDist(128.0, sigma)
-    return [min(255, max(0, round(normal.inv_cdf((k + 0.5) / 256)))) for k in range(256)]
-
-
-def _add_noise(canvas: np.ndarray, rng: np.random.Generator) -> Image.Image:
-    """Gaussian luminance noise of std 2..8 (of 255)."""
-    image = Image.fromarray(canvas)
-    noise = Image.fromarray(rng.integers(0, 256, size=canvas.shape[:2], dtype=np.uint8))
-    noise = noise.point(_noise_table(float(rng.uniform(2.0, 8.0))))
-    return ImageChops.add(image, Image.merge("RGB", (noise,) * 3), offset=-128)
-
-
-_LUMA = np.array([0.299, 0.587, 0.114], dtype=np.float32)
-
-
-def _object_colour(rng: np.random.Generator, under: np.ndarray) -> np.ndarray:
-    """RGB whose luminance differs from the mean luminance of `under` (K, 3) by 40..110."""
-    bg = float(under.reshape(-1, 3).mean(axis=0) @ _LUMA)
-    contrast = rng.uniform(40.0, 110.0)
-    sign = 1.0 if rng.random() < 0.5 else -1.0
-    if not 0.0 <= bg + sign * contrast <= 255.0:
-        sign = -sign
-    target = float(np.clip(bg + sign * contrast, 0.0, 255.0))
-    chroma = rng.uniform(-70.0, 70.0, size=3).astype(np.float32)
-    chroma -= chroma @ _LUMA  # keep the luminance
-    return np.clip(target + chroma, 0.0, 255.0)
-
-
-def _draw(canvas: np.ndarray, polys: list[Polygon], cx: float, cy: float, colour: np.ndarray,
-          blur: float) -> None:
-    """Alpha-composite anti-aliased polygons centred at (cx, cy) into uint8 canvas (H, W, 3),
-    their alpha mask box-blurred with radius `blur` px."""
-    outer = polys[0][0]
-    x0 = max(0, math.floor(cx + outer[:, 0].min()) - 2)
-    y0 = max(0, math.floor(cy + outer[:, 1].min()) - 2)
-    x1 = min(canvas.shape[1], math.ceil(cx + outer[:, 0].max()) + 2)
-    y1 = min(canvas.shape[0], math.ceil(cy + outer[:, 1].max()) + 2)
-    ss = SUPERSAMPLE
-    mask = Image.new("L", ((x1 - x0) * ss, (y1 - y0) * ss), 0)
-    draw = ImageDraw.Draw(mask)
-    # PIL fills a polygon's boundary pixels too, i.e. one supersampled pixel too many across;
-    # shrinking by that pixel about the box centre makes the coverage unbiased
-    lo, hi = outer.min(axis=0), outer.max(axis=0)
-    mid, shrink = (lo + hi) / 2, 1.0 - 1.0 / ((hi - lo) * ss)
-    for v, fill in polys:
-        # continuous coordinate u -> supersampled pixel-centre coordinate u * ss - 0.5
-        pts = (((v - mid) * shrink + mid + (cx - x0, cy - y0)) * ss - 0.5).ravel().tolist()
-        draw.polygon(pts, fill=fill)
-    mask = mask.reduce(ss).filter(ImageFilter.BoxBlur(blur))
-    alpha = np.asarray(mask, dtype=np.float32)[..., None] * (1.0 / 255.0)
-    region = canvas[y0:y1, x0:x1].astype(np.float32)
-    region += (colour - region) * alpha
-    canvas[y0:y1, x0:x1] = np.rint(region)
-
-
-def _free(box: tuple[float, float, float, float], boxes: list, gap: float) -> bool:
-    x0, y0, x1, y1 = box
-    return all(x0 >= b[2] + gap or b[0] >= x1 + gap or y0 >= b[3] + gap or b[1] >= y1 + gap
-               for b in boxes)  # fmt: skip
-
-
-def _position(rng, polys, width, height, taken, gap, tries=40):
-    """Centre (cx, cy) and box (x0, y0, x1, y1) inside the image and `gap` px off `taken`."""
-    outer = polys[0][0]
-    lo, hi = outer.min(axis=0), outer.max(axis=0)
-    for _ in range(tries):
-        cx = rng.uniform(1.0 - lo[0], width - 1.0 - hi[0])
-        cy = rng.uniform(1.0 - lo[1], height - 1.0 - hi[1])
-        box = (cx + lo[0], cy + lo[1], cx + hi[0], cy + hi[1])
-        if _free(box, taken, gap):
-            return cx, cy, box
-    return None
-
-
-def render(seed: int, split: str, index: int, width: int = 512, height: int = 300,
-           medium_fraction: float = 0.1, object_factor: int = 1,
-           ) -> tuple[Image.Image, list[tuple[int, list[float]]]]:
-    """Draw one image; returns (RGB image, [(category id 1..6, [x, y, w, h]), ...])."""
-    image, annotations, _ = render_scene(seed, SPLITS[split], index, width, height, medium_fraction,
-                                         object_factor)
-    return image, annotations
-
-
-def render_scene(
-    seed: int, split_id: int, index: int, width: int = 512, height: int = 300,
-    medium_fraction: float = 0.1, object_factor: int = 1,
-) -> tuple[Image.Image, list[tuple[int, list[float]]], list[list[float]]]:
-    """Draw one image of split id ``split_id`` (:data:`SPLITS` or :data:`PRETRAIN_SPLIT_ID`).
-
-    ``object_factor`` multiplies the range of the number of objects and distractors (1: 3..15
-    and 2..10); sizes in px are the same whatever the image size.
-
-    Returns (RGB image, labelled objects [(category id 1..6, [x, y, w, h]), ...], the unlabelled
-    distractors' boxes [[x, y, w, h], ...]). :func:`render` is this without the distractors.
-    """
-    rng = np.random.default_rng((seed, split_id, index))
-    canvas = _background(rng, width, height)
-    blur = float(rng.uniform(0.0, 0.8))
-
-    objects = []  # (label, polys, cx, cy, box)
-    taken: list[tuple[float, float, float, float]] = []
-    for _ in range(int(rng.integers(MIN_OBJECTS * object_factor, MAX_OBJECTS * object_factor + 1))):
-        label = int(rng.integers(len(CLASSES)))
-        polys = _place_shape(_class_polygons(CLASSES[label], rng), _sample_size(rng, medium_fraction), rng)
-        where = _position(rng, polys, width, height, taken, GAP)
-        if where is not None:
-            taken.append(where[2])
-            objects.append((label, polys, *where))
-
-    distractors: list[list[float]] = []
-    for _ in range(int(rng.integers(MIN_DISTRACTORS * object_factor, MAX_DISTRACTORS * object_factor + 1))):
-        kind = DISTRACTORS[int(rng.integers(len(DISTRACTORS)))]
-        polys = _place_shape(_distractor_polygons(kind, rng), _sample_size(rng, medium_fraction), rng)
-        where = _position(rng, polys, width, height, taken, 1.0)
-        if where is not None:
-            cx, cy, (x0, y0, x1, y1) = where
-            under = canvas[int(y0):int(y1) + 1, int(x0):int(x1) + 1]
-            _draw(canvas, polys, cx, cy, _object_colour(rng, under), blur)
-            distractors.append([round(float(v), 2) for v in (x0, y0, x1 - x0, y1 - y0)])
-
-    annotations = []
-    for label, polys, cx, cy, (x0, y0, x1, y1) in objects:
-        under = canvas[int(y0):int(y1) + 1, int(x0):int(x1) + 1]
-        _draw(canvas, polys, cx, cy, _object_colour(rng, under), blur)
-        box = [round(float(v), 2) for v in (x0, y0, x1 - x0, y1 - y0)]
-        annotations.append((label + 1, box))
-
-    return _add_noise(canvas, rng), annotations, distractors
-
-
-# ----------------------------------------------------------------------------- dataset
 
 
 def render_and_save(job: tuple) -> list[tuple[int, list[float]]]:
@@ -414,7 +114,7 @@ def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: in
         raise ConfigError(f"synth: workers must be >= 0, got {workers!r}")
 
     out = Path(out_dir)
-    counts = {"train": int(train_images), "val": int(val_images)}
+    counts = dict(zip(SPLITS, (int(train_images), int(val_images)), strict=True))  # train, val
     jobs = []
     for split, n in counts.items():
         (out / "images" / split).mkdir(parents=True, exist_ok=True)
@@ -448,55 +148,3 @@ def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: in
         paths[f"{split}_images"] = str(out / "images" / split)
         paths[f"{split}_annotations"] = str(ann)
     return paths
-
-
-# ----------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("out_dir", help="folder to write images/ and annotations/ into")
-    parser.add_argument("--images", type=int, default=None,
-                        help=f"training images (default 800; with --large {LARGE_IMAGES})")
-    parser.add_argument("--val-images", type=int, default=None,
-                        help="validation images (default: --images // 4, at least 1)")
-    parser.add_argument("--seed", type=int, default=0, help="same seed, byte-identical files")
-    parser.add_argument("--width", type=int, default=None, help="image width in px (default 512; --large 2048)")
-    parser.add_argument("--height", type=int, default=None,
-                        help="image height in px (default 300; --large 1536)")
-    parser.add_argument("--large", action="store_true",
-                        help=f"large-image variant for sliced inference: {LARGE_SIZE[0]}x{LARGE_SIZE[1]} images, "
-                        f"the same objects, {LARGE_OBJECT_FACTOR}x as many per image")
-    parser.add_argument("--object-factor", type=int, default=None,
-                        help=f"multiply the objects and distractors per image (default 1; --large {LARGE_OBJECT_FACTOR})")
-    parser.add_argument("--medium-fraction", type=float, default=0.1,
-                        help="share of objects of 32..64 px instead of 4..32 px (default 0.1)")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace a dataset already in OUT_DIR (refused otherwise)")
-    parser.add_argument("--workers", type=int, default=None,
-                        help="worker processes (default: CPU cores, at most 8; 0: none)")
-
-
-def main(args: argparse.Namespace) -> int:
-    out = Path(args.out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out} is a file; give a folder to write the dataset into")
-    existing = [out / name for name in ("images", "annotations") if (out / name).exists()]
-    if existing and not args.overwrite:
-        raise ConfigError(f"{out} already holds a dataset ({existing[0]}); pass --overwrite to "
-                          "replace it or choose another folder")
-    images = args.images if args.images is not None else (LARGE_IMAGES if args.large else 800)
-    val = args.val_images if args.val_images is not None else max(1, images // 4)
-    width = args.width if args.width is not None else (LARGE_SIZE[0] if args.large else 512)
-    height = args.height if args.height is not None else (LARGE_SIZE[1] if args.large else 300)
-    factor = args.object_factor if args.object_factor is not None else (LARGE_OBJECT_FACTOR if args.large else 1)
-    paths = generate(args.out_dir, train_images=images, val_images=val, seed=args.seed,
-                     width=width, height=height, medium_fraction=args.medium_fraction,
-                     workers=args.workers, object_factor=factor)
-    for split in SPLITS:
-        with open(paths[f"{split}_annotations"], encoding="utf-8") as f:
-            data = json.load(f)
-        print(f"{split}: {len(data['images'])} images, {len(data['annotations'])} objects, "
-              f"{len(data['categories'])} classes")
-        print(f"  images:      {paths[f'{split}_images']}")
-        print(f"  annotations: {paths[f'{split}_annotations']}")
-    return 0

@@ -21,7 +21,6 @@ the detector sees what the trunk was trained on.
 
 from __future__ import annotations
 
-import argparse
 import fcntl
 import hashlib
 import json
@@ -213,42 +212,3 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
               f"({len(val_y)} crops), {data_seconds:.0f} s crops + {train_seconds:.0f} s training -> {out}",
               file=sys.stderr)
     return report
-
-
-# ---------------------------------------------------------------------------------- CLI
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--config", required=True,
-                        help="config whose model.backbone and pretrain section are used, "
-                             "e.g. configs/synth/_base.yaml")
-    parser.add_argument("overrides", nargs="*", default=[], metavar="KEY=VALUE",
-                        help="config overrides, e.g. pretrain.steps=2000")
-    parser.add_argument("--out", help="write the weights here instead of the cache "
-                                      "(refused if the file exists, unless --overwrite)")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
-
-
-def main(args: argparse.Namespace) -> int:
-    from mrae.engine.config import load_config
-
-    cfg = load_config(args.config, args.overrides)
-    if args.out is None:
-        cfg.model.pretrained = SYNTHETIC
-        cached = cache_path(cfg).is_file()
-        path = resolve_pretrained(cfg)
-        report = json.loads(report_file(path).read_text())
-        if cached:
-            print(f"cached: {path}", file=sys.stderr)
-    else:
-        path = args.out
-        for existing in (Path(path), report_file(path)):
-            if existing.exists() and not args.overwrite:
-                raise ConfigError(f"--out: {existing} already exists; pass --overwrite to replace "
-                                  "it or choose another path")
-        if Path(path).is_dir():
-            raise ConfigError(f"--out {path} is a folder; give the path of a .pth file")
-        report = pretrain(cfg, path)
-    print(f"{path}\theld-out accuracy {report['val_accuracy']:.3f}")
-    print(f"use it with: model.pretrained={path}  (or model.pretrained={SYNTHETIC} for the cached one)")
-    return 0

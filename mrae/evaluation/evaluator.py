@@ -1,21 +1,16 @@
-"""COCO evaluation of a detector: the paper's Table 2 columns, tiny-object AP and proposal recall.
+"""Running a detector over a COCO dataset: its results, the COCO metric, proposal recall and speed.
 
 :func:`evaluate_model` runs a detector over a :class:`mrae.data.coco.CocoDetection` one image at a
 time and returns ``(metrics, detections)``:
 
-- ``AP, AP50, AP75, APs, APm, AR1, AR10, AR100, ARs, ARm``: pycocotools' ``COCOeval`` (bbox)
-  ``stats`` 0, 1, 2, 3, 4, 6, 7, 8, 9, 10 over the evaluated images, as fractions in [0, 1];
-- ``AP_verytiny, AP_tiny, AP_small``: AP@[.5:.95] of a second ``COCOeval`` whose area ranges are
-  the tiny-object buckets of :mod:`mrae.data.sizes` (box side < 8, 8..16, 16..32 px);
+- ``AP, AP50, AP75, APs, APm, AR1, AR10, AR100, ARs, ARm`` and ``AP_verytiny, AP_tiny,
+  AP_small``: the COCO metric and the tiny-object buckets of :mod:`mrae.evaluation.coco_metrics`,
+  fractions in [0, 1], NaN where there is no ground truth to measure them;
 - ``recall@100, recall@300, recall@1000``: the fraction of small ground-truth boxes (non-crowd,
   ``area`` < 32^2) that one of the RPN's top-k proposals covers at IoU >= 0.5;
 - ``ms_per_image``: the detector's inference time per image in milliseconds (batch 1, the first
   image left out as warm-up; data loading not counted).
 
-A metric without ground truth to measure it (COCOeval's -1, e.g. ``APm`` on a small-only dataset)
-is NaN, never -1. Like COCOeval, the area ranges use each ground-truth annotation's ``area`` field
-(for real COCO that is the segmentation mask's area, smaller than the box's ``w * h``; files
-without one get ``w * h`` from :func:`mrae.data.validate.load_coco_json`), with both ends included.
 All size buckets (APs/APm, ARs/ARm, the tiny buckets, the small boxes of the recall) count
 **original-image pixels**, not the model's resized input: detections are mapped back to the
 original image before they are compared. ``mrae eval`` prints this under its tables and writes it
@@ -28,60 +23,38 @@ With ``slicing`` (``mrae eval --slice HxW --overlap F ...``) each image is detec
 at its native resolution and the tiles' detections merged (:func:`mrae.evaluation.slicing.sliced_detect`);
 ``ms_per_image`` then counts every tile (and the full pass), and there is no proposal recall (NaN:
 the proposals are per tile).
-
-CLI: ``mrae eval --config X.yaml --checkpoint CKPT [key=value ...] [--out DIR] [--split val]
-[--slice HxW --overlap F --merge nms|greedy --full-pass ...]``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
-import io
-import json
 import math
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from pycocotools.coco import COCO
-from pycocotools.cocoeval import COCOeval
 from torch import Tensor, nn
 from torchvision.models.detection.transform import resize_boxes
 from torchvision.ops import box_iou
 from tqdm import tqdm
 
-from mrae.choices import COCO_STATS, DIAGNOSTIC_COLUMNS, TABLE_COLUMNS
-from mrae.data.sizes import ORIGINAL_PIXELS, SMALL_AREA, TINY_AREA_RANGES
+from mrae.data.sizes import SMALL_AREA
 from mrae.device import resolve_device, timed
 from mrae.errors import ConfigError, DataError
-from mrae.evaluation.slicing import (
-    SliceOptions,
-    add_slice_arguments,
-    as_record,
-    describe,
-    slice_options,
-    sliced_detect,
-)
-from mrae.files import write_json_atomic, write_text_atomic
-from mrae.tables import separator, table_row
 
-_TITLES = {
-    "ms_per_image": "ms",
-    "AP_verytiny": "AP very tiny (<8 px)",
-    "AP_tiny": "AP tiny (8-16 px)",
-    "AP_small": "AP small (16-32 px)",
-}
-
-#: What the size buckets count, printed under the evaluation's tables.
-SIZE_NOTE = (
-    f"Size buckets (APs, APm, ARs, ARm, tiny, small) count {ORIGINAL_PIXELS} (the annotations' "
-    "'area'), not the model's resized input."
+# TABLE_HEADER and markdown_row are imported here only for mrae/commands/train.py, which still
+# imports them from this module; they go once it imports them from coco_metrics like the rest.
+from mrae.evaluation.coco_metrics import (
+    TABLE_HEADER,  # noqa: F401
+    coco_metrics,
+    markdown_row,  # noqa: F401
+    tiny_bucket_ap,
 )
+from mrae.evaluation.slicing import SliceOptions, sliced_detect
 
 # IoU at which a proposal counts as covering a ground-truth box.
 _RECALL_IOU = 0.5
@@ -235,61 +208,6 @@ def to_coco_results(
     return results
 
 
-def load_results(coco_gt: COCO, results: list[dict[str, Any]]) -> COCO:
-    """``coco_gt.loadRes(results)`` that also takes an empty list (COCOeval then gives AP 0)."""
-    if results:
-        with contextlib.redirect_stdout(io.StringIO()):
-            return coco_gt.loadRes(results)
-    coco_dt = COCO()
-    coco_dt.dataset = {
-        "images": list(coco_gt.dataset["images"]),
-        "categories": list(coco_gt.dataset["categories"]),
-        "annotations": [],
-    }
-    with contextlib.redirect_stdout(io.StringIO()):
-        coco_dt.createIndex()
-    return coco_dt
-
-
-def coco_metrics(
-    coco_gt: COCO, results: list[dict[str, Any]], image_ids: Sequence[int]
-) -> dict[str, float]:
-    """COCOeval (bbox) over ``image_ids``: the Table 2 metrics, fractions; NaN where COCO gives -1."""
-    evaluator = _run_cocoeval(coco_gt, load_results(coco_gt, results), image_ids)
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluator.summarize()
-    return {name: _nan_if_missing(evaluator.stats[i]) for name, i in COCO_STATS.items()}
-
-
-def tiny_bucket_ap(
-    coco_gt: COCO,
-    results: list[dict[str, Any]],
-    image_ids: Sequence[int],
-    ranges: Mapping[str, tuple[float, float]] = TINY_AREA_RANGES,
-) -> dict[str, float]:
-    """AP@[.5:.95] (100 detections) per area range: ``{"AP_<name>": AP}``, NaN for a bucket without GT.
-
-    The same number as COCOeval's ``summarize`` gives for an ``areaRng`` entry: the mean of
-    ``eval["precision"][:, :, :, a, maxDets=100]`` over its entries > -1. Ranges are in px^2 of
-    the annotations' ``area`` field, both ends included (COCOeval's rule).
-    """
-    evaluator = _run_cocoeval(
-        coco_gt,
-        load_results(coco_gt, results),
-        image_ids,
-        area_ranges=[[float(lo), float(hi)] for lo, hi in ranges.values()],
-        area_labels=list(ranges),
-    )
-    precision = evaluator.eval["precision"]  # [T iou, R recall, K class, A area, M maxDets]
-    max_dets = evaluator.params.maxDets.index(100)
-    metrics = {}
-    for a, name in enumerate(ranges):
-        values = precision[:, :, :, a, max_dets]
-        values = values[values > -1]
-        metrics[f"AP_{name}"] = float(np.mean(values)) if values.size else math.nan
-    return metrics
-
-
 def small_gt_boxes(coco_gt: COCO, image_id: int, max_area: float = SMALL_AREA) -> Tensor:
     """The small ground truth of an image: non-crowd, ``area`` < ``max_area``; [G, 4] xyxy px."""
     anns = [
@@ -315,55 +233,6 @@ def proposals_covering(
     return {k: int((covered & (first < k)).sum()) for k in counts}
 
 
-def table_header(columns: Sequence[str] = TABLE_COLUMNS, name: str = "model") -> str:
-    """The two header lines of a markdown table with ``columns`` after a ``name`` column."""
-    titles = [_TITLES.get(c, c) for c in columns]
-    return table_row([name, *titles]) + "\n" + separator(len(columns) + 1)
-
-
-#: Header of the paper's Table 2: AP, AP50, AP75, APs, APm, AR1, AR10, AR100, ARs, ARm, ms.
-TABLE_HEADER = table_header()
-
-
-def markdown_row(name: str, metrics: Mapping[str, Any], columns: Sequence[str] = TABLE_COLUMNS) -> str:
-    """A markdown table row: AP, AR and recall x100 with one decimal (the paper's form), ms as is.
-
-    A metric that is missing, None or NaN prints as ``-``.
-    """
-    cells = [name]
-    for column in columns:
-        value = metrics.get(column)
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            cells.append("-")
-        elif column == "ms_per_image":
-            cells.append(f"{value:.1f}")
-        else:
-            cells.append(f"{100.0 * value:.1f}")
-    return table_row(cells)
-
-
-def _run_cocoeval(
-    coco_gt: COCO,
-    coco_dt: COCO,
-    image_ids: Sequence[int],
-    area_ranges: list[list[float]] | None = None,
-    area_labels: list[str] | None = None,
-) -> COCOeval:
-    evaluator = COCOeval(coco_gt, coco_dt, "bbox")
-    evaluator.params.imgIds = sorted(set(image_ids))
-    if area_ranges is not None:
-        evaluator.params.areaRng = area_ranges
-        evaluator.params.areaRngLbl = area_labels
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluator.evaluate()
-        evaluator.accumulate()
-    return evaluator
-
-
-def _nan_if_missing(value: float) -> float:
-    return math.nan if value < 0 else float(value)
-
-
 def _is_two_stage(model: nn.Module) -> bool:
     return all(hasattr(model, part) for part in ("transform", "backbone", "rpn", "roi_heads"))
 
@@ -385,102 +254,3 @@ def _rpn_keeps_at_least(model: nn.Module, count: int) -> Iterator[int | None]:
         yield configured
     finally:
         top_n["testing"] = configured
-
-
-# ---------------------------------------------------------------------------------------------
-# CLI: mrae eval
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--config",
-        help="YAML config whose data section names the dataset (default: RUN_DIR/config.yaml "
-        "of the checkpoint's run, else the config stored in the checkpoint)",
-    )
-    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) to evaluate")
-    parser.add_argument(
-        "overrides", nargs="*", default=[], help="config overrides as key.sub=value, e.g. eval.max_images=50"
-    )
-    parser.add_argument(
-        "--out", help="folder for the metrics and detections JSON (default: RUN_DIR/eval/)"
-    )
-    parser.add_argument("--split", choices=("val", "train"), default="val", help="dataset split (default: val)")
-    parser.add_argument(
-        "--max-images", type=int, help="evaluate the first N images (default: eval.max_images, else all)"
-    )
-    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the config's train.device)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    add_slice_arguments(parser)
-
-
-def main(args: argparse.Namespace) -> int:
-    from mrae.data.coco import CocoDetection
-    from mrae.engine.checkpoint import load_model
-    from mrae.engine.config import load_config, resolve_data
-
-    slicing = slice_options(args)  # checked before the model is loaded
-    checkpoint = Path(args.checkpoint)
-    if not checkpoint.is_file():
-        raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
-    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    model, saved_cfg, class_names = load_model(checkpoint)
-    if args.config is not None:
-        cfg = load_config(args.config, list(args.overrides))
-    elif (run_dir / "config.yaml").is_file():
-        cfg = load_config(run_dir / "config.yaml", list(args.overrides))
-    elif not args.overrides:
-        cfg = saved_cfg
-    else:
-        raise ConfigError(
-            f"overrides need a config: {checkpoint} has no config.yaml beside its run; pass --config X.yaml"
-        )
-    device = resolve_device(args.device or cfg.train.device)
-
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise ConfigError(f"--out {args.out} is a file, not a folder; choose another --out")
-    paths = resolve_data(cfg)
-    images, annotations = paths[f"{args.split}_images"], paths[f"{args.split}_annotations"]
-    if images is None or annotations is None:
-        raise ConfigError(
-            f"data.{args.split}_images / data.{args.split}_annotations: the config names no "
-            f"{args.split} set; set both paths"
-        )
-    dataset = CocoDetection(images, annotations, train=False)
-    if list(class_names) != list(dataset.class_names):
-        raise DataError(
-            f"{annotations}: its classes {dataset.class_names} are not the checkpoint's "
-            f"{list(class_names)}; evaluate on data with the classes the model was trained on"
-        )
-    max_images = args.max_images if args.max_images is not None else cfg.eval.max_images
-    metrics, detections = evaluate_model(
-        model, dataset, device=device, max_images=max_images, progress=not args.no_progress,
-        slicing=slicing,
-    )
-
-    name = f"{cfg.get('name') or run_dir.name} ({checkpoint.name}{', sliced' if slicing else ''})"
-    print(TABLE_HEADER)
-    print(markdown_row(name, metrics))
-    print()
-    print(table_header(DIAGNOSTIC_COLUMNS))
-    print(markdown_row(name, metrics, DIAGNOSTIC_COLUMNS))
-    print(SIZE_NOTE)
-    if slicing is not None:
-        print(f"Sliced inference: {describe(slicing)} (native px); no proposal recall.")
-
-    out = Path(args.out) if args.out else run_dir / "eval"
-    out.mkdir(parents=True, exist_ok=True)
-    record = {
-        "checkpoint": str(checkpoint),
-        "split": args.split,
-        "images": min(len(dataset), max_images or len(dataset)),
-        "annotations": str(annotations),
-        "size_pixels": ORIGINAL_PIXELS,
-        "slicing": as_record(slicing),
-        "metrics": {k: None if isinstance(v, float) and math.isnan(v) else v for k, v in metrics.items()},
-    }
-    metrics_path = out / f"metrics_{args.split}.json"
-    results_path = out / f"detections_{args.split}.json"
-    write_json_atomic(metrics_path, record)
-    write_text_atomic(results_path, json.dumps(detections) + "\n")
-    print(f"\nwrote {metrics_path} and {results_path} ({len(detections)} detections)")
-    return 0

@@ -9,7 +9,8 @@ import pytest
 from PIL import Image
 
 from mrae.cli import main as cli_main
-from mrae.data.convert import VISDRONE_CLASSES, convert, image_size
+from mrae.data.convert import convert, image_size
+from mrae.data.formats.visdrone import VISDRONE_CLASSES
 from mrae.data.validate import load_coco_json
 
 

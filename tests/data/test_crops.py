@@ -11,7 +11,7 @@ from mrae.data.crops import (
     make_crops,
     scene_crops,
 )
-from mrae.data.synth import PRETRAIN_SPLIT_ID, SPLITS, render, render_scene
+from mrae.data.synth_scene import PRETRAIN_SPLIT_ID, SPLITS, render, render_scene
 
 
 def test_scene_crops_repeat_by_seed_and_differ_across_seeds():

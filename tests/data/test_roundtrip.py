@@ -5,7 +5,8 @@ import json
 import torch
 
 from mrae.data.coco import CocoDetection, build_loader
-from mrae.data.synth import CLASSES, generate
+from mrae.data.synth import generate
+from mrae.data.synth_scene import CLASSES
 
 
 def test_synth_to_dataset_round_trip(tmp_path):

@@ -12,7 +12,8 @@ import pytest
 from pycocotools.coco import COCO
 
 from mrae.cli import main as cli_main
-from mrae.data.subset import parse_split, select_small, split_images
+from mrae.commands.subset import parse_split
+from mrae.data.subset import select_small, split_images
 from mrae.errors import ConfigError
 
 # Each image: boxes as (w, h, segm area, iscrowd). Small = w * h < 1024 (bbox rule) or area < 1024.

@@ -7,7 +7,8 @@ from PIL import Image
 from pycocotools.coco import COCO
 
 from mrae.cli import main as cli_main
-from mrae.data.synth import CLASSES, _class_polygons, _draw, _place_shape, generate, render
+from mrae.data.synth import generate
+from mrae.data.synth_scene import CLASSES, _class_polygons, _draw, _place_shape, render
 from mrae.errors import ConfigError
 
 

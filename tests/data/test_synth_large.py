@@ -9,14 +9,8 @@ import pytest
 from PIL import Image
 
 from mrae.cli import main
-from mrae.data.synth import (
-    LARGE_OBJECT_FACTOR,
-    LARGE_SIZE,
-    MAX_OBJECTS,
-    MIN_OBJECTS,
-    generate,
-    render,
-)
+from mrae.data.synth import LARGE_OBJECT_FACTOR, LARGE_SIZE, generate
+from mrae.data.synth_scene import MAX_OBJECTS, MIN_OBJECTS, render
 from mrae.errors import ConfigError
 
 

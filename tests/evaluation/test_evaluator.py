@@ -18,13 +18,8 @@ from torch import nn
 
 from mrae.data.coco import CocoDetection
 from mrae.errors import ConfigError
-from mrae.evaluation.evaluator import (
-    TABLE_HEADER,
-    evaluate_model,
-    markdown_row,
-    proposals_covering,
-    tiny_bucket_ap,
-)
+from mrae.evaluation.coco_metrics import TABLE_HEADER, markdown_row, tiny_bucket_ap
+from mrae.evaluation.evaluator import evaluate_model, proposals_covering
 
 WIDTH, HEIGHT = 64, 48
 CATEGORIES = [{"id": 3, "name": "dot"}, {"id": 7, "name": "bar"}]  # labels 1, 2

@@ -19,7 +19,7 @@ from mrae.data.augment import AugmentByKey, crop_target
 from mrae.data.coco import CocoDetection
 from mrae.engine.config import load_config
 from mrae.errors import ConfigError, DataError
-from mrae.evaluation.evaluator import coco_metrics
+from mrae.evaluation.coco_metrics import coco_metrics
 from mrae.modeling.detector import build_detector
 from mrae.modeling.ignore import box_iof, check_iof_thr
 

@@ -13,6 +13,7 @@ The modules, one job each:
 - :mod:`~mrae.apps.study.summary`: the finished runs aggregated into the results dict;
 - :mod:`~mrae.apps.study.claims`: the paper's claims judged with Welch's t-test over seeds;
 - :mod:`~mrae.apps.study.report`: ``results.json`` rendered as tables, plots, the page and the README
-  block (:mod:`~mrae.apps.study.plots` draws the plots);
-- :mod:`~mrae.apps.study.cli`: the ``mrae study`` command.
+  block (:mod:`~mrae.apps.study.plots` draws the plots).
+
+The ``mrae study`` command that runs them in order is :mod:`mrae.commands.study`.
 """

@@ -1,5 +1,5 @@
 """`mrae study STUDY.yaml`: train the study's runs (resumable), then write ``results.json``, the
-results page and its plots beside it, and the README's headline block.
+results page and its plots beside it, and the README's headline block (:mod:`mrae.apps.study`).
 
 ``--render-only`` renders the page, the plots and the README block again from the results JSON
 without training or reading any run.

@@ -1,0 +1,131 @@
+"""The evaluation of a trained checkpoint (`mrae eval`): its dataset found, the model run, the files.
+
+:func:`evaluate_checkpoint` loads a checkpoint of ``mrae train``, takes the config that names the
+dataset (``config``, else ``RUN_DIR/config.yaml`` beside the checkpoint's run, else the config
+stored in the checkpoint), builds the split's dataset, checks that its classes are the
+checkpoint's and runs :func:`mrae.evaluation.evaluator.evaluate_model` (optionally sliced).
+:func:`write_evaluation` writes ``metrics_<split>.json`` (the record: checkpoint, split, images,
+annotations, size pixels, slicing, metrics with NaN as null) and ``detections_<split>.json`` (the
+COCO results) into the output folder, by default ``RUN_DIR/eval/``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from mrae.data.coco import CocoDetection
+from mrae.data.sizes import ORIGINAL_PIXELS
+from mrae.device import resolve_device
+from mrae.engine.checkpoint import load_model
+from mrae.engine.config import load_config, resolve_data
+from mrae.errors import ConfigError, DataError
+from mrae.evaluation.evaluator import evaluate_model
+from mrae.evaluation.slicing import SliceOptions, as_record
+from mrae.files import write_json_atomic, write_text_atomic
+
+
+class Evaluation(NamedTuple):
+    """What :func:`evaluate_checkpoint` measured, and where :func:`write_evaluation` writes it."""
+
+    name: str  # the row name: "<config name or run folder> (<checkpoint file>[, sliced])"
+    checkpoint: Path
+    split: str  # "val" or "train"
+    annotations: str  # the split's annotation file
+    images: int  # images evaluated
+    slicing: SliceOptions | None
+    metrics: dict[str, float]  # see mrae.evaluation.evaluator
+    detections: list[dict[str, Any]]  # COCO results
+    out: Path  # the folder for the files
+
+
+def evaluate_checkpoint(
+    checkpoint: str | Path,
+    *,
+    config: str | Path | None = None,
+    overrides: Sequence[str] = (),
+    split: str = "val",
+    max_images: int | None = None,
+    device: str | None = None,
+    out: str | Path | None = None,
+    progress: bool = True,
+    slicing: SliceOptions | None = None,
+) -> Evaluation:
+    """Evaluate ``checkpoint`` on the ``split`` of its config's data (see the module docstring).
+
+    ``max_images`` defaults to the config's ``eval.max_images``, ``device`` to its
+    ``train.device``, ``out`` to ``RUN_DIR/eval``. Raises ConfigError (the checkpoint or the
+    split missing, ``out`` a file, overrides without a config) or DataError (other classes).
+    """
+    checkpoint = Path(checkpoint)
+    if not checkpoint.is_file():
+        raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
+    run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
+    model, saved_cfg, class_names = load_model(checkpoint)
+    if config is not None:
+        cfg = load_config(config, list(overrides))
+    elif (run_dir / "config.yaml").is_file():
+        cfg = load_config(run_dir / "config.yaml", list(overrides))
+    elif not overrides:
+        cfg = saved_cfg
+    else:
+        raise ConfigError(
+            f"overrides need a config: {checkpoint} has no config.yaml beside its run; pass --config X.yaml"
+        )
+    device = resolve_device(device or cfg.train.device)
+
+    if out and Path(out).exists() and not Path(out).is_dir():
+        raise ConfigError(f"--out {out} is a file, not a folder; choose another --out")
+    paths = resolve_data(cfg)
+    images, annotations = paths[f"{split}_images"], paths[f"{split}_annotations"]
+    if images is None or annotations is None:
+        raise ConfigError(
+            f"data.{split}_images / data.{split}_annotations: the config names no "
+            f"{split} set; set both paths"
+        )
+    dataset = CocoDetection(images, annotations, train=False)
+    if list(class_names) != list(dataset.class_names):
+        raise DataError(
+            f"{annotations}: its classes {dataset.class_names} are not the checkpoint's "
+            f"{list(class_names)}; evaluate on data with the classes the model was trained on"
+        )
+    if max_images is None:
+        max_images = cfg.eval.max_images
+    metrics, detections = evaluate_model(
+        model, dataset, device=device, max_images=max_images, progress=progress, slicing=slicing,
+    )
+    return Evaluation(
+        name=f"{cfg.get('name') or run_dir.name} ({checkpoint.name}{', sliced' if slicing else ''})",
+        checkpoint=checkpoint,
+        split=split,
+        annotations=str(annotations),
+        images=min(len(dataset), max_images or len(dataset)),
+        slicing=slicing,
+        metrics=metrics,
+        detections=detections,
+        out=Path(out) if out else run_dir / "eval",
+    )
+
+
+def write_evaluation(evaluation: Evaluation) -> tuple[Path, Path]:
+    """Write the metrics record and the detections into ``evaluation.out``; return both paths."""
+    out = evaluation.out
+    out.mkdir(parents=True, exist_ok=True)
+    record = {
+        "checkpoint": str(evaluation.checkpoint),
+        "split": evaluation.split,
+        "images": evaluation.images,
+        "annotations": evaluation.annotations,
+        "size_pixels": ORIGINAL_PIXELS,
+        "slicing": as_record(evaluation.slicing),
+        "metrics": {k: None if isinstance(v, float) and math.isnan(v) else v
+                    for k, v in evaluation.metrics.items()},
+    }
+    metrics_path = out / f"metrics_{evaluation.split}.json"
+    results_path = out / f"detections_{evaluation.split}.json"
+    write_json_atomic(metrics_path, record)
+    write_text_atomic(results_path, json.dumps(evaluation.detections) + "\n")
+    return metrics_path, results_path

@@ -1,0 +1,59 @@
+"""`mrae eval --checkpoint CKPT`: COCO evaluation of a checkpoint, the paper's Table 2 columns.
+
+``mrae eval --config X.yaml --checkpoint CKPT [key=value ...] [--out DIR] [--split val]
+[--slice HxW --overlap F --merge nms|greedy --full-pass ...]``: :mod:`mrae.apps.evaluate` does the
+work, :mod:`mrae.evaluation` the measuring.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from mrae.apps.evaluate import evaluate_checkpoint, write_evaluation
+from mrae.choices import DIAGNOSTIC_COLUMNS
+from mrae.commands.slicing_flags import add_slice_arguments, slice_options
+from mrae.evaluation.coco_metrics import SIZE_NOTE, TABLE_HEADER, markdown_row, table_header
+from mrae.evaluation.slicing import describe
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--config",
+        help="YAML config whose data section names the dataset (default: RUN_DIR/config.yaml "
+        "of the checkpoint's run, else the config stored in the checkpoint)",
+    )
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) to evaluate")
+    parser.add_argument(
+        "overrides", nargs="*", default=[], help="config overrides as key.sub=value, e.g. eval.max_images=50"
+    )
+    parser.add_argument(
+        "--out", help="folder for the metrics and detections JSON (default: RUN_DIR/eval/)"
+    )
+    parser.add_argument("--split", choices=("val", "train"), default="val", help="dataset split (default: val)")
+    parser.add_argument(
+        "--max-images", type=int, help="evaluate the first N images (default: eval.max_images, else all)"
+    )
+    parser.add_argument("--device", help="cpu, cuda, cuda:N or auto (default: the config's train.device)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    add_slice_arguments(parser)
+
+
+def main(args: argparse.Namespace) -> int:
+    slicing = slice_options(args)  # checked before the model is loaded
+    evaluation = evaluate_checkpoint(
+        args.checkpoint, config=args.config, overrides=list(args.overrides), split=args.split,
+        max_images=args.max_images, device=args.device, out=args.out,
+        progress=not args.no_progress, slicing=slicing,
+    )
+    name, metrics = evaluation.name, evaluation.metrics
+    print(TABLE_HEADER)
+    print(markdown_row(name, metrics))
+    print()
+    print(table_header(DIAGNOSTIC_COLUMNS))
+    print(markdown_row(name, metrics, DIAGNOSTIC_COLUMNS))
+    print(SIZE_NOTE)
+    if slicing is not None:
+        print(f"Sliced inference: {describe(slicing)} (native px); no proposal recall.")
+    metrics_path, results_path = write_evaluation(evaluation)
+    print(f"\nwrote {metrics_path} and {results_path} ({len(evaluation.detections)} detections)")
+    return 0

@@ -1,0 +1,102 @@
+"""Pascal VOC XML labels: ``<object>`` with ``<name>``, ``<bndbox>`` and ``<difficult>``.
+
+The 1-based inclusive pixel coordinates become ``[xmin - 1, ymin - 1, xmax - xmin + 1,
+ymax - ymin + 1]`` (detectron2's and supervision's convention); ``difficult`` objects keep a
+``"difficult": 1`` key. The file's ``<size>`` is never trusted, only compared with the image's.
+Class names come from ``--names`` or, sorted, from the files. Errors name the XML line (the
+standard library's ElementTree keeps no line numbers, so the file is parsed with expat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from xml.parsers import expat
+
+from mrae.data.formats.common import Label, parse_number
+from mrae.errors import DataError
+
+
+def read_voc(path: Path, width: int, height: int) -> tuple[list[Label], str | None]:
+    """The boxes of a VOC XML file of a ``width`` x ``height`` image, and a line saying how its
+    ``<size>`` differs from the image's (None when it agrees or is absent)."""
+    root = _parse_xml(path)
+    if root.tag != "annotation":
+        raise DataError(f"{path} line {root.line}: the root element is <{root.tag}>, not "
+                        "<annotation>; give Pascal VOC XML")
+    mismatch = None
+    size = root.child("size")
+    if size is not None:
+        stated = (size.text_of("width"), size.text_of("height"))
+        if stated != (str(width), str(height)):
+            mismatch = f"{path} says {stated[0]} x {stated[1]}, the image is {width} x {height}"
+    found = []
+    for obj in root.children("object"):
+        where = f"{path} line {obj.line}"
+        name = obj.text_of("name")
+        if not name:
+            raise DataError(f"{where}: <object> has no <name>")
+        box = obj.child("bndbox")
+        if box is None:
+            raise DataError(f"{where}: <object> {name!r} has no <bndbox>")
+        xmin, ymin, xmax, ymax = (
+            parse_number(box.text_of(k) or "", f"{path} line {box.line}", f"<{k}>")
+            for k in ("xmin", "ymin", "xmax", "ymax")
+        )
+        difficult_text = obj.text_of("difficult") or "0"
+        difficult = parse_number(difficult_text, where, "<difficult>")
+        found.append(Label(name, (xmin - 1, ymin - 1, xmax, ymax), where,
+                           extra={"difficult": int(difficult != 0)}))
+    return found, mismatch
+
+
+@dataclass
+class _Node:
+    """An XML element with the line it starts on (ElementTree keeps no line numbers)."""
+
+    tag: str
+    line: int
+    text: str = ""
+    kids: list[_Node] = field(default_factory=list)
+
+    def child(self, tag: str) -> _Node | None:
+        return next((k for k in self.kids if k.tag == tag), None)
+
+    def children(self, tag: str) -> Iterator[_Node]:
+        return (k for k in self.kids if k.tag == tag)
+
+    def text_of(self, tag: str) -> str | None:
+        node = self.child(tag)
+        return None if node is None else node.text.strip()
+
+
+def _parse_xml(path: Path) -> _Node:
+    parser = expat.ParserCreate()
+    stack: list[_Node] = []
+    roots: list[_Node] = []
+
+    def start(tag: str, _attrs: dict[str, str]) -> None:
+        node = _Node(tag, parser.CurrentLineNumber)
+        (stack[-1].kids if stack else roots).append(node)
+        stack.append(node)
+
+    def end(_tag: str) -> None:
+        stack.pop()
+
+    def text(data: str) -> None:
+        if stack:
+            stack[-1].text += data
+
+    parser.StartElementHandler = start
+    parser.EndElementHandler = end
+    parser.CharacterDataHandler = text
+    try:
+        with open(path, "rb") as f:
+            parser.ParseFile(f)
+    except expat.ExpatError as error:
+        raise DataError(f"{path} line {error.lineno}: malformed XML "
+                        f"({expat.ErrorString(error.code)})") from None
+    except OSError as error:
+        raise DataError(f"{path}: cannot read the file ({error.strerror})") from None
+    return roots[0]
