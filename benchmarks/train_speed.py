@@ -154,7 +154,7 @@ def main() -> int:
     args = parser.parse_args()
     cfg = load_config(args.config, args.overrides)
     paths = resolve_data(cfg)
-    dataset = CocoDetection(paths["train_images"], paths["train_annotations"], train=True, flip=False)
+    dataset = CocoDetection(paths["train_images"], paths["train_annotations"], train=True)
     threads = torch.get_num_threads()
     peak = matmul_peak(threads)
     rows = [r for r in EXTRACTOR_ROWS if not args.only or r[0] in args.only.split(",")]

@@ -30,7 +30,6 @@ import torch
 from pycocotools.coco import COCO
 from torch.utils.data import DataLoader, Dataset, Sampler
 from torchvision import tv_tensors
-from torchvision.transforms import v2
 
 from mrae.data.images import exif_orientation, read_image
 from mrae.data.validate import load_coco_json
@@ -47,12 +46,13 @@ class CocoDetection(Dataset):
         images_dir: folder that the images' ``file_name`` values are relative to.
         ann_file: COCO instances JSON; checked by :func:`mrae.data.validate.load_coco_json`
             (boxes outside the image are clipped, empty ones dropped, one warning line).
-        train: the training set: horizontal flip (p = 0.5) and ``skip_empty`` by default.
-        flip: horizontal flip with p = 0.5, boxes flipped too; default: ``train``. The draw uses
-            torch's global RNG (per worker: seeded by :func:`build_loader`), so runs repeat.
+        train: the training set: ``skip_empty`` by default. Training augments through
+            :class:`mrae.data.augment.AugmentByKey` (flips and crops drawn by the sampler), not here.
+        flip: only False is accepted, for callers that still pass ``flip=False``
+            (``mrae/engine/trainer.py``); the dataset itself never flips.
         skip_empty: leave out images without a non-crowd box; default: ``train``.
         transforms: a ``torchvision.transforms.v2`` transform of ``(image, target)`` (image a
-            ``tv_tensors.Image``, boxes ``tv_tensors.BoundingBoxes``) used instead of the flip.
+            ``tv_tensors.Image``, boxes ``tv_tensors.BoundingBoxes``); none by default.
 
     Attributes:
         coco: the pycocotools ``COCO`` index of the checked annotations (the evaluation's ground truth).
@@ -69,17 +69,17 @@ class CocoDetection(Dataset):
         ann_file: str | PathLike[str],
         train: bool = False,
         *,
-        flip: bool | None = None,
+        flip: bool = False,
         skip_empty: bool | None = None,
         transforms: Transform | None = None,
     ) -> None:
         self.images_dir = Path(images_dir)
         self.ann_file = Path(ann_file)
         self.train = train
-        flip = train if flip is None else flip
+        if flip:
+            raise ValueError("CocoDetection does not flip; training flips through "
+                             "mrae.data.augment.AugmentByKey")
         skip_empty = train if skip_empty is None else skip_empty
-        if transforms is None and flip:
-            transforms = v2.RandomHorizontalFlip(p=0.5)
         self.transforms = transforms
 
         self.coco = _coco_index(load_coco_json(self.ann_file))
@@ -208,8 +208,9 @@ def build_loader(
     """A DataLoader over ``dataset`` with :func:`collate`; the order and augmentation repeat by seed.
 
     The loader's generator is seeded with ``seed``: it draws the shuffle order and each worker's
-    torch seed (hence the flips), and :func:`seed_worker` passes that seed on to numpy and random.
-    With ``workers=0`` the flips use the main process's torch RNG (seed it with torch.manual_seed).
+    torch seed (hence any random transform's draws), and :func:`seed_worker` passes that seed on
+    to numpy and random. With ``workers=0`` random transforms use the main process's torch RNG
+    (seed it with torch.manual_seed).
     ``sampler`` replaces ``shuffle`` (give one or the other).
     """
     if batch_size < 1:

@@ -97,7 +97,7 @@ def evaluate_model(
     if getattr(dataset, "transforms", None) is not None:
         raise ConfigError(
             "evaluation needs a dataset without transforms (its boxes are compared with the "
-            "annotation file): build it with train=False and no flip/transforms"
+            "annotation file): build it with no transforms"
         )
     count = len(dataset) if max_images is None else min(int(max_images), len(dataset))
     if count < 1:

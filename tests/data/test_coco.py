@@ -1,4 +1,4 @@
-"""CocoDetection, the flip, collate and build_loader, on a tiny dataset the tests write."""
+"""CocoDetection, collate and build_loader, on a tiny dataset the tests write."""
 
 from __future__ import annotations
 
@@ -148,32 +148,6 @@ def test_exif_rotated_jpeg_matches_its_box(dataset_files):
     assert inside > 0.9 and outside < 0.1
 
 
-def test_flip_moves_boxes_with_pixels_and_repeats_by_seed(dataset_files):
-    plain = CocoDetection(*dataset_files)[0]
-    dataset = CocoDetection(*dataset_files, train=True)
-    torch.manual_seed(0)
-    draws = [dataset[0] for _ in range(16)]
-    flipped = [d for d in draws if not torch.equal(d[0], plain[0])]
-    assert 0 < len(flipped) < len(draws)  # p = 0.5
-    for image, target in flipped:
-        assert torch.equal(image, plain[0].flip(-1))
-        x1, y1, x2, y2 = plain[1]["boxes"].unbind(1)
-        expected = torch.stack([40 - x2, y1, 40 - x1, y2], dim=1)  # width 40
-        assert torch.equal(target["boxes"], expected)
-        x1, y1, x2, y2 = target["boxes"][0].int().tolist()
-        assert image[:, y1:y2, x1:x2].min() == 1.0
-    torch.manual_seed(0)
-    again = [dataset[0] for _ in range(16)]
-    assert all(torch.equal(a[1]["boxes"], b[1]["boxes"]) for a, b in zip(draws, again, strict=True))
-
-
-def test_no_flip_option(dataset_files):
-    plain = CocoDetection(*dataset_files)[0]
-    dataset = CocoDetection(*dataset_files, train=True, flip=False)
-    torch.manual_seed(0)
-    assert all(torch.equal(dataset[0][0], plain[0]) for _ in range(8))
-
-
 def test_collate_and_loader(dataset_files):
     dataset = CocoDetection(*dataset_files)
     images, targets = collate([dataset[0], dataset[1]])
@@ -190,7 +164,7 @@ def _epoch(dataset, workers: int, seed: int) -> list:
     return [(t["image_id"], t["boxes"].tolist()) for _, targets in loader for t in targets]
 
 
-def test_loader_with_workers_repeats_order_and_flips_by_seed(dataset_files):
+def test_loader_with_workers_repeats_order_by_seed(dataset_files):
     dataset = CocoDetection(*dataset_files, train=True)
     first, second = _epoch(dataset, 2, seed=3), _epoch(dataset, 2, seed=3)
     assert first == second

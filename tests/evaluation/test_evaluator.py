@@ -187,9 +187,9 @@ def test_images_without_ground_truth_give_nan_not_minus_one(tmp_path):
 
 
 def test_refuses_a_dataset_with_augmentation_and_bad_max_images(dataset, tmp_path):
-    flipped = CocoDetection(dataset.images_dir, dataset.ann_file, train=True)
+    augmented = CocoDetection(dataset.images_dir, dataset.ann_file, transforms=lambda i, t: (i, t))
     with pytest.raises(ConfigError, match="without transforms"):
-        evaluate_model(FakeDetector([]), flipped, progress=False)
+        evaluate_model(FakeDetector([]), augmented, progress=False)
     with pytest.raises(ConfigError, match="max_images"):
         evaluate_model(FakeDetector([]), dataset, max_images=0, progress=False)
 

@@ -171,7 +171,7 @@ def coco(tmp_path: Path) -> Path:
 
 
 def test_dataset_gives_crowds_and_ignore_regions_as_ignore_boxes(coco):
-    dataset = CocoDetection(coco.parent, coco, train=True, flip=False)
+    dataset = CocoDetection(coco.parent, coco, train=True)
     assert dataset.coco.anns[2]["iscrowd"] == 1 and dataset.coco.anns[2]["ignore"] == 1
     _, target = dataset[0]
     assert target["boxes"].tolist() == [[10.0, 10.0, 20.0, 20.0]]
