@@ -26,7 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mrae.evaluation.evaluator import TABLE_HEADER, markdown_row
+    from mrae.evaluation.coco_metrics import TABLE_HEADER, markdown_row
 
     log_to_stderr()  # progress, warnings and evaluations as plain lines on stderr
     cfg = load_config(args.config, args.overrides)

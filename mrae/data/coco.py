@@ -48,8 +48,6 @@ class CocoDetection(Dataset):
             (boxes outside the image are clipped, empty ones dropped, one warning line).
         train: the training set: ``skip_empty`` by default. Training augments through
             :class:`mrae.data.augment.AugmentByKey` (flips and crops drawn by the sampler), not here.
-        flip: only False is accepted, for callers that still pass ``flip=False``
-            (``mrae/engine/trainer.py``); the dataset itself never flips.
         skip_empty: leave out images without a non-crowd box; default: ``train``.
         transforms: a ``torchvision.transforms.v2`` transform of ``(image, target)`` (image a
             ``tv_tensors.Image``, boxes ``tv_tensors.BoundingBoxes``); none by default.
@@ -69,16 +67,12 @@ class CocoDetection(Dataset):
         ann_file: str | PathLike[str],
         train: bool = False,
         *,
-        flip: bool = False,
         skip_empty: bool | None = None,
         transforms: Transform | None = None,
     ) -> None:
         self.images_dir = Path(images_dir)
         self.ann_file = Path(ann_file)
         self.train = train
-        if flip:
-            raise ValueError("CocoDetection does not flip; training flips through "
-                             "mrae.data.augment.AugmentByKey")
         skip_empty = train if skip_empty is None else skip_empty
         self.transforms = transforms
 

@@ -80,7 +80,7 @@ class Trainer:
             for folder in (run_dir, self.checkpoints):
                 remove_stale_temp_files(folder, include_own=True)
         self.train_set = CocoDetection(
-            paths["train_images"], paths["train_annotations"], train=True, flip=False
+            paths["train_images"], paths["train_annotations"], train=True
         )
         self.val_set = None
         if paths["val_annotations"] is not None and process.is_main:

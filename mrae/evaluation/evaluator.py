@@ -45,13 +45,8 @@ from tqdm import tqdm
 from mrae.data.sizes import SMALL_AREA
 from mrae.device import resolve_device, timed
 from mrae.errors import ConfigError, DataError
-
-# TABLE_HEADER and markdown_row are imported here only for mrae/commands/train.py, which still
-# imports them from this module; they go once it imports them from coco_metrics like the rest.
 from mrae.evaluation.coco_metrics import (
-    TABLE_HEADER,  # noqa: F401
     coco_metrics,
-    markdown_row,  # noqa: F401
     tiny_bucket_ap,
 )
 from mrae.evaluation.slicing import SliceOptions, sliced_detect
