@@ -1,0 +1,145 @@
+"""The config's schema: the typed sections and their defaults (what a YAML file may set).
+
+A YAML file lists only what differs from these defaults; :mod:`mrae.engine.config` reads it and
+:mod:`mrae.engine.config_checks` checks what the types cannot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class ModelConfig:
+    """The keyword arguments of :func:`mrae.modeling.detector.build_detector` (see its docstring)."""
+
+    extractor: str = "mrae"
+    level: int = 1
+    template: int = 2
+    mode: str = "global"
+    backbone: str = "resnet18"
+    pretrained: str | None = None
+    trainable_layers: int | None = None  # null: 3 with trained weights, 5 (all) from scratch
+    norm: str = "auto"  # auto: frozen BN with trained weights, BN from scratch; groupnorm
+    head: str = "mlp"
+    out_channels: int = 256
+    num_classes: int | None = None  # None: the training data's classes + 1 (background)
+    anchor_sizes: list[float] = field(default_factory=lambda: [8, 16, 32, 64])
+    aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
+    min_size: int = 300
+    max_size: int = 512
+    fixed_size: list[int] | None = None
+    upsample: str = "bilinear"
+    learn_temperature: bool = False
+    embed_channels: int = 64  # mrae: width of each level's 1x1-conv embedding
+    pool_size: int = 4  # mrae (global): the P x P grid the embedding is average-pooled to
+    embed_dim: int = 256  # mrae (global): length of the vectors whose cosines give the attention
+    fpn_anchors: str = "per_level"
+    rpn_pre_nms_top_n_train: int = 2000
+    rpn_pre_nms_top_n_test: int = 1000
+    rpn_post_nms_top_n_train: int = 2000
+    rpn_post_nms_top_n_test: int = 1000
+    rpn_nms_thresh: float = 0.7
+    rpn_batch_size_per_image: int = 256
+    box_batch_size_per_image: int = 512
+    box_score_thresh: float = 0.05
+    box_nms_thresh: float = 0.5
+    detections_per_class: int = 100
+    detections_per_img: int = 300
+    # training: anchors/proposals (not positives) whose intersection over their own area with a
+    # crowd or ignore region exceeds this are neither positives nor negatives; null or < 0: off
+    ignore_iof_thr: float | None = 0.5
+
+
+@dataclass
+class SyntheticConfig:
+    """The synthetic dataset (:func:`mrae.data.synth.generate`), used when the data paths are null."""
+
+    train_images: int = 800
+    val_images: int = 200
+    seed: int = 0
+    width: int = 512
+    height: int = 300
+    cache_dir: str = ".cache/synth"  # generated once into cache_dir/<key>, reused after
+
+
+@dataclass
+class DataConfig:
+    """COCO-format data: images folders and instances JSON files (paths relative to the cwd)."""
+
+    train_images: str | None = None
+    train_annotations: str | None = None
+    val_images: str | None = None
+    val_annotations: str | None = None
+    synthetic: SyntheticConfig = field(default_factory=SyntheticConfig)
+    workers: int = 2  # data loader processes (0: load in the training process)
+    flip: bool = True  # horizontal flip (p = 0.5) of the training images
+    # random crops [h, w] in model-input pixels for training (objects keep their scale; the
+    # evaluation sees full images); null: full images. See mrae.data.augment.
+    train_crop: list[int] | None = None
+    # the crops' scale: image (the full image's resize factor) or tile (sliced training: train_crop
+    # px of the original image, resized as sliced inference resizes a tile). See docs/slicing.md.
+    crop_scale: str = "image"
+    # a box cut by a crop is kept (clipped) when at least this share of its area, in (0, 1], is
+    # inside, and the visible part of a box with less inside becomes an ignore box (neither object
+    # nor background); null: boxes under half inside are dropped (become background).
+    crop_min_visible: float | None = None
+
+
+@dataclass
+class TrainConfig:
+    """An iteration-based schedule: SGD with momentum (or AdamW), piecewise-constant lr at milestones."""
+
+    steps: int = 1000  # optimiser steps (iterations), each of batch_size images per process
+    batch_size: int = 2
+    lr: float = 0.02
+    optimizer: str = "sgd"  # sgd (with momentum, the paper's) | adamw (give it its own lr; no momentum)
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    weight_decay_norm_and_bias: bool = False  # true: decay normalization weights and biases too
+    milestones: list[int] = field(default_factory=list)  # steps where lr is multiplied by gamma
+    gamma: float = 0.1
+    warmup_steps: int = 0  # linear warm-up from warmup_factor * lr to lr
+    warmup_factor: float = 0.001
+    clip_grad_norm: float | None = None  # max total gradient L2 norm; null: no clipping
+    amp: bool = True  # mixed precision (float16 autocast + GradScaler), used on CUDA only
+    seed: int = 0
+    eval_every: int = 0  # evaluate on the val set every N steps (0: only after the last step)
+    checkpoint_every: int = 500  # write a checkpoint every N steps (0: only after the last step)
+    keep_last: int = 2  # step_<7-digit step>.pth checkpoints kept (plus last.pth and best.pth)
+    log_every: int = 10  # log the mean losses over the last N steps
+    best_metric: str = "AP"  # the eval metric (higher is better) that picks best.pth
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+
+
+@dataclass
+class EvalConfig:
+    """Evaluation on the val set during training and by ``mrae eval``."""
+
+    max_images: int | None = None  # evaluate only the first N val images (null: all)
+
+
+@dataclass
+class PretrainConfig:
+    """The proxy pretraining (:mod:`mrae.engine.pretrain`) run when ``model.pretrained: synthetic``."""
+
+    scenes: int = 800  # synthetic scenes the training crops are cut from (split id 2: no dataset's)
+    val_scenes: int = 100  # further scenes whose crops measure the held-out accuracy
+    seed: int = 0
+    crop_size: int = 32  # px, square, native resolution
+    background_per_image: int = 3  # background crops per scene (besides one per object/distractor)
+    steps: int = 1000
+    batch_size: int = 128
+    lr: float = 0.1  # SGD (momentum 0.9, Nesterov), linear warm-up then cosine to 0
+    weight_decay: float = 5e-4  # on conv and linear weights only
+    cache_dir: str = ".cache/pretrain"  # trained once into cache_dir/<key>/, reused after
+
+
+@dataclass
+class Config:
+    name: str | None = None  # run name; default run folder runs/<name>; null: the file's stem
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
