@@ -130,6 +130,16 @@ def test_the_convergence_claim_reads_the_curves_at_half_the_schedule(row):
     assert _claims(rows)["converges_faster"]["verdict"] == NOT_HELD
 
 
+def test_runs_evaluated_only_at_the_end_do_not_judge_convergence(row):
+    """The final AP is no stand-in for the AP at half the schedule."""
+    end_only = [[[150, 0.2]], [[150, 0.21]], [[150, 0.19]]]
+    rows = [row("single C2", "baseline", [2.0, 2.1, 1.9], curves=end_only),
+            row("MRAE template 2", "mrae", [5.0, 5.1, 5.0], curves=end_only)]
+    claim = _claims(rows)["converges_faster"]
+    assert claim["verdict"] is None and claim["comparisons"] == []
+    assert "not judged: the study has no finished evaluation partway through the schedule" in describe(claim)
+
+
 def test_missing_rows_are_said_so_and_not_judged(row):
     lines = discuss([row("single C1", "baseline", [2.0, 2.1])])
     assert ("**MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x): not judged: "
