@@ -32,6 +32,7 @@ from mrae.errors import ConfigError
 from mrae.evaluation.slicing import SliceOptions
 
 COLUMNS = ("AP", "AP50", "APs", "APm", "AR100", "ms_per_image")
+TITLE = "Sliced inference on the large-image benchmark: measured"
 RESULTS = Path(__file__).resolve().parents[1] / "docs" / "slicing_benchmark.json"
 
 
@@ -42,9 +43,13 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
     parser.add_argument("--data", help="folder written by mrae synth DATA --large")
     parser.add_argument("--max-images", type=int, default=25, help="validation images (default 25)")
     parser.add_argument("--device", default="auto", help="cpu, cuda or auto")
+    parser.add_argument("--model", help="a name for the model, put before each row's label "
+                        "(default: none; give one when comparing models on one page)")
     parser.add_argument("--results", default=str(RESULTS),
                         help="results JSON the rows are merged into; the page is rendered beside it "
                         "with the suffix .md (default docs/slicing_benchmark.json)")
+    parser.add_argument("--title", help="the page's title, kept in the results file (default: "
+                        "the sliced-inference benchmark's)")
     parser.add_argument("--render-only", action="store_true",
                         help="measure nothing: render the page again from --results")
     add_slice_arguments(parser)
@@ -66,7 +71,7 @@ def render(results: dict) -> str:
 
     rows = results["rows"]
     lines = [
-        "# Sliced inference on the large-image benchmark: measured",
+        f"# {results.get('title', TITLE)}",
         "",
         "Written by `python benchmarks/slicing.py` (each call merges its rows into "
         "[slicing_benchmark.json](slicing_benchmark.json), which this page is rendered from; "
@@ -86,12 +91,14 @@ def render(results: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def write_results(path: Path, rows: dict[str, dict]) -> dict:
+def write_results(path: Path, rows: dict[str, dict], title: str | None = None) -> dict:
     """Merge ``rows`` (label -> row) into the results file at ``path`` and render its page."""
     from mrae.files import write_json_atomic, write_text_atomic
 
     results = json.loads(path.read_text()) if path.is_file() else {"rows": {}}
     results["rows"].update(rows)
+    if title:
+        results["title"] = title
     write_json_atomic(path, results)
     write_text_atomic(path.with_suffix(".md"), render(results))
     return results
@@ -109,9 +116,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     if args.render_only:
         if not results_path.is_file():
             raise ConfigError(f"{results_path}: no results to render; measure first")
-        from mrae.files import write_text_atomic
+        from mrae.files import write_json_atomic, write_text_atomic
 
-        write_text_atomic(results_path.with_suffix(".md"), render(json.loads(results_path.read_text())))
+        results = json.loads(results_path.read_text())
+        if args.title:
+            results["title"] = args.title
+            write_json_atomic(results_path, results)
+        write_text_atomic(results_path.with_suffix(".md"), render(results))
         print(f"rendered {results_path.with_suffix('.md')}")
         return
     data = Path(args.data)
@@ -122,6 +133,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} cores, load {load:.2f} at start"
     rows: dict[str, dict] = {}
     for name, slicing in (("whole image", None), (f"sliced ({describe(options)})", options)):
+        name = f"{args.model}: {name}" if args.model else name
         metrics, _ = evaluate_model(model, dataset, device=args.device, max_images=args.max_images,
                                     progress=False, slicing=slicing)
         rows[name] = {
@@ -131,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         }
     print(table_header(COLUMNS, name="inference"))
     print("\n".join(markdown_row(name, row["metrics"], COLUMNS) for name, row in rows.items()))
-    write_results(results_path, rows)
+    write_results(results_path, rows, args.title)
     print(f"results: {results_path}, page: {results_path.with_suffix('.md')}")
 
 

@@ -58,3 +58,7 @@ def test_results_merge_by_label_and_the_page_is_rendered_from_them(tmp_path):
     results.with_suffix(".md").unlink()
     bench.main(["--render-only", "--results", str(results)])
     assert results.with_suffix(".md").read_text() == page
+    assert page.startswith(f"# {bench.TITLE}\n")
+    bench.main(["--render-only", "--results", str(results), "--title", "Sliced training"])
+    assert results.with_suffix(".md").read_text().startswith("# Sliced training\n")
+    assert json.loads(results.read_text())["title"] == "Sliced training"
