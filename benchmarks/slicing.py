@@ -65,7 +65,7 @@ def parse_args(argv: Sequence[str] | None = None) -> tuple[argparse.Namespace, S
     return args, options
 
 
-def render(results: dict) -> str:
+def render(results: dict, source: str = RESULTS.name) -> str:
     """The markdown page of the results file: one table of every measured row, its commands."""
     from mrae.evaluation.coco_metrics import markdown_row, table_header
 
@@ -74,7 +74,7 @@ def render(results: dict) -> str:
         f"# {results.get('title', TITLE)}",
         "",
         "Written by `python benchmarks/slicing.py` (each call merges its rows into "
-        "[slicing_benchmark.json](slicing_benchmark.json), which this page is rendered from; "
+        f"[{source}]({source}), which this page is rendered from; "
         "`--render-only` renders it again). No number here is typed by hand. AP columns: "
         "COCOeval x100 in original-image pixels; ms: time per image, every tile and the full "
         "pass counted. How slicing works: [slicing.md](slicing.md).",
@@ -100,7 +100,7 @@ def write_results(path: Path, rows: dict[str, dict], title: str | None = None) -
     if title:
         results["title"] = title
     write_json_atomic(path, results)
-    write_text_atomic(path.with_suffix(".md"), render(results))
+    write_text_atomic(path.with_suffix(".md"), render(results, path.name))
     return results
 
 
@@ -122,7 +122,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         if args.title:
             results["title"] = args.title
             write_json_atomic(results_path, results)
-        write_text_atomic(results_path.with_suffix(".md"), render(results))
+        write_text_atomic(results_path.with_suffix(".md"), render(results, results_path.name))
         print(f"rendered {results_path.with_suffix('.md')}")
         return
     data = Path(args.data)
