@@ -24,7 +24,7 @@ NORM_LAYERS: tuple[type[nn.Module], ...] = (
 )
 
 
-def param_groups(model: nn.Module, weight_decay: float, decay_norm_and_bias: bool) -> list[dict[str, Any]]:
+def param_groups(model: nn.Module, decay_norm_and_bias: bool) -> list[dict[str, Any]]:
     """The model's trainable parameters as optimizer groups, in the model's order.
 
     Returns:
@@ -51,7 +51,7 @@ def build_optimizer(model: nn.Module, train: Mapping[str, Any]) -> torch.optim.O
     """``train.optimizer`` over the model's trainable parameters, with the config's ``lr``,
     ``weight_decay`` (see :func:`param_groups`) and, for SGD, ``momentum``; AdamW keeps torch's
     betas (0.9, 0.999)."""
-    groups = param_groups(model, train["weight_decay"], train["weight_decay_norm_and_bias"])
+    groups = param_groups(model, train["weight_decay_norm_and_bias"])
     name = train["optimizer"]
     if name == "sgd":
         return torch.optim.SGD(groups, lr=train["lr"], momentum=train["momentum"],

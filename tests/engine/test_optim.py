@@ -26,7 +26,7 @@ def names(model: nn.Module, group: dict) -> list[str]:
 
 def test_no_decay_on_normalization_parameters_and_biases_by_default():
     model = small_model()
-    decay, no_decay = param_groups(model, 1e-4, decay_norm_and_bias=False)
+    decay, no_decay = param_groups(model, decay_norm_and_bias=False)
     assert names(model, decay) == ["0.weight", "5.weight"]
     assert names(model, no_decay) == ["0.bias", "1.weight", "1.bias", "2.weight", "2.bias", "5.bias"]
     assert "weight_decay" not in decay and no_decay["weight_decay"] == 0.0
@@ -34,7 +34,7 @@ def test_no_decay_on_normalization_parameters_and_biases_by_default():
 
 def test_decay_on_every_parameter_when_asked_is_one_group_in_the_models_order():
     model = small_model()
-    (group,) = param_groups(model, 1e-4, decay_norm_and_bias=True)
+    (group,) = param_groups(model, decay_norm_and_bias=True)
     assert group == {"params": [p for p in model.parameters() if p.requires_grad]}
 
 
