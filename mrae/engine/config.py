@@ -43,6 +43,7 @@ __all__ = [
     "DEVICE_CHOICES", "Config", "DataConfig", "EvalConfig", "ModelConfig", "PretrainConfig",
     "SyntheticConfig", "TrainConfig", "best_metric_choices", "config_from_dict", "load_config",
     "model_choices", "resolve_data", "synthetic_dir", "to_dict", "to_yaml", "validate",
+    "with_num_classes",
 ]
 
 ConfigPath = str | PathLike[str]
@@ -106,6 +107,20 @@ def to_yaml(cfg: DictConfig) -> str:
 def to_dict(cfg: DictConfig) -> dict[str, Any]:
     """The resolved config as plain Python containers (what a checkpoint stores)."""
     return OmegaConf.to_container(cfg, resolve=True)  # type: ignore[return-value]
+
+
+def with_num_classes(cfg: DictConfig, data_classes: int) -> DictConfig:
+    """A copy of ``cfg`` whose ``model.num_classes`` is filled in (data classes + background)."""
+    cfg = cfg.copy()
+    wanted = data_classes + 1
+    if cfg.model.num_classes is None:
+        cfg.model.num_classes = wanted
+    elif cfg.model.num_classes < wanted:
+        raise ConfigError(
+            f"model.num_classes={cfg.model.num_classes} is too small for the training data's "
+            f"{data_classes} classes; it counts the background too: set {wanted} or null"
+        )
+    return cfg
 
 
 def synthetic_dir(cfg: DictConfig) -> Path:

@@ -58,7 +58,7 @@ class Trainer:
     ) -> None:
         from mrae.data.coco import CocoDetection
         from mrae.data.sizes import shrink_warning
-        from mrae.engine.config import resolve_data
+        from mrae.engine.config import resolve_data, with_num_classes
         from mrae.engine.pretrain import resolve_pretrained
 
         self.run_dir = run_dir = Path(run_dir)
@@ -90,7 +90,7 @@ class Trainer:
         if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size, m.max_size, m.fixed_size)):
             logger.warning(f"mrae train: {note}")  # the resize makes the objects tiny
 
-        self.cfg = _with_num_classes(cfg, self.train_set.num_classes)
+        self.cfg = with_num_classes(cfg, self.train_set.num_classes)
         t = self.cfg.train
         self.max_steps: int = t.steps
         self.use_amp = bool(t.amp) and process.device.type == "cuda"
@@ -379,20 +379,6 @@ def detector_dry_loss(model: nn.Module) -> torch.Tensor:
     target = {"boxes": torch.tensor([[16.0, 16.0, 40.0, 40.0]], device=device),
               "labels": torch.tensor([1], device=device)}
     return sum(model([image], [target]).values())
-
-
-def _with_num_classes(cfg: DictConfig, data_classes: int) -> DictConfig:
-    """A copy of ``cfg`` whose ``model.num_classes`` is filled in (data classes + background)."""
-    cfg = cfg.copy()
-    wanted = data_classes + 1
-    if cfg.model.num_classes is None:
-        cfg.model.num_classes = wanted
-    elif cfg.model.num_classes < wanted:
-        raise ConfigError(
-            f"model.num_classes={cfg.model.num_classes} is too small for the training data's "
-            f"{data_classes} classes; it counts the background too: set {wanted} or null"
-        )
-    return cfg
 
 
 def _seed_everything(seed: int) -> None:
