@@ -61,6 +61,11 @@ def _clip(boxes: torch.Tensor, x0: float, y0: float, x1: float, y1: float) -> to
     ], dim=1)  # fmt: skip
 
 
+def _has_area(boxes: torch.Tensor) -> torch.Tensor:
+    """[K] bool: which of ``boxes`` [K, 4] xyxy have a positive width and height."""
+    return (boxes[:, 2] > boxes[:, 0]) & (boxes[:, 3] > boxes[:, 1])
+
+
 def crop_target(
     target: dict[str, Any], x0: float, y0: float, x1: float, y1: float,
     min_visible: float | None = None,
@@ -83,10 +88,9 @@ def crop_target(
     out = {**target, "boxes": shifted}
     if "ignore_boxes" in target:
         regions = _clip(target["ignore_boxes"], x0, y0, x1, y1)
-        left = (regions[:, 2] > regions[:, 0]) & (regions[:, 3] > regions[:, 1])
-        out["ignore_boxes"] = regions[left] - origin.to(regions.dtype)
+        out["ignore_boxes"] = regions[_has_area(regions)] - origin.to(regions.dtype)
     if min_visible is not None:
-        cut = ~keep & (clipped[:, 2] > clipped[:, 0]) & (clipped[:, 3] > clipped[:, 1])
+        cut = ~keep & _has_area(clipped)
         regions = out.get("ignore_boxes", boxes.new_zeros((0, 4)))
         out["ignore_boxes"] = torch.cat([regions, (clipped[cut] - origin).to(regions.dtype)])
     for key in ("labels", "area", "iscrowd"):
