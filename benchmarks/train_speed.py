@@ -93,12 +93,31 @@ class PhaseTimer:
         return hook
 
 
-def measure(cfg, model_kwargs: dict, dataset, steps: int, warmup: int) -> dict:
+VARIANTS = ("eager", "channels_last", "compile")
+
+
+def prepare(model: torch.nn.Module, variant: str) -> torch.nn.Module:
+    """The model as the variant runs it: as built (eager), its convolution weights in channels_last
+    memory format (inputs follow: the ResNet stem converts them), or its backbone (trunk +
+    extractor) through torch.compile (the RPN and RoI head stay eager: their shapes change with
+    every batch's proposals)."""
+    if variant == "channels_last":
+        model.backbone.to(memory_format=torch.channels_last)
+        model.rpn.to(memory_format=torch.channels_last)
+    elif variant == "compile":
+        model.backbone.body = torch.compile(model.backbone.body, dynamic=True)
+        model.backbone.extractor = torch.compile(model.backbone.extractor, dynamic=True)
+    elif variant != "eager":
+        raise SystemExit(f"--variant {variant!r}: choose from {', '.join(VARIANTS)}")
+    return model
+
+
+def measure(cfg, model_kwargs: dict, dataset, steps: int, warmup: int, variant: str = "eager") -> dict:
     t, m = cfg.train, cfg.model
     kwargs = {**to_dict(m), **model_kwargs, "num_classes": dataset.num_classes + 1}
     kwargs["pretrained"] = resolve_pretrained(cfg, progress=False)
     torch.manual_seed(0)
-    model = build_detector(**kwargs)
+    model = prepare(build_detector(**kwargs), variant)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=t.weight_decay)
@@ -150,8 +169,18 @@ def main() -> int:
     parser.add_argument("--only", help="comma-separated extractor rows, e.g. 'MRAE t2,FPN'")
     parser.add_argument("--out", default=str(REPO / "docs/train_speed.md"))
     parser.add_argument("--json", help="also write the measurements as JSON here")
+    parser.add_argument("--variants", default="eager",
+                        help=f"comma-separated ways to run the model, each row once per variant: "
+                             f"{', '.join(VARIANTS)} (see prepare())")
+    parser.add_argument("--threads", type=int, help="torch threads (default: torch's own choice)")
     parser.add_argument("overrides", nargs="*", default=[])
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    variants = args.variants.split(",")
+    for variant in variants:
+        if variant not in VARIANTS:
+            parser.error(f"--variants: unknown {variant!r}; choose from {', '.join(VARIANTS)}")
     cfg = load_config(args.config, args.overrides)
     paths = resolve_data(cfg)
     dataset = CocoDetection(paths["train_images"], paths["train_annotations"], train=True)
@@ -160,8 +189,10 @@ def main() -> int:
     rows = [r for r in EXTRACTOR_ROWS if not args.only or r[0] in args.only.split(",")]
     results = []
     for name, kwargs in rows:
-        results.append((name, measure(cfg, kwargs, dataset, args.steps, args.warmup)))
-        print(f"{name}: {1000 * results[-1][1]['step']:.0f} ms/step", file=sys.stderr, flush=True)
+        for variant in variants:
+            label = name if len(variants) == 1 else f"{name} ({variant})"
+            results.append((label, measure(cfg, kwargs, dataset, args.steps, args.warmup, variant)))
+            print(f"{label}: {1000 * results[-1][1]['step']:.0f} ms/step", file=sys.stderr, flush=True)
     command = "python benchmarks/train_speed.py " + " ".join(sys.argv[1:])
     load = os.getloadavg()
     text = "\n".join([

@@ -1,12 +1,14 @@
-"""The paper's claims, each judged against the spread over seeds.
+"""The paper's claims, each judged on the ratio of two rows' AP over seeds, against the paper's ratio.
 
-A claim "A beats B" is tested with Welch's t-test on the per-seed APs (x100) of the two rows
-(``scipy.stats.ttest_ind(a, b, equal_var=False)``) at ``ALPHA`` = 0.05:
-
-- **held**: mean(A) > mean(B) and p < 0.05;
-- **did not hold**: mean(A) < mean(B) and p < 0.05;
-- **undecided at this budget**: otherwise, and whenever a side has fewer than 2 seeds (no test is
-  possible) or a side did not learn (its mean AP under ``LEARNED_AP``: such a row decides nothing).
+A claim "A beats B (by the paper's ratio P)" is judged with :mod:`mrae.apps.study.effect`: a 95%
+interval for AP(A) / AP(B) on log AP, paired by seed where both rows ran the same seeds (a seed's
+batches are the same in every row), and one of five verdicts: **held (at the paper's size)**,
+**held but smaller than the paper's**, **did not hold (the other direction)**, **not at the paper's
+size** (the interval includes 1 but excludes P) and **undecided** (it includes both). A claim the
+paper makes without a number is held, did not hold or undecided by whether the interval excludes 1.
+A side with fewer than 2 seeds gives no interval (undecided), and a row that did not learn (mean
+AP under ``LEARNED_AP``) decides nothing. Welch's t-test p-value is kept beside each comparison for
+readers who think in p-values; it decides nothing.
 
 Rows are found by their ``role`` and by the ``model`` settings of their config (``template``), never
 by name. Everything here works on the summary entries of :mod:`mrae.apps.study.summary` (or the
@@ -20,10 +22,24 @@ import warnings
 from collections.abc import Callable
 from typing import Any
 
-ALPHA = 0.05
+from mrae.apps.study.effect import (
+    HELD,
+    NOT_HELD,
+    NOT_PAPER_SIZE,
+    SMALLER,
+    UNDECIDED,
+    describe_interval,
+    ratio_verdict,
+)
+
 LEARNED_AP = 0.1  # AP points (x100): a row whose mean AP is below this did not learn
-HELD, NOT_HELD, UNDECIDED = "held", "did not hold", "undecided at this budget"
 MRAE_ROLES = ("mrae", "mrae_spatial", "mixed", "mrae_long")  # rows with a template
+# The paper's ratios (Tables 2 and 3), favoured row over the other.
+PAPER_T2_VS_BASELINE = 5.0 / 2.6
+PAPER_T2_VS_T1, PAPER_T2_VS_T3 = 5.0 / 3.6, 5.0 / 3.6
+PAPER_BASELINE_VS_SOFT = 2.6 / 0.04
+PAPER_T2_VS_MIXED = 5.0 / 3.5
+HALF = "AP at half the schedule"
 
 Entry = dict[str, Any]
 BASELINE, T2 = "row of role baseline", "row of role mrae with template 2"
@@ -32,13 +48,14 @@ BASELINE, T2 = "row of role baseline", "row of role mrae with template 2"
 # ------------------------------------------------------------------------------ the numbers
 
 
-def ap_values(entry: Entry) -> list[float]:
-    """The final AP (x100) of each seed that finished."""
-    return [100 * r["AP"] for r in entry["runs"] if r.get("AP") is not None]
+def ap_values(entry: Entry) -> dict[int, float]:
+    """The final AP (x100) of each seed that finished, by seed."""
+    return {seed: 100 * r["AP"] for seed, r in zip(entry["seeds"], entry["runs"], strict=True)
+            if r.get("AP") is not None}
 
 
 def mean_ap(entry: Entry) -> float:
-    values = ap_values(entry)
+    values = list(ap_values(entry).values())
     return sum(values) / len(values) if values else 0.0
 
 
@@ -53,10 +70,11 @@ def ap_at_fraction(curve: list, fraction: float) -> float | None:
     return None if step == curve[-1][0] and fraction < 1 else 100 * value
 
 
-def half_schedule_values(entry: Entry) -> list[float]:
-    """AP (x100) at half the schedule, one value per seed with an evaluation curve."""
-    values = (ap_at_fraction(curve, 0.5) for curve in entry["curves"])
-    return [v for v in values if v is not None]
+def half_schedule_values(entry: Entry) -> dict[int, float]:
+    """AP (x100) at half the schedule, by seed, for the seeds with an evaluation there."""
+    values = {seed: ap_at_fraction(curve, 0.5)
+              for seed, curve in zip(entry["seeds"], entry["curves"], strict=False)}
+    return {seed: v for seed, v in values.items() if v is not None}
 
 
 def _mean_std(values: list[float]) -> tuple[float, float]:
@@ -66,33 +84,29 @@ def _mean_std(values: list[float]) -> tuple[float, float]:
     return mean, std
 
 
-def welch(a: list[float], b: list[float]) -> dict[str, Any]:
-    """Whether A beats B: the verdict, means, sample stds, difference and Welch's p-value."""
-    (mean_a, std_a), (mean_b, std_b) = _mean_std(a), _mean_std(b)
-    result = {"n_a": len(a), "n_b": len(b), "mean_a": mean_a, "std_a": std_a, "mean_b": mean_b,
-              "std_b": std_b, "diff": mean_a - mean_b, "p": None, "verdict": UNDECIDED, "note": None}
+def welch_p(a: list[float], b: list[float]) -> float | None:
+    """Welch's two-sided t-test p-value of A vs B; None under 2 values a side or without spread."""
     if len(a) < 2 or len(b) < 2:
-        result["note"] = "no test possible: a t-test needs at least 2 seeds on each side"
-        return result
+        return None
     from scipy.stats import ttest_ind
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # identical values: a precision warning
         p = float(ttest_ind(a, b, equal_var=False).pvalue)
-    if math.isnan(p):
-        result["note"] = "no test possible: every seed gave the same AP on both sides"
-        return result
-    result["p"] = p
-    if p < ALPHA:
-        result["verdict"] = HELD if mean_a > mean_b else NOT_HELD if mean_a < mean_b else UNDECIDED
-    return result
+    return None if math.isnan(p) else p
 
 
-def compare(a: Entry, b: Entry, label: str = "AP", values: Callable[[Entry], list[float]] = ap_values,
-            exempt: tuple[str, ...] = (), decisive: bool = True) -> dict[str, Any]:
-    """Row `a` beats row `b` on `values` (per seed)? Rows named in `exempt` may have not learned."""
+def compare(a: Entry, b: Entry, paper: float | None, label: str = "AP",
+            values: Callable[[Entry], dict[int, float]] = ap_values, exempt: tuple[str, ...] = (),
+            decisive: bool = True) -> dict[str, Any]:
+    """Row `a` ahead of row `b` on `values` (per seed), and by the paper's ratio `paper`? Rows
+    named in `exempt` may have not learned."""
+    va, vb = values(a), values(b)
+    (mean_a, std_a), (mean_b, std_b) = _mean_std(list(va.values())), _mean_std(list(vb.values()))
     result = {"a": a["name"], "b": b["name"], "label": label, "decisive": decisive,
-              **welch(values(a), values(b))}
+              "n_a": len(va), "n_b": len(vb), "mean_a": mean_a, "std_a": std_a, "mean_b": mean_b,
+              "std_b": std_b, "diff": mean_a - mean_b, "p": welch_p(list(va.values()), list(vb.values())),
+              **ratio_verdict(va, vb, paper)}
     idle = [e["name"] for e in (a, b) if e["name"] not in exempt and mean_ap(e) < LEARNED_AP]
     if idle:
         result["verdict"] = UNDECIDED
@@ -102,13 +116,22 @@ def compare(a: Entry, b: Entry, label: str = "AP", values: Callable[[Entry], lis
 
 
 def combine(comparisons: list[dict[str, Any]]) -> str | None:
-    """One verdict from the decisive comparisons: held if all held, did not hold if any did not."""
+    """One verdict for a claim that needs every decisive comparison: did not hold if one did;
+    held (at the paper's size) if all did; held but smaller if every one held in direction and one
+    falls short of the paper's ratio; not at the paper's size if one is open in direction and one
+    excludes the paper's ratio; undecided otherwise."""
     verdicts = [c["verdict"] for c in comparisons if c["decisive"]]
     if not verdicts:
         return None
-    if all(v == HELD for v in verdicts):
-        return HELD
-    return NOT_HELD if NOT_HELD in verdicts else UNDECIDED
+    if NOT_HELD in verdicts:
+        return NOT_HELD
+    if all(v == verdicts[0] for v in verdicts):
+        return verdicts[0]
+    if all(v in (HELD, SMALLER) for v in verdicts):
+        return SMALLER
+    if any(v in (SMALLER, NOT_PAPER_SIZE) for v in verdicts):
+        return NOT_PAPER_SIZE
+    return UNDECIDED
 
 
 # ------------------------------------------------------------------------------ the claims
@@ -142,18 +165,19 @@ def judge(rows: list[Entry]) -> list[dict[str, Any]]:
     if best and t2:
         ratio = (f"{mean_ap(t2) / mean_ap(best):.2f}x" if mean_ap(best) > 0
                  else "undefined (baseline at 0)")
-        claims.append(_claim("beats_baseline", title, paper, [compare(t2, best)],
+        claims.append(_claim("beats_baseline", title, paper, [compare(t2, best, PAPER_T2_VS_BASELINE)],
                              extra=f"ratio of the means {ratio}"))
     else:
         claims.append(_claim("beats_baseline", title, paper, [], missing=_missing({BASELINE: best, T2: t2})))
 
-    title, paper = "MRAE converges faster than the best baseline", "MRAE grows AP rapidly"
+    title = "MRAE converges faster than the best baseline"
+    paper = "MRAE grows AP rapidly, with fewer steps; no number for it"
     if best and t2 and not (half_schedule_values(best) and half_schedule_values(t2)):
         claims.append(_claim("converges_faster", title, paper, [],
                              missing="evaluation partway through the schedule (its runs were "
                              "evaluated only at the end: train.eval_every covers the whole schedule)"))
     elif best and t2:
-        comparison = compare(t2, best, "AP at half the schedule", half_schedule_values)
+        comparison = compare(t2, best, None, HALF, half_schedule_values)
         claims.append(_claim("converges_faster", title, paper, [comparison]))
     else:
         claims.append(_claim("converges_faster", title, paper, [], missing=_missing({BASELINE: best, T2: t2})))
@@ -161,7 +185,9 @@ def judge(rows: list[Entry]) -> list[dict[str, Any]]:
     title, paper = "Template 2 is the best template", "3.6 / 5.0 / 3.6 AP for templates 1 / 2 / 3"
     others = [e for t in (1, 3) if (e := _first(rows, "mrae", template=t))]
     if t2 and others:
-        claims.append(_claim("template_2_best", title, paper, [compare(t2, e) for e in others]))
+        ratios = {1: PAPER_T2_VS_T1, 3: PAPER_T2_VS_T3}
+        claims.append(_claim("template_2_best", title, paper,
+                             [compare(t2, e, ratios[e["model"]["template"]]) for e in others]))
     else:
         claims.append(_claim("template_2_best", title, paper, [],
                              missing="rows of role mrae with template 2 and with template 1 or 3"))
@@ -171,7 +197,7 @@ def judge(rows: list[Entry]) -> list[dict[str, Any]]:
     if soft and best:
         mean_single = sum(mean_ap(e) for e in baselines) / len(baselines)
         claims.append(_claim("soft_barely_learns", title, paper,
-                             [compare(best, soft, exempt=(soft["name"],))],
+                             [compare(best, soft, PAPER_BASELINE_VS_SOFT, exempt=(soft["name"],))],
                              extra=f"mean single level {mean_single:.2f} AP"))
     else:
         claims.append(_claim("soft_barely_learns", title, paper, [], missing=_missing({BASELINE: best, "row of role soft": soft})))
@@ -183,7 +209,7 @@ def judge(rows: list[Entry]) -> list[dict[str, Any]]:
         paper = "not in its tables; Fig. 1(d) shows FPN as the alternative"
         if fpn and t2:
             speed = f"inference {_ms(t2):.0f} vs {_ms(fpn):.0f} ms/image" if _ms(t2) and _ms(fpn) else None
-            claims.append(_claim(f"vs_{role}", title, paper, [compare(t2, fpn)], extra=speed))
+            claims.append(_claim(f"vs_{role}", title, paper, [compare(t2, fpn, None)], extra=speed))
         else:
             claims.append(_claim(f"vs_{role}", title, paper, [], missing=_missing({f"row of role {role}": fpn, T2: t2})))
     return claims
@@ -200,9 +226,9 @@ def _mixed_claim(rows: list[Entry]) -> dict[str, Any]:
     plain = _first(rows, "mrae", template=template)
     comparisons = []
     if long:
-        comparisons.append(compare(long, mixed, "AP, equal total steps"))
+        comparisons.append(compare(long, mixed, PAPER_T2_VS_MIXED, "AP, equal total steps"))
     if plain:
-        comparisons.append(compare(plain, mixed, "AP as the paper compared them, the mixed row "
+        comparisons.append(compare(plain, mixed, PAPER_T2_VS_MIXED, "AP as the paper compared them, the mixed row "
                                    "training longer", decisive=not long))
     if not comparisons:
         return _claim("mixed_hurts", title, paper, [],
@@ -231,14 +257,18 @@ def _side(name: str, mean: float, std: float, n: int) -> str:
 
 
 def describe_comparison(c: dict[str, Any], verdict: str | None = None) -> str:
-    """``LABEL (VERDICT): A mean ± std (n seeds) vs B ..., difference, Welch p (note)``."""
-    p = "–" if c["p"] is None else ("< 0.001" if c["p"] < 0.001 else f"= {c['p']:.3f}")
+    """``LABEL (VERDICT): A mean ± std (n seeds) vs B ..., difference, ratio and its 95% CI
+    (paired or Welch), the paper's ratio, Welch p (note)``."""
     label = f"{c['label']} ({verdict})" if verdict else c["label"]
     text = (f"{label}: {_side(c['a'], c['mean_a'], c['std_a'], c['n_a'])} vs "
             f"{_side(c['b'], c['mean_b'], c['std_b'], c['n_b'])}")
     if c["n_a"] and c["n_b"]:
         text += f", difference {c['diff']:+.2f}"
-    text += f", Welch p {p}" if c["p"] is not None else ""
+    if c.get("interval") is not None:
+        text += f", {describe_interval(c)}"
+    if c["p"] is not None:
+        p = "< 0.001" if c["p"] < 0.001 else f"= {c['p']:.3f}"
+        text += f", Welch p {p}"
     return text + (f" ({c['note']})" if c["note"] else "")
 
 

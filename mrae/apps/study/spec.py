@@ -8,7 +8,8 @@ A study file (``configs/synth/study.yaml``) holds:
   / ``model.level`` of the row's config, never by name); ``seeds`` (default 1) runs the row with
   ``train.seed`` 0..seeds-1; ``init_from`` names an earlier row whose final checkpoint this row
   continues (the mixed row); ``schedule_scale: N`` (default 1) trains the row N times the study's
-  steps (``train.steps``, ``train.milestones`` and ``train.warmup_steps`` times N);
+  steps (``train.steps``, ``train.milestones``, ``train.warmup_steps`` and ``train.eval_every``
+  times N: as many evaluations, at the same fractions of its schedule);
 - ``overrides``: ``key=value`` settings applied to every row (the budget); ``quick``: those added
   by ``--quick``; ``out``: the runs' folder; ``readme``: the README whose headline block the study
   rewrites.
@@ -169,7 +170,8 @@ def _check_role(study: Study, row: Row) -> None:
 
 def row_config(study: Study, row: Row, seed: int = 0, quick: bool = False):
     """The training config of one run: the row's config, the study's overrides (and the quick ones),
-    ``train.seed``, and the schedule times ``row.schedule_scale``."""
+    ``train.seed``, and the schedule (steps, milestones, warm-up, evaluation interval) times
+    ``row.schedule_scale``."""
     from mrae.engine.config import load_config
 
     overrides = [*study.overrides, *(study.quick_overrides if quick else []), f"train.seed={seed}"]
@@ -178,7 +180,8 @@ def row_config(study: Study, row: Row, seed: int = 0, quick: bool = False):
         n, t = row.schedule_scale, cfg.train
         milestones = ",".join(str(int(m) * n) for m in t.milestones)
         overrides += [f"train.steps={int(t.steps) * n}", f"train.milestones=[{milestones}]",
-                      f"train.warmup_steps={int(t.warmup_steps) * n}"]
+                      f"train.warmup_steps={int(t.warmup_steps) * n}",
+                      f"train.eval_every={int(t.eval_every) * n}"]
         cfg = load_config(row.config, overrides)
     return cfg
 

@@ -121,7 +121,7 @@ def _row_budget(cfg, scale: int) -> dict[str, Any]:
         "momentum": float(t.momentum),
         "milestones": [int(s) // scale for s in t.milestones],
         "warmup_steps": int(t.warmup_steps) // scale,
-        "eval_every": int(t.eval_every),
+        "eval_every": int(t.eval_every) // scale,
         "backbone": m.backbone,
         "pretrained": m.pretrained,
         "head": m.head,
@@ -146,7 +146,7 @@ def budget(study: Study, quick: bool = False) -> dict[str, Any]:
     scaled = [
         {"name": row.name, "role": row.role, "schedule_scale": row.schedule_scale,
          "steps": steps[row.name], "milestones": [int(s) for s in cfg.train.milestones],
-         "warmup_steps": int(cfg.train.warmup_steps),
+         "warmup_steps": int(cfg.train.warmup_steps), "eval_every": int(cfg.train.eval_every),
          "reason": MIXED_REASON if row.role == "mrae_long" else "its schedule_scale in the study file"}
         for row, cfg in rows if row.schedule_scale > 1
     ]

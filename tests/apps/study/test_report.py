@@ -70,8 +70,8 @@ def test_rendering_twice_from_one_json_gives_the_same_page(tmp_path, results):
     text = first.decode()
     assert "- date: 2026-11-25 15:24 UTC" in text and "- commit: `0123abc`" in text
     assert "| MRAE template 2 | 3 | 5.0 ± 0.1 |" in text
-    assert "- **MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x): **held**." in text
-    assert "Welch's t-test" in text
+    assert "- **MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x): **held (at the paper's size)**." in text
+    assert "paired by seed" in text and "**not at the paper's size**" in text
     assert "the same resnet18 trunk, pretrained offline on synthetic crops" in text
 
 

@@ -51,7 +51,9 @@ def test_a_study_file_is_read_into_rows(tmp_path):
     assert row_config(study, study.rows[0], quick=True).train.steps == 2
 
 
-def test_schedule_scale_multiplies_steps_milestones_and_warm_up_only(tmp_path):
+def test_schedule_scale_multiplies_steps_milestones_warm_up_and_evaluation_interval(tmp_path):
+    """A scaled row is evaluated as many times as the others, at the same fractions of its
+    schedule; its checkpoint interval stays."""
     study = load_study(_study(
         tmp_path,
         "  - {name: plain, config: train.yaml, role: mrae}\n"
@@ -60,7 +62,7 @@ def test_schedule_scale_multiplies_steps_milestones_and_warm_up_only(tmp_path):
     plain, long = (row_config(study, row).train for row in study.rows)
     assert (plain.steps, list(plain.milestones), plain.warmup_steps) == (100, [70, 90], 10)
     assert (long.steps, list(long.milestones), long.warmup_steps) == (200, [140, 180], 20)
-    assert (long.eval_every, long.checkpoint_every) == (25, 50)
+    assert (plain.eval_every, long.eval_every, long.checkpoint_every) == (25, 50, 50)
 
 
 @pytest.mark.parametrize("role", ["", "role: null, ", "role: best, "])

@@ -65,4 +65,4 @@ def test_finished_runs_are_summarized_with_their_role_and_model(tmp_path):
         {"name": "mixed", "init_from": "MRAE template 1", "steps": 20, "total_steps": 40}]
     claims = {c["id"]: c for c in results["claims"]}
     assert claims["mixed_hurts"]["comparisons"][0]["a"] == "long"
-    assert claims["mixed_hurts"]["verdict"] == "undecided at this budget"  # one seed each
+    assert claims["mixed_hurts"]["verdict"] == "undecided"  # one seed each: no interval
