@@ -93,17 +93,19 @@ class PhaseTimer:
         return hook
 
 
-VARIANTS = ("eager", "channels_last", "compile")
+VARIANTS = ("eager", "channels_last", "compile", "flush_denormal")
 
 
 def prepare(model: torch.nn.Module, variant: str) -> torch.nn.Module:
     """The model as the variant runs it: as built (eager), its convolution weights in channels_last
-    memory format (inputs follow: the ResNet stem converts them), or its backbone (trunk +
-    extractor) through torch.compile (the RPN and RoI head stay eager: their shapes change with
-    every batch's proposals)."""
+    memory format (inputs follow: the ResNet stem converts them), its backbone (trunk + extractor)
+    through torch.compile (the RPN and RoI head stay eager: their shapes change with every batch's
+    proposals), or as built with denormal floats flushed to zero (flush_denormal)."""
     if variant == "channels_last":
         model.backbone.to(memory_format=torch.channels_last)
         model.rpn.to(memory_format=torch.channels_last)
+    elif variant == "flush_denormal":
+        pass  # set around the measurement: torch.set_flush_denormal is process-wide
     elif variant == "compile":
         model.backbone.body = torch.compile(model.backbone.body, dynamic=True)
         model.backbone.extractor = torch.compile(model.backbone.extractor, dynamic=True)
@@ -119,6 +121,7 @@ def measure(cfg, model_kwargs: dict, dataset, steps: int, warmup: int, variant: 
     torch.manual_seed(0)
     model = prepare(build_detector(**kwargs), variant)
     model.train()
+    torch.set_flush_denormal(variant == "flush_denormal")
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.SGD(params, lr=1e-4, momentum=0.9, weight_decay=t.weight_decay)
     view = AugmentByKey(dataset, crop=cfg.data.train_crop, min_size=m.min_size, max_size=m.max_size)

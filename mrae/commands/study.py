@@ -75,7 +75,10 @@ def main(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
     if not args.report_only:
-        jobs = [(row, seed) for row in selected for seed in range(seeds or row.seeds)]
+        # Seed by seed: after each round every row has as many seeds (a partial --report-only
+        # can judge the claims once two rounds are done).
+        rounds = max(seeds or row.seeds for row in selected)
+        jobs = [(row, seed) for seed in range(rounds) for row in selected if seed < (seeds or row.seeds)]
         run_jobs(study, jobs, args.quick, args.jobs)
     summary = summarize(study, seeds, args.quick)
     if not summary:

@@ -139,6 +139,13 @@ def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1) -> No
     _run_pool(study, todo, quick, workers)
 
 
+def pool_order(jobs: list[Job]) -> list[Job]:
+    """The order a pool starts ``jobs`` in: seed by seed (after each round every row has as many
+    finished seeds), and within a seed the longest runs (a scaled schedule) first, so that they
+    do not finish alone at the end; otherwise the study file's order."""
+    return sorted(jobs, key=lambda job: (job[1], -job[0].schedule_scale))
+
+
 def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None) -> None:
     """Train ``jobs`` in ``workers`` spawned processes; ``target`` (default ``_run_logged``) runs one."""
     import concurrent.futures as futures
@@ -146,8 +153,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
     import os
 
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
-    # The longest runs (a scaled schedule) first, so that they do not finish alone at the end.
-    pending = sorted(jobs, key=lambda job: -job[0].schedule_scale)
+    pending = pool_order(jobs)
     running, count, total = {}, 0, len(jobs)
     context = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:

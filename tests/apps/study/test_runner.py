@@ -113,3 +113,12 @@ def test_a_killed_worker_is_one_clear_error(tmp_path):
     jobs = [(study.rows[0], 0)]
     with pytest.raises(MraeError, match="a study worker died .* single C1, seed 0; .* resume"):
         runner._run_pool(study, jobs, quick=True, workers=1, target=_worker_killed)
+
+
+def test_the_pool_runs_seed_by_seed_with_the_long_runs_first_in_each_round():
+    from mrae.apps.study.spec import Row
+
+    a, b = Row("a", Path("a.yaml"), "mrae", 3), Row("long", Path("l.yaml"), "mrae_long", 3, schedule_scale=2)
+    jobs = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1), (b, 2)]
+    order = [(row.name, seed) for row, seed in runner.pool_order(jobs)]
+    assert order == [("long", 0), ("a", 0), ("long", 1), ("a", 1), ("long", 2), ("a", 2)]
