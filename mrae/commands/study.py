@@ -62,6 +62,7 @@ def main(args: argparse.Namespace) -> int:
         return 0
 
     from mrae.apps.study.measure import measure_speed
+    from mrae.apps.study.records import backfill
     from mrae.apps.study.runner import run_jobs
     from mrae.apps.study.summary import build_results, commit, summarize
     from mrae.files import write_json_atomic
@@ -80,6 +81,9 @@ def main(args: argparse.Namespace) -> int:
         rounds = max(seeds or row.seeds for row in selected)
         jobs = [(row, seed) for seed in range(rounds) for row in selected if seed < (seeds or row.seeds)]
         run_jobs(study, jobs, args.quick, args.jobs)
+    all_jobs = [(row, seed) for row in study.rows for seed in range(seeds or row.seeds)]
+    if written := backfill(study, all_jobs, args.quick):
+        print(f"recorded {written} finished run(s) in {study.records}", flush=True)
     summary = summarize(study, seeds, args.quick)
     if not summary:
         raise ConfigError(f"{study.out}: no finished run to report; run the study first")

@@ -13,7 +13,8 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
 
     The runs' own ms/image were taken while other runs shared the cores; this measures each row's
     first finished model on the same images with the same threads, so the rows compare as ratios.
-    Sets ``entry["ms_per_image"]`` and ``entry["ms_images"]``.
+    Sets ``entry["ms_per_image"]`` and ``entry["ms_images"]`` (not for a row none of whose runs has
+    its weights here, which keeps its runs' own mean ms/image).
     """
     import torch
 
@@ -21,10 +22,14 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
     from mrae.engine.checkpoint import load_model
 
     for entry in rows:
-        if not entry["seeds"]:
-            continue
         row = find_row(study, entry["name"])
-        model, _, _ = load_model(run_dir(study, row, entry["seeds"][0]) / "checkpoints" / "last.pth")
+        # The first seed whose weights are here (a run known only from the study's ledger has none;
+        # a row without any keeps the runs' own ms/image).
+        found = [path for seed in entry["seeds"]
+                 if (path := run_dir(study, row, seed) / "checkpoints" / "last.pth").is_file()]
+        if not found:
+            continue
+        model, _, _ = load_model(found[0])
         model.eval()
         dataset = val_dataset(row_config(study, row, quick=quick))
         count = min(images, len(dataset))

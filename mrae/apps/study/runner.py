@@ -1,7 +1,9 @@
 """Running the study's (row, seed) jobs: resumable, one or several at a time.
 
-A run whose ``final_metrics.json`` exists is done and skipped; one with ``checkpoints/last.pth`` is
-resumed; a run that continues another row's run (``init_from``) starts once that run is done. The
+A run whose ``final_metrics.json`` exists, or that the study's ledger records
+(:mod:`mrae.apps.study.records`), is done and skipped; one with ``checkpoints/last.pth`` is
+resumed; a run that continues another row's run (``init_from``) starts once that run is done (and
+that run is trained again where only its record is left, since its weights are needed). The
 shared inputs (the synthetic dataset, the pretrained trunk) are made once in this process before
 any worker starts, so that two workers never generate the same files at once.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import json
 import time
 
+from mrae.apps.study.records import read_record, write_record
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
@@ -18,8 +21,38 @@ from mrae.files import write_json_atomic
 Job = tuple[Row, int]
 
 
-def finished(study: Study, row: Row, seed: int) -> bool:
+def finished(study: Study, row: Row, seed: int, quick: bool = False) -> bool:
+    """The run has its final metrics in its folder or a record in the study's ledger."""
+    return ((run_dir(study, row, seed) / "final_metrics.json").is_file()
+            or read_record(study, row, seed, quick) is not None)
+
+
+def ready_to_continue(study: Study, row: Row, seed: int) -> bool:
+    """The run is finished in its folder, where a run that continues it finds its weights (or
+    its divergence, which the continuing run reports)."""
     return (run_dir(study, row, seed) / "final_metrics.json").is_file()
+
+
+def final_metrics(study: Study, row: Row, seed: int, quick: bool = False) -> dict | None:
+    """The run's final metrics from its folder, else from its record; None if it is not finished."""
+    done = run_dir(study, row, seed) / "final_metrics.json"
+    if done.is_file():
+        return json.loads(done.read_text())
+    record = read_record(study, row, seed, quick)
+    return None if record is None else record["final"]
+
+
+def _diverged(study: Study, job: Job, quick: bool) -> bool:
+    final = final_metrics(study, *job, quick)
+    return final is not None and "diverged" in final
+
+
+def _needs_rerun(study: Study, parent: Job, quick: bool) -> bool:
+    """A recorded parent whose folder is gone: its weights must be trained again, unless it
+    diverged (then the continuing run is reported as not trained, from the record)."""
+    if ready_to_continue(study, *parent):
+        return False
+    return read_record(study, *parent, quick) is not None and not _diverged(study, parent, quick)
 
 
 def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
@@ -34,11 +67,11 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
         return json.loads(done.read_text())
     cfg = row_config(study, row, seed, quick)
     parent = parent_run(study, row, seed)
-    parent_done = run_dir(study, *parent) / "final_metrics.json" if parent else None
-    if parent_done and parent_done.is_file() and "diverged" in json.loads(parent_done.read_text()):
+    if parent and _diverged(study, parent, quick):
         record = {"diverged": f"not trained: the run it continues ({parent[0].name}, seed {parent[1]}) "
                               "diverged", "train_seconds": 0.0}
         write_json_atomic(done, record)
+        write_record(study, row, seed, record, quick)
         return record
     init_from = str(run_dir(study, *parent) / "checkpoints" / "last.pth") if parent else None
     resume = (folder / "checkpoints" / "last.pth").is_file()
@@ -49,6 +82,7 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
         # Reported as diverged, never rerun with other settings (the study's rule).
         record = {"diverged": str(error), "train_seconds": time.perf_counter() - started}
         write_json_atomic(done, record)
+        write_record(study, row, seed, record, quick)
         print(f"{row.name}, seed {seed}: {error}", flush=True)
         return record
     metrics = dict(metrics)
@@ -58,6 +92,7 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     if row.role in ATTENTION_ROLES:
         metrics["attention"] = mean_attention(model, cfg)
     write_json_atomic(done, metrics)
+    write_record(study, row, seed, metrics, quick)
     return metrics
 
 
@@ -119,14 +154,22 @@ def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1) -> No
     """
     for row, seed in jobs:
         parent = parent_run(study, row, seed)
-        if parent and parent not in jobs and not finished(study, *parent):
+        if parent and parent not in jobs and not finished(study, *parent, quick):
             raise ConfigError(
                 f"row {row.name!r} continues row {parent[0].name!r} (seed {parent[1]}), which has no "
                 f"finished run in {study.out}; run that row too (--rows)"
             )
-    todo = [job for job in jobs if not finished(study, *job)]
+    todo = [job for job in jobs if not finished(study, *job, quick)]
     if len(todo) < len(jobs):
-        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already finished in {study.out}", flush=True)
+        print(f"{len(jobs) - len(todo)} of {len(jobs)} runs already finished in {study.out}"
+              + (f" or recorded in {study.records}" if study.records and not quick else ""), flush=True)
+    # A run that continues a run known only from its record: that run is trained again first.
+    for job in list(todo):
+        parent = parent_run(study, *job)
+        if parent and parent not in todo and _needs_rerun(study, parent, quick):
+            print(f"{job[0].name}, seed {job[1]} continues {parent[0].name}, seed {parent[1]}, whose "
+                  "weights are gone (only its record is left): training it again first", flush=True)
+            todo.insert(todo.index(job), parent)
     if not todo:
         return
     print("preparing the shared data and pretrained weights ...", flush=True)
@@ -162,7 +205,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                 if len(running) >= workers:
                     break
                 parent = parent_run(study, *job)
-                if parent is None or finished(study, *parent):
+                if parent is None or ready_to_continue(study, *parent) or _diverged(study, parent, quick):
                     pending.remove(job)
                     count += 1
                     log = run_dir(study, *job) / "study.log"

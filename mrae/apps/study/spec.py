@@ -12,7 +12,7 @@ A study file (``configs/synth/study.yaml``) holds:
   times N: as many evaluations, at the same fractions of its schedule);
 - ``overrides``: ``key=value`` settings applied to every row (the budget); ``quick``: those added
   by ``--quick``; ``out``: the runs' folder; ``readme``: the README whose headline block the study
-  rewrites.
+  rewrites; ``records``: the folder of the ledger of finished runs (:mod:`mrae.apps.study.records`).
 """
 
 from __future__ import annotations
@@ -67,6 +67,7 @@ class Study:
     quick_overrides: list[str]
     source: Path
     readme: Path | None = None  # README whose headline block the study rewrites (study file's `readme`)
+    records: Path | None = None  # the ledger of finished runs (study file's `records`; records.py)
 
 
 def slug(name: str) -> str:
@@ -114,6 +115,7 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
         quick_overrides=[str(o) for o in raw.get("quick") or []],
         source=path,
         readme=Path(raw["readme"]) if raw.get("readme") else None,
+        records=Path(raw["records"]) if raw.get("records") else None,
     )
     for row in rows:
         _check_role(study, row)

@@ -9,27 +9,14 @@ import math
 import subprocess
 import time
 import warnings
-from pathlib import Path
 from typing import Any
 
+from mrae.apps.study.records import eval_curve, read_record
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 
 RESULTS_FORMAT = 1
 MIXED_REASON = ("the control for the mixed row: MRAE template 2 trained as many steps as the mixed "
                 "row's template-1 run and its continuation together")
-
-
-def eval_curve(folder: Path, metric: str = "AP") -> list[list[float]]:
-    """[step, metric] of every periodic evaluation logged in a run's metrics.jsonl."""
-    path = folder / "metrics.jsonl"
-    if not path.is_file():
-        return []
-    curve = []
-    for line in path.read_text().splitlines():
-        record = json.loads(line)
-        if "eval" in record and record["eval"].get(metric) is not None:
-            curve.append([int(record["step"]), float(record["eval"][metric])])
-    return curve
 
 
 def _model(cfg) -> dict[str, Any]:
@@ -51,12 +38,17 @@ def summarize(study: Study, seeds_override: int | None = None, quick: bool = Fal
     summary: list[dict] = []
     for row in study.rows:
         seeds = min(row.seeds, seeds_override) if seeds_override else row.seeds
-        runs, diverged = [], []
+        runs, diverged, curves = [], [], {}
         for seed in range(seeds):
             done = run_dir(study, row, seed) / "final_metrics.json"
+            kept = None if done.is_file() else read_record(study, row, seed, quick)
             if done.is_file():
-                record = json.loads(done.read_text())
-                (diverged if "diverged" in record else runs).append((seed, record))
+                record, curves[seed] = json.loads(done.read_text()), eval_curve(run_dir(study, row, seed))
+            elif kept is not None:  # the folder is gone; the study's ledger has the run
+                record, curves[seed] = kept["final"], kept["curve"]
+            else:
+                continue
+            (diverged if "diverged" in record else runs).append((seed, record))
         if not runs and not diverged:
             continue
         keys = [k for k, v in runs[0][1].items() if isinstance(v, int | float)] if runs else []
@@ -82,7 +74,7 @@ def summarize(study: Study, seeds_override: int | None = None, quick: bool = Fal
                 "mean": mean,
                 "std": std,
                 "runs": [r for _, r in runs],
-                "curves": [eval_curve(run_dir(study, row, seed)) for seed, _ in runs],
+                "curves": [curves[seed] for seed, _ in runs],
                 "attention": np.mean(attention, axis=0).tolist() if attention else None,
                 "diverged": {str(seed): record["diverged"] for seed, record in diverged},
                 "step_offset": offset,

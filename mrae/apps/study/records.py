@@ -1,0 +1,94 @@
+"""The study's ledger of finished runs: one small JSON per (row, seed), committed with the results.
+
+A study whose runs take longer than one sitting, on machines whose run folders do not outlive it,
+keeps what each finished run measured in a folder the study file names (``records``, e.g.
+``docs/results_runs``): ``<row folder>/seed<k>.json`` with the run's config, its final metrics and
+its evaluation curve. Checkpoints stay in the run folder (they are never committed). A clean clone
+then resumes the study where the records end and reports every recorded run as if its folder were
+there. A record counts only while its config equals the run's config as the study builds it now
+(budget, row settings, seed): a record of another budget is ignored, never mixed in.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from mrae.apps.study.spec import Row, Study, row_config, run_dir
+from mrae.files import write_json_atomic
+
+RECORD_FORMAT = 1
+
+
+def eval_curve(folder: Path, metric: str = "AP") -> list[list[float]]:
+    """[step, metric] of every periodic evaluation logged in a run's metrics.jsonl."""
+    path = folder / "metrics.jsonl"
+    if not path.is_file():
+        return []
+    curve = []
+    for line in path.read_text().splitlines():
+        record = json.loads(line)
+        if "eval" in record and record["eval"].get(metric) is not None:
+            curve.append([int(record["step"]), float(record["eval"][metric])])
+    return curve
+
+
+def record_path(study: Study, row: Row, seed: int, quick: bool = False) -> Path | None:
+    """Where the record of (row, seed) goes; None for a study without ``records`` and for a
+    ``--quick`` study (a test of the pipeline, never recorded)."""
+    if study.records is None or quick:
+        return None
+    return study.records / row.slug / f"seed{seed}.json"
+
+
+def _config(study: Study, row: Row, seed: int) -> dict[str, Any]:
+    from mrae.engine.config import to_dict
+
+    return to_dict(row_config(study, row, seed))
+
+
+def write_record(study: Study, row: Row, seed: int, final: dict[str, Any],
+                 quick: bool = False) -> Path | None:
+    """Record a finished run (its final metrics, or its divergence) and its evaluation curve."""
+    path = record_path(study, row, seed, quick)
+    if path is None:
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_json_atomic(path, {
+        "format": RECORD_FORMAT,
+        "row": row.name,
+        "seed": seed,
+        "config": _config(study, row, seed),
+        "final": final,
+        "curve": eval_curve(run_dir(study, row, seed)),
+    })
+    return path
+
+
+def read_record(study: Study, row: Row, seed: int, quick: bool = False) -> dict[str, Any] | None:
+    """The record of (row, seed) if there is one that belongs to this study's run as it is built
+    now (same config); None otherwise (no record, unreadable, or of another budget or row)."""
+    path = record_path(study, row, seed, quick)
+    if path is None or not path.is_file():
+        return None
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
+        return None
+    if record.get("config") != json.loads(json.dumps(_config(study, row, seed))):
+        return None
+    return record
+
+
+def backfill(study: Study, jobs: list[tuple[Row, int]], quick: bool = False) -> int:
+    """Write the missing records of finished runs (a run folder with ``final_metrics.json``);
+    returns how many were written."""
+    written = 0
+    for row, seed in jobs:
+        done = run_dir(study, row, seed) / "final_metrics.json"
+        if done.is_file() and read_record(study, row, seed, quick) is None:
+            written += write_record(study, row, seed, json.loads(done.read_text()), quick) is not None
+    return written
