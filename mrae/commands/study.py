@@ -2,7 +2,8 @@
 results page and its plots beside it, and the README's headline block (:mod:`mrae.apps.study`).
 
 ``--render-only`` renders the page, the plots and the README block again from the results JSON
-without training or reading any run.
+without training or reading any run (the claims in the JSON are judged again from its rows first,
+so that a page always shows the verdict rules of the code that renders it).
 """
 
 from __future__ import annotations
@@ -47,7 +48,7 @@ def _command(args: argparse.Namespace) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from mrae.apps.study.report import markdown_table, render_report
+    from mrae.apps.study.report import markdown_table, rejudge, render_report
     from mrae.apps.study.spec import load_study
 
     study = load_study(args.study, args.out)
@@ -57,6 +58,7 @@ def main(args: argparse.Namespace) -> int:
     if args.render_only:
         if not results_path.is_file():
             raise ConfigError(f"{results_path}: no results to render; run the study first")
+        rejudge(results_path)
         render_report(results_path, report, readme)
         print(f"results page: {report} (rendered from {results_path})")
         return 0

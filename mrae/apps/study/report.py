@@ -248,6 +248,23 @@ def update_readme(readme: Path, results: dict[str, Any], report: Path) -> bool:
     return True
 
 
+def rejudge(results_json_path: str | Path) -> bool:
+    """Judge the claims of a results JSON again from its rows (the verdict rules of this code);
+    rewrite the JSON only where they changed. Returns whether it was rewritten."""
+    from mrae.apps.study.claims import judge
+    from mrae.apps.study.summary import clean
+    from mrae.files import write_json_atomic
+
+    path = Path(results_json_path)
+    results = json.loads(path.read_text())
+    claims = clean(judge(results["rows"]))
+    if claims == results.get("claims"):
+        return False
+    results["claims"] = claims
+    write_json_atomic(path, results)
+    return True
+
+
 def render_report(results_json_path: str | Path, report: str | Path | None = None,
                   readme: str | Path | None = None) -> Path:
     """Render the page (default: the JSON's path with ``.md``), its two plots beside it and, where

@@ -117,3 +117,16 @@ def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(tmp_p
     plain.write_text("no markers\n")
     assert not update_readme(plain, results, tmp_path / "docs" / "results.md")
     assert plain.read_text() == "no markers\n"
+
+
+def test_render_only_judges_stale_claims_again_from_the_rows(tmp_path, results):
+    from mrae.apps.study.claims import judge
+    from mrae.apps.study.report import rejudge
+
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps({**results, "claims": [{"id": "beats_baseline", "verdict": "held"}]}))
+    assert rejudge(path) is True
+    claims = json.loads(path.read_text())["claims"]
+    assert [c["verdict"] for c in claims] == [c["verdict"] for c in judge(results["rows"])]
+    before = path.read_bytes()
+    assert rejudge(path) is False and path.read_bytes() == before  # nothing to change: untouched
