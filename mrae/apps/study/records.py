@@ -6,7 +6,8 @@ keeps what each finished run measured in a folder the study file names (``record
 its evaluation curve. Checkpoints stay in the run folder (they are never committed). A clean clone
 then resumes the study where the records end and reports every recorded run as if its folder were
 there. A record counts only while its config equals the run's config as the study builds it now
-(budget, row settings, seed): a record of another budget is ignored, never mixed in.
+(budget, row settings, seed; a setting added to the code since, at its default, changes nothing):
+a record of another budget is ignored, never mixed in.
 """
 
 from __future__ import annotations
@@ -78,9 +79,22 @@ def read_record(study: Study, row: Row, seed: int, quick: bool = False) -> dict[
         return None
     if not isinstance(record, dict) or record.get("format") != RECORD_FORMAT:
         return None
-    if record.get("config") != json.loads(json.dumps(_config(study, row, seed))):
+    if not isinstance(record.get("config"), dict) or _stored(record["config"]) != _stored(_config(study, row, seed)):
         return None
     return record
+
+
+def _stored(config: dict[str, Any]) -> Any:
+    """A config as it compares across versions of the code: read through the schema (keys added
+    since the record was written take their defaults, retired keys are dropped), as JSON values;
+    None where the schema refuses it."""
+    from mrae.engine.config import config_from_dict, to_dict
+    from mrae.errors import MraeError
+
+    try:
+        return json.loads(json.dumps(to_dict(config_from_dict(config, source="study record"))))
+    except (MraeError, ValueError, TypeError):
+        return None
 
 
 def backfill(study: Study, jobs: list[tuple[Row, int]], quick: bool = False) -> int:

@@ -111,3 +111,17 @@ def test_a_quick_study_records_nothing(tmp_path):
     assert record_path(study, study.rows[0], 0, quick=True) is None
     assert backfill(study, _jobs(study), quick=True) == 0
     assert not (tmp_path / "records").exists()
+
+
+def test_a_setting_added_to_the_code_since_the_record_at_its_default_keeps_the_record(tmp_path):
+    study = _study(tmp_path)
+    _finish(study, study.rows[0], 0, 0.1)
+    path = write_record(study, study.rows[0], 0, {"AP": 0.1})
+    record = json.loads(path.read_text())
+    del record["config"]["train"]["keep_last"]  # as if written before train.keep_last existed
+    path.write_text(json.dumps(record))
+    shutil.rmtree(study.out)
+    assert read_record(study, study.rows[0], 0) is not None
+    record["config"]["train"]["keep_last"] = 7  # not the default: another run
+    path.write_text(json.dumps(record))
+    assert read_record(study, study.rows[0], 0) is None
