@@ -87,7 +87,9 @@ class Trainer:
             self.val_set = CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
         self.has_val = paths["val_annotations"] is not None
         m = cfg.model
-        if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size, m.max_size, m.fixed_size)):
+        tile = cfg.data.train_crop if cfg.data.crop_scale == "tile" else None  # the scale seen
+        if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size,
+                                                       m.max_size, m.fixed_size, tile=tile)):
             logger.warning(f"mrae train: {note}")  # the resize makes the objects tiny
 
         self.cfg = with_num_classes(cfg, self.train_set.num_classes)
