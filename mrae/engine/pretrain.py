@@ -150,6 +150,7 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
     from torch import nn
     from tqdm import tqdm
 
+    from mrae.engine.eta import WarmupTimer, duration, expected_line
     from mrae.modeling.backbone import RESNET_DEPTHS
 
     s = settings(cfg)
@@ -195,7 +196,9 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
     net.train()
     bar = tqdm(range(s["steps"]), desc="pretrain", unit="step", disable=not progress, dynamic_ncols=True)
     train_start = time.perf_counter()
+    timer = WarmupTimer()  # the first steps' time: the expected time of the rest
     for step in bar:
+        timer.begin()
         idx = torch.randint(len(train_x), (s["batch_size"],), generator=generator)
         x = batch(train_x[idx])
         flips = torch.rand(2, generator=generator) < 0.5
@@ -214,6 +217,11 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if timer.end() and progress and s["steps"] - step - 1 > 0:
+            first, last = timer.measured_steps
+            bar.write(expected_line("mrae pretrain", timer.step_seconds, s["steps"] - step - 1,
+                                    first, last, f"crops took {duration(data_seconds)}"),
+                      file=sys.stderr)
         window_loss += loss_value * len(y)
         window_correct += int((logits.argmax(1) == y).sum())
         window_count += len(y)
@@ -245,7 +253,8 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
         "val_accuracy": float((predicted == val_y).float().mean()),
         "val_accuracy_per_class": per_class,
         "curve": curve,
-        "seconds": {"crops": round(data_seconds, 1), "train": round(train_seconds, 1)},
+        "seconds": {"crops": round(data_seconds, 1), "train": round(train_seconds, 1),
+                    "warmup_step": round(timer.step_seconds, 4)},
         "threads": torch.get_num_threads(),
     }
     with atomic_path(out) as tmp:
