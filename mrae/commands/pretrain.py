@@ -50,7 +50,9 @@ def main(args: argparse.Namespace) -> int:
                 raise ConfigError(f"{option} {path}: {kind} not found; check the path")
         overrides += [f"pretrain.annotations={args.annotations}", f"pretrain.images={args.images}"]
     cfg = load_config(args.config, overrides)
-    source = DATASET if cfg.pretrain.annotations is not None else SYNTHETIC
+    # --annotations, or a config that starts from model.pretrained: dataset; else synthetic crops
+    source = DATASET if args.annotations is not None or cfg.model.pretrained == DATASET \
+        else SYNTHETIC
     if args.out is None:
         cfg.model.pretrained = source
         cached = cache_path(cfg).is_file()

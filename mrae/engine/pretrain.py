@@ -46,10 +46,12 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def settings(cfg) -> dict[str, Any]:
-    """The settings that decide the pretrained weights (the cache key is made of these)."""
+    """The settings that decide the pretrained weights (the cache key is made of these); the
+    dataset's (its paths and the annotation file's checksum) only with ``model.pretrained:
+    dataset``."""
     p = cfg.pretrain
     source: dict[str, Any] = {}
-    if p.annotations is not None:
+    if cfg.model.pretrained == DATASET and p.annotations is not None:
         try:
             digest = hashlib.sha1(Path(p.annotations).read_bytes()).hexdigest()
         except OSError as error:
@@ -104,14 +106,12 @@ def resolve_pretrained(cfg, progress: bool = True) -> str | None:
 
 
 def check_source(cfg) -> None:
-    """ConfigError when ``model.pretrained`` and ``pretrain.annotations`` disagree."""
+    """ConfigError when ``model.pretrained: dataset`` has no ``pretrain.annotations``. (With
+    ``synthetic`` they are not read: a config can keep them and compare both starts.)"""
     value, annotations = cfg.model.pretrained, cfg.pretrain.annotations
     if value == DATASET and annotations is None:
         raise ConfigError("model.pretrained: dataset needs pretrain.annotations and pretrain.images "
                           "(a COCO JSON of the training split and its images folder)")
-    if value == SYNTHETIC and annotations is not None:
-        raise ConfigError("model.pretrained: synthetic pretrains on synthetic scenes, but "
-                          "pretrain.annotations is set; use model.pretrained: dataset, or drop it")
 
 
 def crops_of(s: dict[str, Any], progress: bool) -> tuple[Any, Any, Any, Any, tuple[str, ...]]:
