@@ -71,7 +71,8 @@ def expected_line(what: str, step_seconds: float, steps_left: int, first: int, l
     over steps 2-5; <extra>); this machine now: <machine_now()>"``."""
     total = step_seconds * steps_left
     note = f"; {extra}" if extra else ""
-    return (f"{what}: expected about {duration(total)} for the {steps_left:,} steps left "
+    steps = f"{steps_left:,} step{'s' * (steps_left != 1)}"
+    return (f"{what}: expected about {duration(total)} for the {steps} left "
             f"({step_seconds:.2f} s/step, measured over steps {first}-{last}{note}); this machine "
             f"now: {machine_now()}")
 

@@ -33,6 +33,7 @@ def test_the_line_says_time_steps_and_the_machine(monkeypatch) -> None:
                            "GFLOP/s float32 matmul at ")
     assert "\n" not in line
     assert [duration(s) for s in (45, 720, 8280)] == ["45 s", "12 min", "2.3 h"]
+    assert "for the 1 step left" in expected_line("mrae pretrain", 1.0, 1, 2, 5)
 
 
 def test_matmul_gflops_is_a_positive_measurement() -> None:
