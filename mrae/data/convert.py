@@ -178,6 +178,8 @@ def convert(
     if voc_boxes not in VOC_BOXES:
         raise ConfigError(f"unknown --voc-boxes {voc_boxes!r}; choose one of {', '.join(VOC_BOXES)}")
     classes = classes or ClassMap()
+    if image_list is not None and not Path(image_list).is_file():
+        raise DataError(f"{image_list}: --list file not found; check the path")
     images_dir = _folder(images, "--images")
     report = Report()
     if spec.suffix is None:  # one label file for the whole dataset
