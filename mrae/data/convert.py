@@ -184,8 +184,8 @@ def convert(
     report = Report()
     if spec.suffix is None:  # one label file for the whole dataset
         if labels is None or not Path(labels).is_file():
-            raise DataError(f"{labels}: --{fmt} needs --labels, the dataset's label file; check "
-                            "the path")
+            raise DataError(f"--format {fmt} needs --labels FILE, the dataset's one label file "
+                            f"(got {labels}); check the path")
         labels_dir = Path(labels).parent
     else:
         labels_dir = images_dir if labels is None else _folder(labels, "--labels")
