@@ -44,3 +44,26 @@ def test_quick_keeps_the_pretraining_small() -> None:
     study = load_study(STUDY)
     quick = row_config(study, study.rows[0], quick=True)
     assert quick.train.steps == 4 and quick.pretrain.steps == 4 and quick.eval.max_images == 2
+
+
+def test_the_pretraining_comparison_shares_the_studys_runs_and_the_synthetic_trunk() -> None:
+    from mrae.apps.study.spec import run_dir
+    from mrae.engine.config import load_config
+    from mrae.engine.pretrain import cache_path
+
+    study = load_study(STUDY)
+    comparison = load_study(STUDY.parent / "pretraining.yaml")
+    assert comparison.overrides == study.overrides and comparison.out == study.out
+    ours, synthetic, scratch = (row_config(comparison, row) for row in comparison.rows)
+    # the dataset-trunk row is the study's own: the same run folder and the same config
+    main_row = next(r for r in study.rows if r.name == "MRAE template 2")
+    assert run_dir(comparison, comparison.rows[0], 1) == run_dir(study, main_row, 1)
+    assert ours == row_config(study, main_row)
+    assert (ours.model.pretrained, synthetic.model.pretrained, scratch.model.pretrained) == (
+        "dataset", "synthetic", None)
+    synth_base = load_config(STUDY.parents[1] / "synth" / "_base.yaml")
+    assert cache_path(synthetic) == cache_path(synth_base)  # the synthetic study's very trunk
+    for cfg in (synthetic, scratch):  # nothing else differs
+        for key in ("anchor_sizes", "min_size", "max_size", "extractor", "template"):
+            assert cfg.model[key] == ours.model[key]
+        assert cfg.train == ours.train and cfg.data == ours.data
