@@ -30,6 +30,8 @@ from mrae.data.validate import load_coco_json
 from mrae.errors import ConfigError, DataError
 
 BACKGROUND = "background"
+#: The random stream of this module's draws (the split, then each image's), apart from others'.
+_STREAM = 3
 
 
 def crop_classes(data: dict[str, Any]) -> tuple[str, ...]:
@@ -44,7 +46,7 @@ def split_images(data: dict[str, Any], seed: int, train_images: int,
     if len(images) < 2:
         raise DataError(f"{len(images)} image(s) in the annotations; the pretraining needs at "
                         "least 2 (one held out)")
-    order = np.random.default_rng((seed, 3)).permutation(len(images))
+    order = np.random.default_rng((seed, _STREAM)).permutation(len(images))
     n_val = min(val_images, len(images) - 1)
     val = [images[i] for i in order[:n_val]]
     train = [images[i] for i in order[n_val:n_val + train_images]]
@@ -124,7 +126,7 @@ def dataset_crops(
         boxes = np.array([b for b, _ in own], dtype=np.float64).reshape(-1, 4)
         labels = np.array([lab for _, lab in own], dtype=np.int64)
         regions = np.array(avoid.get(image["id"], []), dtype=np.float64).reshape(-1, 4)
-        rng = np.random.default_rng((seed, 3, int(image["id"])))
+        rng = np.random.default_rng((seed, _STREAM, int(image["id"])))
         parts[split].append(image_crops(pixels, boxes, labels, regions, rng, size, jitter,
                                         background_per_image, len(classes) - 1))  # fmt: skip
     tensors = []
