@@ -36,8 +36,12 @@ def test_the_line_says_time_steps_and_the_machine(monkeypatch) -> None:
     assert "for the 1 step left" in expected_line("mrae pretrain", 1.0, 1, 2, 5)
 
 
-def test_matmul_gflops_is_a_positive_measurement() -> None:
+def test_matmul_gflops_is_a_positive_measurement_that_leaves_the_runs_random_numbers() -> None:
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
     assert 0 < matmul_gflops(n=128, repeats=2) < 1e6
+    assert torch.equal(torch.rand(3), expected)  # a resumed run repeats an uninterrupted one
 
 
 def _fake_trainer(steps: int, eval_every: int) -> SimpleNamespace:
