@@ -221,6 +221,22 @@ CASES: list[Case] = [
     Case("anchors-no-annotations",
          lambda w: ["anchors", str(w.coco("c.json", lambda d: d.update(annotations=[])))], says="c.json"),
     Case("anchors-zero-scales", lambda w: ["anchors", str(w.train_json), "--scales", "0"], says="scales"),
+    Case("anchors-native-with-config",
+         lambda w: ["anchors", str(w.train_json), "--native", "--config", str(w.config)], says="--native"),
+    # ---- mrae convert: the class options
+    Case("convert-map-without-equals",
+         lambda w: ["convert", "--format", "voc", "--images", str(w.val_images), "--out",
+                    str(w.tmp / "o.json"), "--map", "car"], says="old=new"),
+    Case("convert-list-missing",
+         lambda w: ["convert", "--format", "voc", "--images", str(w.val_images), "--out",
+                    str(w.tmp / "o.json"), "--list", str(w.tmp / "nope.txt")], says="nope.txt"),
+    # ---- mrae pretrain on a dataset's boxes
+    Case("pretrain-annotations-without-images",
+         lambda w: ["pretrain", "--config", str(w.config), "--annotations", str(w.train_json)],
+         says="go together"),
+    Case("pretrain-annotations-missing",
+         lambda w: ["pretrain", "--config", str(w.config), "--annotations", str(w.tmp / "nope.json"),
+                    "--images", str(w.val_images)], says="nope.json"),
     # ---- mrae train: the config file
     Case("train-config-missing", lambda w: _train(w, config=w.tmp / "nope.yaml"), says="nope.yaml"),
     Case("train-yaml-syntax-error", lambda w: _train(w, config=w.write("bad.yaml", "model: [1, 2\n")),

@@ -129,6 +129,7 @@ def resize_boxes(
     min_size: float = 300,
     max_size: float = 512,
     fixed_size: tuple[int, int] | None = None,
+    tile: tuple[int, int] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Boxes and image sizes after the detector's resize.
 
@@ -138,12 +139,21 @@ def resize_boxes(
         min_size, max_size: torchvision's rule ``scale = min(min_size / min(h, w),
             max_size / max(h, w))``, the new size ``floor(h * scale), floor(w * scale)``.
         fixed_size: ``(height, width)`` to resize every image to instead (aspect not kept).
+        tile: ``(height, width)`` of the tiles the model is trained on (``data.crop_scale: tile``,
+            ``data.train_crop``): the resize is that of a tile, ``min(h, tile_h) x min(w,
+            tile_w)`` px of the original image (:class:`mrae.data.augment.AugmentByKey`), so
+            objects are scaled as the model sees them in a tile; None: the whole image's resize.
 
     Returns:
-        ``(boxes, image_hw)`` in pixels of the resized images, each axis scaled by
-        new size / old size as torchvision scales the targets.
+        ``(boxes, image_hw)`` in pixels of the resized images (with ``tile``: the whole image at
+        the tile's scale), each axis scaled by new size / old size as torchvision scales the
+        targets.
     """
     image_hw = np.asarray(image_hw, dtype=np.float64)
+    if tile is not None:
+        tile_hw = np.minimum(image_hw, np.asarray(tile, dtype=np.float64))
+        resized, new_tile_hw = resize_boxes(boxes, tile_hw, min_size, max_size, fixed_size)
+        return resized, image_hw * (new_tile_hw / tile_hw)
     if fixed_size is not None:
         new_hw = np.broadcast_to(np.asarray(fixed_size, dtype=np.float64), image_hw.shape)
     else:
@@ -346,8 +356,14 @@ def fit_anchors(
     scales: int = 4,
     ratios: int = 3,
     seed: int = 0,
+    tile: tuple[int, int] | None = None,
+    native: bool = False,
 ) -> AnchorFit:
     """Anchors fitted to the boxes of a COCO instances JSON, as the model's resize shows them.
+
+    ``tile``: the model trains on tiles of this size (:func:`resize_boxes`); ``native``: no
+    resize at all, the boxes at their images' own scale whatever the images' sizes (the resize
+    arguments are then not used).
 
     Loads the boxes (:func:`load_boxes`), resizes them (:func:`resize_boxes`), clusters them
     (:func:`cluster_anchors`) and scores the result beside torchvision's default anchors on the
@@ -355,7 +371,10 @@ def fit_anchors(
     """
     check_strides(strides)
     original, image_hw = load_boxes(ann_file)
-    boxes, image_hw = resize_boxes(original, image_hw, min_size, max_size, fixed_size)
+    if not native:
+        boxes, image_hw = resize_boxes(original, image_hw, min_size, max_size, fixed_size, tile)
+    else:
+        boxes = original
     keep = (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
     boxes, image_hw = boxes[keep], image_hw[keep]
     sizes, aspect = cluster_anchors(boxes[:, 2:], scales, ratios, seed)

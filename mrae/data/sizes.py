@@ -93,6 +93,7 @@ def shrink_warning(
     max_size: float,
     fixed_size: Sequence[int] | None = None,
     threshold: float = SHRINK_WARNING_SIDE,
+    tile: Sequence[int] | None = None,
 ) -> str | None:
     """A one-line warning when the model's resize shrinks the median training box below ``threshold``.
 
@@ -102,6 +103,8 @@ def shrink_warning(
         min_size, max_size, fixed_size: the model's resize (``model.min_size`` etc.), applied as
             :func:`mrae.data.anchors.resize_boxes` (torchvision's rule) does.
         threshold: box side ``sqrt(w * h)`` in resized pixels.
+        tile: ``data.train_crop`` when ``data.crop_scale`` is ``tile``: the model resizes tiles of
+            this size, not whole images, so the boxes are scaled as a tile is.
 
     Returns:
         None when the median non-crowd box is at least ``threshold`` px after the resize, when
@@ -117,7 +120,8 @@ def shrink_warning(
     boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(-1, 4)
     image_hw = np.array([sizes[a["image_id"]] for a in anns], dtype=np.float64)
     fixed = tuple(int(v) for v in fixed_size) if fixed_size is not None else None
-    resized, _ = resize_boxes(boxes, image_hw, min_size, max_size, fixed)
+    tiles = tuple(int(v) for v in tile) if tile is not None else None
+    resized, _ = resize_boxes(boxes, image_hw, min_size, max_size, fixed, tiles)
     before = float(np.median(np.sqrt(boxes[:, 2] * boxes[:, 3])))
     after = float(np.median(np.sqrt(resized[:, 2] * resized[:, 3])))
     if after >= threshold or after >= before:
@@ -129,6 +133,8 @@ def shrink_warning(
     else:
         resize = f"model.min_size {min_size:g}, model.max_size {max_size:g}"
         change = f"model.min_size={math.ceil(min_size * factor)} model.max_size={math.ceil(max_size * factor)}"
+    if tiles is not None:
+        resize += f", of the data.train_crop {tiles[0]}x{tiles[1]} tiles"
     return (
         f"warning: the model's resize ({resize}) shrinks the median training box from "
         f"{before:.1f} to {after:.1f} px (sqrt(w*h)), below {threshold:g} px where objects are "

@@ -131,6 +131,8 @@ def _pretrain_checks(p: DictConfig) -> list[tuple[str, bool, str]]:
         ("pretrain.batch_size", p.batch_size >= 1, "must be >= 1"),
         ("pretrain.lr", finite and p.lr > 0, "must be a finite number > 0"),
         ("pretrain.weight_decay", finite and p.weight_decay >= 0, "must be a finite number >= 0"),
+        ("pretrain.images", (p.annotations is None) == (p.images is None),
+         "goes with pretrain.annotations: set both (a COCO dataset's crops) or neither"),
     ]
 
 

@@ -121,10 +121,17 @@ class EvalConfig:
 
 @dataclass
 class PretrainConfig:
-    """The proxy pretraining (:mod:`mrae.engine.pretrain`) run when ``model.pretrained: synthetic``."""
+    """The offline pretraining (:mod:`mrae.engine.pretrain`) run when ``model.pretrained`` is
+    ``synthetic`` (crops of synthetic scenes) or ``dataset`` (crops of ``annotations``' boxes)."""
 
-    scenes: int = 800  # synthetic scenes the training crops are cut from (split id 2: no dataset's)
-    val_scenes: int = 100  # further scenes whose crops measure the held-out accuracy
+    # a COCO instances JSON and its images folder whose labelled boxes (and background) give the
+    # crops of model.pretrained: dataset (mrae.data.dataset_crops); null: the synthetic scenes
+    annotations: str | None = None
+    images: str | None = None
+    # synthetic scenes the training crops are cut from (split id 2: no dataset's); with
+    # annotations: at most this many of its images (after the held-out ones, in a seeded order)
+    scenes: int = 800
+    val_scenes: int = 100  # further scenes (with annotations: its images) for the held-out accuracy
     seed: int = 0
     crop_size: int = 32  # px, square, native resolution
     background_per_image: int = 3  # background crops per scene (besides one per object/distractor)

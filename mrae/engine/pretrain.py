@@ -15,6 +15,11 @@ synthetic``; :func:`resolve_pretrained` then runs the pretraining once per setti
 loss and accuracy curve and the held-out accuracy per class) and reuses it after; a file lock
 makes a second process wait for the first instead of training the same trunk twice.
 
+``model.pretrained: dataset`` runs the same pretraining on crops of a labelled dataset's own boxes
+(each class) and of its background (:mod:`mrae.data.dataset_crops`, from ``pretrain.annotations``
+and ``pretrain.images``): the stand-in for ImageNet on real images when a machine has no network.
+Its cache key holds the annotation file's checksum, so a changed file is pretrained again.
+
 Inputs are normalised with ImageNet's mean and std, as torchvision's detection transform does, so
 the detector sees what the trunk was trained on.
 """
@@ -34,15 +39,28 @@ from typing import Any
 from mrae.errors import ConfigError
 from mrae.files import atomic_path, write_json_atomic
 
-SYNTHETIC = "synthetic"  # the model.pretrained value that asks for this pretraining
+SYNTHETIC = "synthetic"  # the model.pretrained value that asks for this pretraining on synthetic crops
+DATASET = "dataset"  # ... on crops of pretrain.annotations' boxes and background
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def settings(cfg) -> dict[str, Any]:
-    """The settings that decide the pretrained weights (the cache key is made of these)."""
+    """The settings that decide the pretrained weights (the cache key is made of these); the
+    dataset's (its paths and the annotation file's checksum) only with ``model.pretrained:
+    dataset``."""
     p = cfg.pretrain
+    source: dict[str, Any] = {}
+    if cfg.model.pretrained == DATASET and p.annotations is not None:
+        try:
+            digest = hashlib.sha1(Path(p.annotations).read_bytes()).hexdigest()
+        except OSError as error:
+            raise ConfigError(f"pretrain.annotations: cannot read {p.annotations} "
+                              f"({error.strerror}); check the path") from None
+        source = {"annotations": str(p.annotations), "images": str(p.images),
+                  "annotations_sha1": digest}
     return {
+        **source,
         "backbone": cfg.model.backbone,
         "seed": int(p.seed),
         "scenes": int(p.scenes),
@@ -70,11 +88,12 @@ def report_file(weights: str | Path) -> Path:
 
 
 def resolve_pretrained(cfg, progress: bool = True) -> str | None:
-    """``cfg.model.pretrained`` as the backbone takes it: ``synthetic`` becomes the cached file
-    (trained first if missing); any other value is returned as it is."""
+    """``cfg.model.pretrained`` as the backbone takes it: ``synthetic`` and ``dataset`` become the
+    cached file (trained first if missing); any other value is returned as it is."""
     value = cfg.model.pretrained
-    if value != SYNTHETIC:
+    if value not in (SYNTHETIC, DATASET):
         return value
+    check_source(cfg)
     path = cache_path(cfg)
     if path.is_file():
         return str(path)
@@ -84,6 +103,37 @@ def resolve_pretrained(cfg, progress: bool = True) -> str | None:
         if not path.is_file():
             pretrain(cfg, path, progress=progress)
     return str(path)
+
+
+def check_source(cfg) -> None:
+    """ConfigError when ``model.pretrained: dataset`` has no ``pretrain.annotations``. (With
+    ``synthetic`` they are not read: a config can keep them and compare both starts.)"""
+    value, annotations = cfg.model.pretrained, cfg.pretrain.annotations
+    if value == DATASET and annotations is None:
+        raise ConfigError("model.pretrained: dataset needs pretrain.annotations and pretrain.images "
+                          "(a COCO JSON of the training split and its images folder)")
+
+
+def crops_of(s: dict[str, Any], progress: bool) -> tuple[Any, Any, Any, Any, tuple[str, ...]]:
+    """``(train_x, train_y, val_x, val_y, classes)`` of the settings' source: synthetic scenes or
+    the dataset's boxes (``s["annotations"]``)."""
+    if "annotations" in s:
+        from mrae.data.dataset_crops import dataset_crops
+
+        return dataset_crops(s["annotations"], s["images"], seed=s["seed"],
+                             train_images=s["scenes"], val_images=s["val_scenes"],
+                             size=s["crop_size"], background_per_image=s["background_per_image"],
+                             progress=progress)  # fmt: skip
+    from mrae.data.crops import CROP_CLASSES, make_crops
+
+    workers = max(1, min(2, os.cpu_count() or 1))
+    train_x, train_y = make_crops(s["seed"], 0, s["scenes"], s["crop_size"],
+                                  background_per_image=s["background_per_image"], workers=workers,
+                                  progress=progress)
+    val_x, val_y = make_crops(s["seed"], s["scenes"], s["val_scenes"], s["crop_size"],
+                              background_per_image=s["background_per_image"], workers=workers,
+                              progress=progress)
+    return train_x, train_y, val_x, val_y, CROP_CLASSES
 
 
 def _trunk_forward(net, x):
@@ -100,7 +150,7 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
     from torch import nn
     from tqdm import tqdm
 
-    from mrae.data.crops import CROP_CLASSES, make_crops
+    from mrae.engine.eta import WarmupTimer, duration, expected_line
     from mrae.modeling.backbone import RESNET_DEPTHS
 
     s = settings(cfg)
@@ -109,13 +159,7 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
                           + ", ".join(RESNET_DEPTHS))
     out = Path(out)
     start = time.perf_counter()
-    workers = max(1, min(2, os.cpu_count() or 1))
-    train_x, train_y = make_crops(s["seed"], 0, s["scenes"], s["crop_size"],
-                                  background_per_image=s["background_per_image"], workers=workers,
-                                  progress=progress)
-    val_x, val_y = make_crops(s["seed"], s["scenes"], s["val_scenes"], s["crop_size"],
-                              background_per_image=s["background_per_image"], workers=workers,
-                              progress=progress)
+    train_x, train_y, val_x, val_y, classes = crops_of(s, progress)
     data_seconds = time.perf_counter() - start
 
     torch.manual_seed(s["seed"])
@@ -123,7 +167,7 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
     net = builder(weights=None)
     width = net.layer3[-1].conv3.out_channels if hasattr(net.layer3[-1], "conv3") \
         else net.layer3[-1].conv2.out_channels
-    classifier = nn.Linear(width, len(CROP_CLASSES))
+    classifier = nn.Linear(width, len(classes))
     trunk = nn.ModuleList([net.conv1, net.bn1, net.layer1, net.layer2, net.layer3])
     params = list(trunk.parameters()) + list(classifier.parameters())
     decay = [p for p in params if p.ndim > 1]
@@ -152,7 +196,9 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
     net.train()
     bar = tqdm(range(s["steps"]), desc="pretrain", unit="step", disable=not progress, dynamic_ncols=True)
     train_start = time.perf_counter()
+    timer = WarmupTimer()  # the first steps' time: the expected time of the rest
     for step in bar:
+        timer.begin()
         idx = torch.randint(len(train_x), (s["batch_size"],), generator=generator)
         x = batch(train_x[idx])
         flips = torch.rand(2, generator=generator) < 0.5
@@ -171,6 +217,11 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
         scheduler.step()
+        if timer.end() and progress and s["steps"] - step - 1 > 0:
+            first, last = timer.measured_steps
+            bar.write(expected_line("mrae pretrain", timer.step_seconds, s["steps"] - step - 1,
+                                    first, last, f"crops took {duration(data_seconds)}"),
+                      file=sys.stderr)
         window_loss += loss_value * len(y)
         window_correct += int((logits.argmax(1) == y).sum())
         window_count += len(y)
@@ -192,16 +243,18 @@ def pretrain(cfg, out: str | Path, progress: bool = True) -> dict[str, Any]:
     predicted = torch.cat(predictions)
     per_class = {
         name: float((predicted[val_y == k] == k).float().mean()) if (val_y == k).any() else None
-        for k, name in enumerate(CROP_CLASSES)
+        for k, name in enumerate(classes)
     }
     report = {
         "settings": s,
         "train_crops": len(train_y),
         "val_crops": len(val_y),
+        "classes": list(classes),
         "val_accuracy": float((predicted == val_y).float().mean()),
         "val_accuracy_per_class": per_class,
         "curve": curve,
-        "seconds": {"crops": round(data_seconds, 1), "train": round(train_seconds, 1)},
+        "seconds": {"crops": round(data_seconds, 1), "train": round(train_seconds, 1),
+                    "warmup_step": round(timer.step_seconds, 4)},
         "threads": torch.get_num_threads(),
     }
     with atomic_path(out) as tmp:

@@ -27,6 +27,7 @@ from torch import nn
 
 from mrae.engine import distributed, run_folder
 from mrae.engine.checkpoint import load_checkpoint, load_weights_strict, rng_state, set_rng_state
+from mrae.engine.eta import ExpectedTime
 from mrae.engine.hooks import Checkpointer, EvalHook, HookBase, MetricsWriter, StepStats, StepTimer
 from mrae.engine.optim import build_optimizer
 from mrae.errors import ConfigError, MraeError
@@ -87,7 +88,9 @@ class Trainer:
             self.val_set = CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
         self.has_val = paths["val_annotations"] is not None
         m = cfg.model
-        if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size, m.max_size, m.fixed_size)):
+        tile = cfg.data.train_crop if cfg.data.crop_scale == "tile" else None  # the scale seen
+        if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size,
+                                                       m.max_size, m.fixed_size, tile=tile)):
             logger.warning(f"mrae train: {note}")  # the resize makes the objects tiny
 
         self.cfg = with_num_classes(cfg, self.train_set.num_classes)
@@ -187,7 +190,7 @@ class Trainer:
     def build_hooks(self) -> list[HookBase]:
         """The default hooks, in the order they run (see :mod:`mrae.engine.hooks`)."""
         t = self.cfg.train
-        return [StepTimer(), MetricsWriter(t.log_every), EvalHook(t.eval_every),
+        return [StepTimer(), ExpectedTime(), MetricsWriter(t.log_every), EvalHook(t.eval_every),
                 Checkpointer(t.checkpoint_every, t.keep_last)]
 
     def register_hooks(self, hooks: Iterable[HookBase]) -> None:

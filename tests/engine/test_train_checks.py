@@ -49,3 +49,20 @@ def test_a_resize_that_shrinks_the_median_box_below_8_px_warns_once(tmp_path, da
 
     assert cli.main(["train", "--config", str(config), "--out", str(tmp_path / "b")]) == 0
     assert "median training box" not in capsys.readouterr().err  # 128 x 96 is kept as it is
+
+
+def test_the_shrink_warning_follows_tile_training(tmp_path, data, tiny_sections, monkeypatch, capsys):
+    """With data.crop_scale: tile the model resizes 32 x 48 px tiles of the original image to
+    min_size 32 / max_size 48, i.e. not at all: the boxes keep their size, no warning (whole
+    128 x 96 images would be shrunk 3x)."""
+    monkeypatch.setattr(Trainer, "train", lambda self: {})
+    config = write_config(tmp_path / "tiny.yaml", tiny_sections, data)
+    small = ["model.min_size=32", "model.max_size=48"]
+    tiles = ["data.train_crop=[32,48]", "data.crop_scale=tile"]
+    assert cli.main(["train", "--config", str(config), *small, *tiles, "--out",
+                     str(tmp_path / "tile")]) == 0
+    assert "median training box" not in capsys.readouterr().err
+    # the same tiles cut at the whole image's scale (crop_scale: image) shrink as whole images do
+    assert cli.main(["train", "--config", str(config), *small, "data.train_crop=[32,48]",
+                     "--out", str(tmp_path / "image")]) == 0
+    assert "median training box" in capsys.readouterr().err

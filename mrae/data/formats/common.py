@@ -1,13 +1,15 @@
 """What the label readers of :mod:`mrae.data.formats` share: the label, text and number parsing.
 
-Every reader turns one label file into :class:`Label` objects and raises DataError naming the file
-and, where there is one, the line of anything malformed.
+Every reader has one signature, :data:`Reader`: ``read(path, image, options) -> Found``. It turns
+the label file of one image (or, for a format with one label file per dataset, that image's part of
+it) into :class:`Label` objects and raises DataError naming the file and, where there is one, the
+line of anything malformed.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +28,31 @@ class Label:
     where: str  # "file line N", for error messages
     ignore: bool = False
     extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ReadOptions:
+    """What a reader may need besides its file and image: the class names (YOLO's indices), the
+    VisDrone "others" rule (``--visdrone-others``) and the VOC box convention (``--voc-boxes``)."""
+
+    names: tuple[str, ...] = ()
+    visdrone_others: str = "ignore"
+    voc_boxes: str = "pixels"
+
+
+@dataclass
+class Found:
+    """What a reader found for one image: its labels and what the report counts."""
+
+    labels: list[Label] = field(default_factory=list)
+    dropped: int = 0  # boxes the format's own rules drop (VisDrone "others" under drop)
+    size_mismatch: str | None = None  # the label file states another image size (VOC <size>)
+    suspicious: str | None = None  # a box the chosen convention cannot have (where it is)
+
+
+#: ``read(label_path, image, options)``: ``image`` is the COCO image dict (``file_name``,
+#: ``width``, ``height``); a reader may add keys to it (DOTA's ``imagesource``, ``gsd``).
+Reader = Callable[[Path, dict[str, Any], ReadOptions], Found]
 
 
 def read_names(path: str | Path) -> list[str]:

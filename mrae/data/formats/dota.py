@@ -11,7 +11,9 @@ from pathlib import Path
 from typing import Any
 
 from mrae.data.formats.common import (
+    Found,
     Label,
+    ReadOptions,
     count_values,
     numbered_lines,
     parse_integer,
@@ -20,7 +22,7 @@ from mrae.data.formats.common import (
 from mrae.errors import DataError
 
 
-def read_dota(path: Path, image: dict[str, Any]) -> list[Label]:
+def read_dota(path: Path, image: dict[str, Any], options: ReadOptions) -> Found:
     """The boxes of a DOTA label file; its ``imagesource`` and ``gsd`` go into ``image``."""
     found = []
     for number, line in numbered_lines(path):
@@ -45,4 +47,4 @@ def read_dota(path: Path, image: dict[str, Any]) -> list[Label]:
         xs, ys = coords[0::2], coords[1::2]
         found.append(Label(fields[8], (min(xs), min(ys), max(xs), max(ys)), where,
                            extra={"difficult": int(difficult != 0)}))
-    return found
+    return Found(found)

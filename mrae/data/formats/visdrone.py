@@ -11,9 +11,12 @@ and ``occlusion`` are kept as keys.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from mrae.data.formats.common import (
+    Found,
     Label,
+    ReadOptions,
     count_values,
     numbered_lines,
     parse_integer,
@@ -27,8 +30,9 @@ VISDRONE_CLASSES = ("pedestrian", "people", "bicycle", "car", "van", "truck", "t
 VISDRONE_OTHERS = ("ignore", "drop", "class")
 
 
-def read_visdrone(path: Path, others: str) -> tuple[list[Label], int]:
+def read_visdrone(path: Path, image: dict[str, Any], options: ReadOptions) -> Found:
     """The boxes of a VisDrone-DET label file, and how many "others" it dropped (``others="drop"``)."""
+    others = options.visdrone_others
     found, dropped = [], 0
     for number, line in numbered_lines(path):
         where = f"{path} line {number}"
@@ -51,4 +55,4 @@ def read_visdrone(path: Path, others: str) -> tuple[list[Label], int]:
             found.append(Label(None, box, where, ignore=True, extra=extra))
         else:
             found.append(Label(category - 1, box, where, ignore=score == 0, extra=extra))
-    return found, dropped
+    return Found(found, dropped=dropped)

@@ -1,8 +1,14 @@
 """Pascal VOC XML labels: ``<object>`` with ``<name>``, ``<bndbox>`` and ``<difficult>``.
 
-The 1-based inclusive pixel coordinates become ``[xmin - 1, ymin - 1, xmax - xmin + 1,
-ymax - ymin + 1]`` (detectron2's and supervision's convention); ``difficult`` objects keep a
-``"difficult": 1`` key. The file's ``<size>`` is never trusted, only compared with the image's.
+Two conventions for ``<bndbox>`` (``--voc-boxes``, :data:`VOC_BOXES`):
+
+- ``pixels`` (default): Pascal VOC's own, 1-based inclusive pixel indices, become ``[xmin - 1,
+  ymin - 1, xmax - xmin + 1, ymax - ymin + 1]`` (detectron2's and supervision's convention);
+  a box starting at 0 cannot be written so and is reported (:attr:`Found.suspicious`);
+- ``corners``: 0-based pixel-edge coordinates, the box's corners: ``[xmin, ymin, xmax - xmin,
+  ymax - ymin]``. HIT-UAV's labels are written so (measured against its images: docs/hituav.md).
+
+``difficult`` objects keep a ``"difficult": 1`` key. The file's ``<size>`` is never trusted, only compared with the image's.
 Class names come from ``--names`` or, sorted, from the files. Errors name the XML line (the
 standard library's ElementTree keeps no line numbers, so the file is parsed with expat).
 """
@@ -12,15 +18,23 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 from xml.parsers import expat
 
-from mrae.data.formats.common import Label, parse_number
+from mrae.data.formats.common import Found, Label, ReadOptions, parse_number
 from mrae.errors import DataError
 
+#: ``--voc-boxes``: 1-based inclusive pixel indices (Pascal VOC's), or 0-based corners.
+VOC_BOXES = ("pixels", "corners")
 
-def read_voc(path: Path, width: int, height: int) -> tuple[list[Label], str | None]:
-    """The boxes of a VOC XML file of a ``width`` x ``height`` image, and a line saying how its
-    ``<size>`` differs from the image's (None when it agrees or is absent)."""
+
+def read_voc(path: Path, image: dict[str, Any], options: ReadOptions) -> Found:
+    """The boxes of a VOC XML file of ``image`` in the ``options.voc_boxes`` convention, a line
+    saying how its ``<size>`` differs from the image's (None when it agrees or is absent) and
+    where a box starts at 0 under ``pixels`` (None when none does)."""
+    width, height = image["width"], image["height"]
+    pixels = options.voc_boxes == "pixels"
+    suspicious = None
     root = _parse_xml(path)
     if root.tag != "annotation":
         raise DataError(f"{path} line {root.line}: the root element is <{root.tag}>, not "
@@ -46,9 +60,12 @@ def read_voc(path: Path, width: int, height: int) -> tuple[list[Label], str | No
         )
         difficult_text = obj.text_of("difficult") or "0"
         difficult = parse_number(difficult_text, where, "<difficult>")
-        found.append(Label(name, (xmin - 1, ymin - 1, xmax, ymax), where,
+        if pixels and min(xmin, ymin) < 1 and suspicious is None:
+            suspicious = f"{path} line {box.line}"
+        offset = 1 if pixels else 0
+        found.append(Label(name, (xmin - offset, ymin - offset, xmax, ymax), where,
                            extra={"difficult": int(difficult != 0)}))
-    return found, mismatch
+    return Found(found, size_mismatch=mismatch, suspicious=suspicious)
 
 
 @dataclass

@@ -9,8 +9,16 @@ not given.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
-from mrae.data.formats.common import Label, count_values, numbered_lines, parse_number
+from mrae.data.formats.common import (
+    Found,
+    Label,
+    ReadOptions,
+    count_values,
+    numbered_lines,
+    parse_number,
+)
 from mrae.errors import DataError
 
 #: Class-names files looked for (in this order) beside the YOLO labels when --names is not given.
@@ -19,8 +27,9 @@ NAMES_FILES = ("classes.txt", "obj.names", "data.yaml", "dataset.yaml")
 _YOLO_MAX = 1.01
 
 
-def read_yolo(path: Path, width: int, height: int, names: list[str]) -> list[Label]:
-    """The boxes of a YOLO label file of a ``width`` x ``height`` image, class indices into ``names``."""
+def read_yolo(path: Path, image: dict[str, Any], options: ReadOptions) -> Found:
+    """The boxes of a YOLO label file of ``image``, class indices into ``options.names``."""
+    width, height, names = image["width"], image["height"], options.names
     found = []
     for number, line in numbered_lines(path):
         where = f"{path} line {number}"
@@ -44,7 +53,7 @@ def read_yolo(path: Path, width: int, height: int, names: list[str]) -> list[Lab
             xs, ys = values[0::2], values[1::2]
             box = (min(xs) * width, min(ys) * height, max(xs) * width, max(ys) * height)
         found.append(Label(int(cls), box, where))
-    return found
+    return Found(found)
 
 
 def find_names_file(labels_dir: Path) -> Path | None:

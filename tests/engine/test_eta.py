@@ -1,0 +1,95 @@
+"""The expected time said before the long part of a run: a warm-up's measured steps times the steps
+left, beside this machine's measured GFLOP/s and load."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from mrae.engine import eta
+from mrae.engine.eta import ExpectedTime, WarmupTimer, duration, expected_line, matmul_gflops
+from mrae.engine.trainer import Trainer
+
+
+def test_the_warmup_times_the_steps_after_the_first_and_says_so_once() -> None:
+    timer = WarmupTimer(start_step=100)  # a resumed run: steps are counted over the whole run
+    ready = []
+    for _ in range(10):
+        timer.begin()
+        ready.append(timer.end())
+    assert ready.count(True) == 1 and ready.index(True) == eta.SKIP + eta.MEASURED - 1
+    assert len(timer.seconds) == eta.MEASURED and timer.step_seconds >= 0
+    assert timer.measured_steps == (100 + eta.SKIP + 1, 100 + eta.SKIP + eta.MEASURED)
+
+
+def test_the_line_says_time_steps_and_the_machine(monkeypatch) -> None:
+    monkeypatch.setattr(eta, "matmul_gflops", lambda: 61.6)
+    line = expected_line("mrae train", 0.72, 1000, 2, 5, "plus 4 evaluations")
+    assert line.startswith("mrae train: expected about 12 min for the 1,000 steps left (0.72 s/step, "
+                           "measured over steps 2-5; plus 4 evaluations); this machine now: 62 "
+                           "GFLOP/s float32 matmul at ")
+    assert "\n" not in line
+    assert [duration(s) for s in (45, 720, 8280)] == ["45 s", "12 min", "2.3 h"]
+    assert "for the 1 step left" in expected_line("mrae pretrain", 1.0, 1, 2, 5)
+
+
+def test_matmul_gflops_is_a_positive_measurement_that_leaves_the_runs_random_numbers() -> None:
+    torch.manual_seed(7)
+    expected = torch.rand(3)
+    torch.manual_seed(7)
+    assert 0 < matmul_gflops(n=128, repeats=2) < 1e6
+    assert torch.equal(torch.rand(3), expected)  # a resumed run repeats an uninterrupted one
+
+
+def _fake_trainer(steps: int, eval_every: int) -> SimpleNamespace:
+    return SimpleNamespace(step=0, max_steps=steps, process=SimpleNamespace(is_main=True),
+                           has_val=True, cfg=SimpleNamespace(train=SimpleNamespace(
+                               eval_every=eval_every)))  # fmt: skip
+
+
+def _run(hook: ExpectedTime, trainer: SimpleNamespace) -> None:
+    hook.trainer = trainer  # type: ignore[assignment]
+    hook.before_train()
+    while trainer.step < trainer.max_steps:
+        hook.before_step()
+        trainer.step += 1
+        hook.after_step()
+
+
+def test_the_hook_logs_the_steps_left_and_the_evaluations(caplog, monkeypatch) -> None:
+    monkeypatch.setattr(eta, "matmul_gflops", lambda: 50.0)
+    caplog.set_level(logging.INFO, logger="mrae")
+    _run(ExpectedTime(), _fake_trainer(steps=25, eval_every=10))
+    lines = [r.getMessage() for r in caplog.records if "expected about" in r.getMessage()]
+    done = eta.SKIP + eta.MEASURED
+    assert len(lines) == 1 and f"for the {25 - done} steps left" in lines[0]
+    assert "plus 3 evaluations" in lines[0]  # at 10 and 20, and after the last step
+    caplog.clear()
+    _run(ExpectedTime(), _fake_trainer(steps=done, eval_every=0))  # too short: nothing to say
+    assert not [r for r in caplog.records if "expected about" in r.getMessage()]
+
+
+def test_the_trainer_times_the_warmup_right_after_the_step_timer() -> None:
+    fake = SimpleNamespace(cfg=SimpleNamespace(train=SimpleNamespace(
+        log_every=10, eval_every=0, checkpoint_every=0, keep_last=1)))
+    names = [type(h).__name__ for h in Trainer.build_hooks(fake)]  # type: ignore[arg-type]
+    assert names[:2] == ["StepTimer", "ExpectedTime"]
+
+
+@pytest.mark.usefixtures("one_thread")
+def test_pretrain_says_its_expected_time(tmp_path, capsys) -> None:
+    from mrae.cli import main as cli
+
+    config = tmp_path / "c.yaml"
+    config.write_text("model:\n  backbone: resnet18\n")
+    steps = eta.SKIP + eta.MEASURED + 2
+    assert cli(["pretrain", "--config", str(config), "--out", str(tmp_path / "w.pth"),
+                "pretrain.scenes=2", "pretrain.val_scenes=1", "pretrain.crop_size=16",
+                f"pretrain.steps={steps}", "pretrain.batch_size=4"]) == 0
+    err = capsys.readouterr().err
+    assert "mrae pretrain: expected about" in err and "for the 2 steps left" in err
+    assert "crops took" in err and "GFLOP/s float32 matmul" in err
+    assert torch.get_num_threads() == 1

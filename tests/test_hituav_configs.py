@@ -1,0 +1,69 @@
+"""configs/hituav: the study file loads with the study loader's checks, its rows are the ones that
+decide the claims, and every row sees full 640x512 frames at native size with the same recipe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mrae.apps.study.spec import load_study, row_config
+from mrae.data.augment import resize_scale
+
+STUDY = Path(__file__).resolve().parents[1] / "configs" / "hituav" / "study.yaml"
+
+
+def test_the_study_has_the_deciding_rows_three_seeds_and_one_budget() -> None:
+    study = load_study(STUDY)
+    assert [(r.name, r.role, r.seeds) for r in study.rows] == [
+        ("single C1", "baseline", 3), ("single C2", "baseline", 3), ("single C3", "baseline", 3),
+        ("soft", "soft", 3), ("MRAE template 1", "mrae", 3), ("MRAE template 2", "mrae", 3),
+        ("MRAE template 3", "mrae", 3), ("sum", "fusion", 3),
+        ("FPN all anchors", "fpn_all_anchors", 3),
+    ]  # fmt: skip
+    assert study.readme is None  # the README's headline block stays the synthetic study's
+    configs = [row_config(study, row, seed) for row in study.rows for seed in range(row.seeds)]
+    budgets = {(c.train.steps, tuple(c.train.milestones), c.train.eval_every) for c in configs}
+    assert budgets == {(300, (210, 270), 75)}  # at least 300 steps, evaluated 4 times
+    starts = {(c.model.backbone, c.model.pretrained, c.pretrain.annotations) for c in configs}
+    assert starts == {("resnet18", "dataset", ".cache/hituav/train.json")}
+    assert {c.data.val_annotations for c in configs} == {".cache/hituav/val.json"}
+    assert {tuple(c.model.anchor_sizes) for c in configs} == {(12.7, 20.0, 35.0, 69.0)}
+    models = {(c.model.extractor, c.model.template if c.model.extractor == "mrae" else None,
+               c.model.level if c.model.extractor == "single" else None, c.model.fpn_anchors)
+              for c in configs}  # fmt: skip
+    assert len(models) == 9  # every row builds its own extractor
+
+
+def test_frames_are_seen_at_native_size() -> None:
+    study = load_study(STUDY)
+    for row in study.rows:
+        m = row_config(study, row).model
+        assert m.fixed_size is None and resize_scale(512, 640, m.min_size, m.max_size) == 1.0
+
+
+def test_quick_keeps_the_pretraining_small() -> None:
+    study = load_study(STUDY)
+    quick = row_config(study, study.rows[0], quick=True)
+    assert quick.train.steps == 4 and quick.pretrain.steps == 4 and quick.eval.max_images == 2
+
+
+def test_the_pretraining_comparison_shares_the_studys_runs_and_the_synthetic_trunk() -> None:
+    from mrae.apps.study.spec import run_dir
+    from mrae.engine.config import load_config
+    from mrae.engine.pretrain import cache_path
+
+    study = load_study(STUDY)
+    comparison = load_study(STUDY.parent / "pretraining.yaml")
+    assert comparison.overrides == study.overrides and comparison.out == study.out
+    ours, synthetic, scratch = (row_config(comparison, row) for row in comparison.rows)
+    # the dataset-trunk row is the study's own: the same run folder and the same config
+    main_row = next(r for r in study.rows if r.name == "MRAE template 2")
+    assert run_dir(comparison, comparison.rows[0], 1) == run_dir(study, main_row, 1)
+    assert ours == row_config(study, main_row)
+    assert (ours.model.pretrained, synthetic.model.pretrained, scratch.model.pretrained) == (
+        "dataset", "synthetic", None)
+    synth_base = load_config(STUDY.parents[1] / "synth" / "_base.yaml")
+    assert cache_path(synthetic) == cache_path(synth_base)  # the synthetic study's very trunk
+    for cfg in (synthetic, scratch):  # nothing else differs
+        for key in ("anchor_sizes", "min_size", "max_size", "extractor", "template"):
+            assert cfg.model[key] == ours.model[key]
+        assert cfg.train == ours.train and cfg.data == ours.data
