@@ -84,6 +84,10 @@ def _start(budget: dict[str, Any], short: bool = False) -> str:
     if value == "synthetic":
         return ("pretrained offline on synthetic crops, `mrae pretrain`" if short
                 else f"the same {backbone} trunk, pretrained offline on synthetic crops (`mrae pretrain`),")
+    if value == "dataset":
+        return ("pretrained offline on crops of the training set's own boxes, `mrae pretrain "
+                "--annotations`" if short else f"the same {backbone} trunk, pretrained offline on "
+                "crops of the training set's own labelled boxes (`mrae pretrain --annotations`),")
     if value == "imagenet":
         return "ImageNet" if short else f"an ImageNet-initialised {backbone}"
     return str(value) if short else f"the {backbone} weights {value}"

@@ -130,3 +130,16 @@ def test_render_only_judges_stale_claims_again_from_the_rows(tmp_path, results):
     assert [c["verdict"] for c in claims] == [c["verdict"] for c in judge(results["rows"])]
     before = path.read_bytes()
     assert rejudge(path) is False and path.read_bytes() == before  # nothing to change: untouched
+
+
+@pytest.mark.parametrize(("pretrained", "said"), [
+    ("synthetic", "pretrained offline on synthetic crops"),
+    ("dataset", "crops of the training set's own labelled boxes"),
+    ("imagenet", "an ImageNet-initialised resnet18"),
+    (None, "a randomly initialised resnet18"),
+])
+def test_the_page_says_how_every_rows_trunk_starts(tmp_path, results, pretrained, said):
+    results["budget"]["pretrained"] = pretrained
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    assert said in render_report(path).read_text()
