@@ -10,6 +10,7 @@ from pathlib import Path
 from mrae.engine.config import load_config
 from mrae.engine.pretrain import SYNTHETIC, cache_path, pretrain, report_file, resolve_pretrained
 from mrae.errors import ConfigError
+from mrae.ownership import check_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,12 +35,10 @@ def main(args: argparse.Namespace) -> int:
             print(f"cached: {path}", file=sys.stderr)
     else:
         path = args.out
-        for existing in (Path(path), report_file(path)):
-            if existing.exists() and not args.overwrite:
-                raise ConfigError(f"--out: {existing} already exists; pass --overwrite to replace "
-                                  "it or choose another path")
         if Path(path).is_dir():
             raise ConfigError(f"--out {path} is a folder; give the path of a .pth file")
+        for target in (Path(path), report_file(path)):
+            check_file(target, "pretrain", inputs=[args.config], overwrite=args.overwrite)
         report = pretrain(cfg, path)
     print(f"{path}\theld-out accuracy {report['val_accuracy']:.3f}")
     print(f"use it with: model.pretrained={path}  (or model.pretrained={SYNTHETIC} for the cached one)")

@@ -49,6 +49,7 @@ from mrae.data.formats.yolo import NAMES_FILES, find_names_file, read_yolo
 from mrae.data.validate import check_coco
 from mrae.errors import ConfigError, DataError
 from mrae.files import write_text_atomic
+from mrae.inputs import LABEL_LIMIT, check_regular
 
 FORMATS = ("yolo", "visdrone", "dota", "voc")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -165,6 +166,8 @@ def convert(
             )
     if names_path is not None:
         if not names_path.is_file():
+            if names_path.exists():  # a FIFO, a device, a folder: refused before it is opened
+                check_regular(names_path, LABEL_LIMIT, what="names file")
             raise DataError(f"{names_path}: --names file not found; check the path")
         class_names = read_names(names_path)
         report.names_file = str(names_path)
@@ -183,6 +186,9 @@ def convert(
                 f"{label}; give each image its own name"
             )
         label_of[label] = rel
+    for label in label_of:  # a FIFO or a device where a label file belongs: refused, never opened
+        if label.exists() and not label.is_file():
+            check_regular(label, LABEL_LIMIT, what="label file")
     if not any(label.is_file() for label in label_of):
         example = (labels_dir / files[0]).with_suffix(suffix)
         raise DataError(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError, MraeError
@@ -22,6 +23,30 @@ def finished(study: Study, row: Row, seed: int) -> bool:
     return (run_dir(study, row, seed) / "final_metrics.json").is_file()
 
 
+def claim_run(study: Study, row: Row, seed: int) -> Path:
+    """The run's folder, made (and marked) by the study, or one the study or train made before
+    (:func:`mrae.ownership.claim_folder`); a run with a checkpoint is resumed whatever made it."""
+    from mrae.ownership import claim_folder
+
+    folder = run_dir(study, row, seed)
+    if not (folder / "checkpoints" / "last.pth").is_file():
+        claim_folder(folder, "study", accept=("train",), whole=True, flag="study run folder")
+    return folder
+
+
+def read_final(path: Path) -> dict:
+    """A finished run's ``final_metrics.json``; a damaged one is a one-line ConfigError."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError, RecursionError) as error:
+        raise ConfigError(f"{path}: not a readable results file ({str(error)[:80]}); delete it to "
+                          "train the run again, or restore it") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: holds no results record (a JSON object); delete it to train "
+                          "the run again")
+    return record
+
+
 def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     """Train (or resume, or skip) one row for one seed and return its final metrics."""
     from mrae.apps.study.measure import complexity, mean_attention
@@ -31,11 +56,12 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     folder = run_dir(study, row, seed)
     done = folder / "final_metrics.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return read_final(done)
+    claim_run(study, row, seed)
     cfg = row_config(study, row, seed, quick)
     parent = parent_run(study, row, seed)
     parent_done = run_dir(study, *parent) / "final_metrics.json" if parent else None
-    if parent_done and parent_done.is_file() and "diverged" in json.loads(parent_done.read_text()):
+    if parent_done and parent_done.is_file() and "diverged" in read_final(parent_done):
         record = {"diverged": f"not trained: the run it continues ({parent[0].name}, seed {parent[1]}) "
                               "diverged", "train_seconds": 0.0}
         write_json_atomic(done, record)
@@ -80,8 +106,7 @@ def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) ->
     import torch
 
     torch.set_num_threads(threads)
-    log = run_dir(study, row, seed) / "study.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = claim_run(study, row, seed) / "study.log"
     with open(log, "a") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
         return run_row(study, row, seed, quick)
 

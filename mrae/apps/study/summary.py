@@ -12,6 +12,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+from mrae.apps.study.runner import read_final
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 
 RESULTS_FORMAT = 1
@@ -55,7 +56,7 @@ def summarize(study: Study, seeds_override: int | None = None, quick: bool = Fal
         for seed in range(seeds):
             done = run_dir(study, row, seed) / "final_metrics.json"
             if done.is_file():
-                record = json.loads(done.read_text())
+                record = read_final(done)
                 (diverged if "diverged" in record else runs).append((seed, record))
         if not runs and not diverged:
             continue
