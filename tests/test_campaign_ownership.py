@@ -469,3 +469,65 @@ def test_the_second_campaign_has_its_cases():
     assert len({c.id for c in CASES}) == len(CASES)
 
 
+
+
+# ----------------------------------------------------------------------------- what must still work
+
+
+def _run(argv: list[str], capsys) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_eval_with_and_without_slicing_keeps_both_results(world_files, tmp_path, capsys):
+    data, config, checkpoint = world_files
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(checkpoint.parent.parent, run)
+    ckpt = run / "checkpoints" / "last.pth"
+    base = ["eval", "--checkpoint", str(ckpt), "--no-progress"]
+    assert _run([*base, "--slice", "64x64"], capsys)[0] == 0
+    assert _run(base, capsys)[0] == 0
+    sliced, whole = run / "eval" / "metrics_val_slice64x64.json", run / "eval" / "metrics_val.json"
+    assert json.loads(sliced.read_text())["slicing"]["tile"] == [64, 64]
+    assert json.loads(whole.read_text())["slicing"] is None
+    assert _run(base, capsys)[0] == 0  # the same evaluation again replaces its own files
+    other = run / "checkpoints" / "other.pth"
+    other.write_bytes(ckpt.read_bytes())
+    before = whole.read_bytes()
+    code, _, err = _run(["eval", "--checkpoint", str(other), "--no-progress", "--out", str(run / "eval")], capsys)
+    assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert whole.read_bytes() == before
+
+
+def test_stats_plot_writes_the_path_it_names_and_keeps_it(world_files, tmp_path, capsys):
+    data, _, _ = world_files
+    train = data / "annotations" / "instances_train.json"
+    plot = tmp_path / "sizes.png"
+    code, out, _ = _run(["stats", str(train), "--plot", str(plot)], capsys)
+    assert code == 0 and f"wrote {plot}" in out and plot.is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sizes.png"]
+    first = plot.read_bytes()
+    assert _run(["stats", str(train), "--plot", str(plot)], capsys)[0] == 2  # a user's file now
+    assert plot.read_bytes() == first
+    assert _run(["stats", str(train), "--plot", str(plot), "--overwrite"], capsys)[0] == 0
+
+
+def test_a_checkpoint_without_checksum_loads_with_one_warning(world_files, tmp_path, capsys):
+    import torch
+
+    from mrae.engine.checkpoint import CHECKSUM_KEY
+
+    data, _, checkpoint = world_files
+    state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+    state.pop(CHECKSUM_KEY)
+    old = tmp_path / "old.pth"
+    torch.save(state, old)
+    code, _, err = _run(["eval", "--checkpoint", str(old), "--no-progress", "--out", str(tmp_path / "ev")],
+                        capsys)
+    assert code == 0, err
+    warnings = [line for line in err.splitlines() if "cannot be verified" in line]
+    assert len(warnings) == 1 and str(old) in warnings[0]
