@@ -23,6 +23,7 @@ CONFIG_LIMIT = 1 * MIB  # a YAML config, a study file, a names file
 LABEL_LIMIT = 64 * MIB  # one label file (YOLO, VisDrone, DOTA, VOC XML)
 JSON_LIMIT = 8 * GIB  # a COCO JSON (COCO-train's instances file is 450 MB)
 CHECKPOINT_LIMIT = 16 * GIB  # a checkpoint or a state dict
+IMAGE_LIMIT = 4 * GIB  # one image file (Pillow's pixel limit refuses decompression bombs)
 
 
 def describe_size(size: int) -> str:
@@ -106,5 +107,5 @@ def shorten(text: str, limit: int = 200) -> str:
     return one if len(one) <= limit else one[: limit - 3] + "..."
 
 
-__all__ = ["CHECKPOINT_LIMIT", "CONFIG_LIMIT", "JSON_LIMIT", "LABEL_LIMIT", "check_regular",
+__all__ = ["CHECKPOINT_LIMIT", "CONFIG_LIMIT", "IMAGE_LIMIT", "JSON_LIMIT", "LABEL_LIMIT", "check_regular",
            "describe_size", "read_bytes", "read_text", "shorten"]

@@ -305,6 +305,12 @@ CASES: list[Case] = [
     Case("predict-checkpoint-dev-zero",
          lambda w: ["predict", "--checkpoint", "/dev/zero", str(w.val_images), "--out", str(w.tmp / "p")],
          says="device"),
+    Case("predict-image-fifo",
+         lambda w: ["predict", "--checkpoint", str(w.checkpoint), str(_fifo(w, "i.png")), "--out",
+                    str(w.tmp / "p")], says="FIFO"),
+    Case("train-image-is-a-fifo",
+         lambda w: _train(w, config=w.config_with("c.yaml", {str(w.data / "images" / "train"): str(
+             _images_with_a_fifo(w))})), says="000000.jpg"),
     Case("study-file-fifo", lambda w: ["study", str(_fifo(w, "s.yaml"))], says="FIFO"),
     Case("convert-names-fifo", lambda w: (a := _yolo(w, "cat\n"))[:-3] + [str(_fifo(w, "n.txt")), *a[-2:]],
          says="FIFO"),
@@ -397,6 +403,18 @@ def _other_evaluation(w: World) -> Path:
     return folder
 
 
+def _images_with_a_fifo(w: World) -> Path:
+    """The training images, the first of them replaced by a FIFO (reading it would block)."""
+    images = w.tmp / "images"
+    images.mkdir()
+    for path in sorted((w.data / "images" / "train").iterdir()):
+        (images / path.name).write_bytes(path.read_bytes())
+    first = sorted(images.iterdir())[0]
+    first.unlink()
+    os.mkfifo(first)
+    return images
+
+
 def _yolo_fifo_labels(w: World) -> Path:
     images = w.tmp / "yolo"
     images.mkdir()
@@ -465,7 +483,7 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(case, world_files, tmp_pa
 
 
 def test_the_second_campaign_has_its_cases():
-    assert len(CASES) >= 73  # the README's reliability section states the count
+    assert len(CASES) >= 75  # the README's reliability section states the count
     assert len({c.id for c in CASES}) == len(CASES)
 
 

@@ -47,7 +47,7 @@ from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import to_coco_results
 from mrae.evaluation.slicing import SliceOptions, as_record, sliced_detect
 from mrae.files import write_text_atomic
-from mrae.inputs import CHECKPOINT_LIMIT, check_regular
+from mrae.inputs import CHECKPOINT_LIMIT, IMAGE_LIMIT, check_regular
 from mrae.ownership import claim_folder, read_marker
 
 #: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
@@ -74,6 +74,8 @@ def find_images(inputs: Sequence[str | Path]) -> list[Path]:
             found.extend(images)
         elif item.is_file():
             found.append(item)
+        elif item.exists():  # a FIFO, a device, a socket: refused, never opened
+            check_regular(item, IMAGE_LIMIT, what="image file")
         else:
             raise DataError(f"{item}: no such image file or folder; check the path")
     return found

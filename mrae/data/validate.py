@@ -233,8 +233,8 @@ def _check_images(images: list, source: str) -> dict[int, tuple[float, float]]:
         if not (is_json_number(width) and is_json_number(height) and 0 < width < math.inf
                 and 0 < height < math.inf):
             raise DataError(
-                f"{source}: image id {image_id} ({file_name[:80]}) needs a finite positive 'width' "
-                f"and 'height' in pixels (found {str(width)[:20]} x {str(height)[:20]})"
+                f"{source}: image id {image_id} ({file_name[:80]}) needs a positive 'width' and "
+                f"'height' in pixels, finite numbers (found {str(width)[:20]} x {str(height)[:20]})"
             )
         sizes[image_id] = (width, height)
     return sizes
