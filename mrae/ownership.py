@@ -221,12 +221,15 @@ class Claim:
         check_not_input(path, self.inputs, self.flag, self.datasets)
         return path
 
-    def mark(self) -> None:
+    def mark(self) -> bool:
         """Create the folder and write its marker (a folder claimed with ``create=False``, e.g.
-        once a run's lock is held), unless it is not the command's own or is marked already."""
-        if self.own and read_marker(self.folder) is None:
-            make_folder(self.folder, self.flag)
-            _write_marker(self.folder, self.command, self.whole, {})
+        once a run's lock is held), unless it is not the command's own or is marked already;
+        return whether a marker was written."""
+        if not self.own or read_marker(self.folder) is not None:
+            return False
+        make_folder(self.folder, self.flag)
+        _write_marker(self.folder, self.command, self.whole, {})
+        return True
 
     def record(self, paths: Sequence[str | os.PathLike[str]], producer: str | None = None) -> None:
         """Note the files just written as the command's own (a folder it owns only)."""

@@ -73,7 +73,9 @@ def train(
     stderr (:func:`mrae.engine.metrics_log.log_to_stderr`).
 
     Raises:
-        ConfigError: a run already in ``run_dir`` without ``resume``, nothing (intact) to resume,
+        ConfigError: a run already in ``run_dir`` without ``resume``, a ``run_dir`` holding files
+            mrae did not write (without ``overwrite``) or holding an input or lying inside the
+            dataset (with it), nothing (intact) to resume,
             a checkpoint past ``train.steps`` or that does not fit the model (or its optimizer),
             another process writing ``run_dir``.
         TrainingDiverged: a non-finite loss, gradient or weights; ``last.pth`` stays the last
@@ -82,7 +84,7 @@ def train(
     from mrae.data.validate import check_image_files
     from mrae.engine.config import resolve_data
     from mrae.engine.runlock import RunLock
-    from mrae.ownership import claim_folder, dataset_roots
+    from mrae.ownership import MARKER, claim_folder, dataset_roots
 
     log_to_stderr()
     process = distributed.setup(cfg.train.device)
@@ -103,13 +105,15 @@ def train(
                                  overwrite=overwrite, whole=True, accept=("study", "demo"),
                                  datasets=dataset_roots(data), create=False)
         with RunLock(run_dir):  # one writer per run folder
+            marked = False
             try:
-                if claim is not None:
-                    claim.mark()
+                marked = claim is not None and claim.mark()
                 trainer = trainer_class(cfg, run_dir, process, resume, init_from)
             except BaseException:
                 if created:  # a setup that failed (bad weights or settings) leaves no empty run behind
                     run_folder.remove_unused(run_dir)
+                elif marked:  # nor a marker in the user's empty folder
+                    (run_dir / MARKER).unlink(missing_ok=True)
                 raise
             return trainer.train()
     finally:
