@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_campaign import Case, World, _snapshot, _study, _train
+from test_campaign import Case, World, _resume_from, _snapshot, _study, _train
 
 from mrae import cli
 
@@ -170,6 +170,14 @@ def _read_only(module: str, function: str) -> Callable[[World, pytest.MonkeyPatc
     return setup
 
 
+def _read_only_lock(w: World, mp: pytest.MonkeyPatch) -> None:
+    """The run lock cannot be opened, as in a read-only run folder (the tests run as root)."""
+    def refuse(*args, **kwargs):
+        raise PermissionError(13, "Read-only file system")
+
+    mp.setattr("mrae.engine.runlock.open", refuse, raising=False)
+
+
 def _full_disk(w: World, mp: pytest.MonkeyPatch) -> None:
     def full(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -226,6 +234,9 @@ CASES: list[Case] = [
          says="input"),
     Case("train-out-read-only", lambda w: _train(w), says="cannot",
          setup=_read_only("mrae.ownership", "write_text_atomic")),
+    Case("train-resume-in-a-read-only-run",
+         lambda w: (_resume_from(w, w.checkpoint.read_bytes()), _train(w, "--resume"))[1], says="cannot write",
+         setup=_read_only_lock),
     Case("study-report-is-the-study-file",
          lambda w: ["study", str(s := _study(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
                     "--report", str(s), "--overwrite"], says="input"),
@@ -483,7 +494,7 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(case, world_files, tmp_pa
 
 
 def test_the_second_campaign_has_its_cases():
-    assert len(CASES) >= 75  # the README's reliability section states the count
+    assert len(CASES) >= 76  # the README's reliability section states the count
     assert len({c.id for c in CASES}) == len(CASES)
 
 

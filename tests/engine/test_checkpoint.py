@@ -236,3 +236,13 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, mon
         checkpoint.save_checkpoint(path, {"step": 2, "model": {"w": torch.zeros(2)}})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]  # no temporary file left
+
+
+def test_a_full_disk_on_the_first_checkpoint_does_not_promise_an_earlier_one(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(MraeError, match="there is no earlier checkpoint") as error:
+        save_checkpoint(tmp_path / "last.pth", _weights_state())
+    assert "intact" not in str(error.value) and not (tmp_path / "last.pth").exists()
