@@ -284,6 +284,9 @@ CASES: list[Case] = [
     Case("subset-over-the-datasets-other-split-with-overwrite",
          lambda w: ["subset", str(w.train_json), "--out", str(w.data / "annotations" / "instances_val.json"),
                     "--overwrite"], says="dataset"),
+    Case("convert-out-exists",
+         lambda w: _yolo(w, "cat\n", "classes.txt")[:-1] + [str(w.write("mine.json", '{"mine": 1}'))],
+         says="overwrite"),
     Case("convert-out-inside-the-images-with-overwrite",
          lambda w: ["convert", "--format", "yolo", "--images", str(w.val_images), "--out",
                     str(sorted(w.val_images.iterdir())[0]), "--overwrite"], says="input"),
@@ -494,7 +497,7 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(case, world_files, tmp_pa
 
 
 def test_the_second_campaign_has_its_cases():
-    assert len(CASES) >= 76  # the README's reliability section states the count
+    assert len(CASES) >= 77  # the README's reliability section states the count
     assert len({c.id for c in CASES}) == len(CASES)
 
 
