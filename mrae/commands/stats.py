@@ -40,8 +40,8 @@ PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
 
 
 def check_plot(args: argparse.Namespace) -> None:
-    """``--plot``: a new file (or ``--overwrite``) ending in .png/.pdf/.svg, never an input or a
-    file inside an input's dataset; checked before anything is read."""
+    """``--plot``: a new file (or ``--overwrite``) ending in one of :data:`PLOT_SUFFIXES`, never
+    an input or a file inside an input's dataset; checked before anything is read."""
     plot = Path(args.plot)
     if plot.suffix.lower() not in PLOT_SUFFIXES:
         raise ConfigError(f"--plot {plot}: not an image file name; use a .png path (or .pdf, .svg)")
