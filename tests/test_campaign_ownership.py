@@ -358,6 +358,12 @@ CASES: list[Case] = [
          lambda w: ["predict", "--checkpoint", str(_edited_checkpoint(
              w, "g.pth", lambda s: s.update(label_to_cat={"a": "b"}))), str(w.val_images), "--out",
              str(w.tmp / "p"), "--no-progress"], says="label_to_cat"),
+    Case("eval-garbage-class-names",
+         lambda w: ["eval", "--checkpoint", str(_edited_checkpoint(
+             w, "g.pth", lambda s: s.update(class_names=[1, {"a": 2}])))], says="class_names"),
+    Case("train-resume-garbage-step",
+         lambda w: (_resume_from(w, _edited_checkpoint(w, "g.pth", lambda s: s.update(step="7")).read_bytes()),
+                    _train(w, "--resume"))[1], says="step"),
     Case("eval-stored-config-reads-the-environment",
          lambda w: ["eval", "--checkpoint", str(_edited_checkpoint(
              w, "env.pth", lambda s: s["config"].update(name="${oc.env:HOME}")))], says="interpolation"),
@@ -497,7 +503,7 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(case, world_files, tmp_pa
 
 
 def test_the_second_campaign_has_its_cases():
-    assert len(CASES) >= 77  # the README's reliability section states the count
+    assert len(CASES) >= 79  # the README's reliability section states the count
     assert len({c.id for c in CASES}) == len(CASES)
 
 

@@ -206,8 +206,7 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
         )
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ConfigError(f"{path}: not an mrae checkpoint (no 'model' and 'config' entries)")
-    if not isinstance(state["model"], Mapping):
-        raise ConfigError(f"{path}: not an mrae checkpoint (its 'model' entry holds no weights)")
+    _check_entries(state, path)
     bad = next((key for key, value in state["model"].items() if torch.is_tensor(value)
                 and value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
     if bad is not None:
@@ -218,6 +217,25 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
         logger.warning(f"{path}: warning: the checkpoint has no checksum (written by an older mrae or "
                        "edited), so its contents cannot be verified")
     return state
+
+
+def _check_entries(state: dict[str, Any], path: Path) -> None:
+    """The entries every reader relies on have their types (a hostile file may carry garbage
+    with a valid checksum): one ConfigError naming the entry, never a traceback later."""
+    entries = {
+        "model": isinstance(state["model"], Mapping)
+        and all(isinstance(k, str) and torch.is_tensor(v) for k, v in state["model"].items()),
+        "config": isinstance(state["config"], Mapping),
+        "step": "step" not in state or (isinstance(state["step"], int) and not isinstance(state["step"], bool)
+                                        and state["step"] >= 0),
+        "class_names": state.get("class_names") is None or (
+            isinstance(state["class_names"], list) and all(isinstance(n, str) for n in state["class_names"])),
+        "label_to_cat": state.get("label_to_cat") is None or isinstance(state["label_to_cat"], Mapping),
+    }
+    bad = [name for name, ok in entries.items() if not ok]
+    if bad:
+        raise ConfigError(f"{path}: not an mrae checkpoint: its {bad[0]!r} entry has the wrong type; "
+                          "use a checkpoint written by mrae train")
 
 
 def _is_raw_pickle(path: Path) -> bool:
