@@ -354,6 +354,10 @@ CASES: list[Case] = [
     Case("train-max-size-negative", lambda w: _train(w, "model.max_size=-5"), says="max_size"),
     Case("train-fixed-size-zero", lambda w: _train(w, "model.fixed_size=[0,64]"), says="fixed_size"),
     Case("study-final-metrics-corrupt", _study_with_corrupt_result, says="final_metrics.json"),
+    Case("study-render-only-results-not-a-record",
+         lambda w: ["study", str(_study(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
+                    "--render-only", "--report", str(w.tmp / "r.md")] if w.write("r.json", "[1, 2]") else [],
+         says="r.json"),
     Case("predict-garbage-label-to-cat",
          lambda w: ["predict", "--checkpoint", str(_edited_checkpoint(
              w, "g.pth", lambda s: s.update(label_to_cat={"a": "b"}))), str(w.val_images), "--out",
@@ -503,7 +507,7 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(case, world_files, tmp_pa
 
 
 def test_the_second_campaign_has_its_cases():
-    assert len(CASES) >= 79  # the README's reliability section states the count
+    assert len(CASES) >= 80  # the README's reliability section states the count
     assert len({c.id for c in CASES}) == len(CASES)
 
 

@@ -36,9 +36,12 @@ def claim_run(study: Study, row: Row, seed: int) -> Path:
 
 def read_final(path: Path) -> dict:
     """A finished run's ``final_metrics.json``; a damaged one is a one-line ConfigError."""
+    from mrae.inputs import CONFIG_LIMIT, read_text
+
+    text = read_text(path, CONFIG_LIMIT, what="results file", error=ConfigError)
     try:
-        record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError, RecursionError) as error:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as error:
         raise ConfigError(f"{path}: not a readable results file ({str(error)[:80]}); delete it to "
                           "train the run again, or restore it") from None
     if not isinstance(record, dict):
