@@ -315,6 +315,9 @@ CASES: list[Case] = [
          setup=_small_json_limit),
     Case("train-config-fifo", lambda w: _train(w, config=_fifo(w, "c.yaml")), says="FIFO"),
     Case("train-config-dev-zero", lambda w: _train(w, config=Path("/dev/zero")), says="device"),
+    Case("train-pretrained-weights-fifo", lambda w: _train(w, f"model.pretrained={_fifo(w, 'w.pth')}"),
+         says="FIFO"),
+    Case("train-init-from-dev-zero", lambda w: _train(w, "--init-from", "/dev/zero"), says="device"),
     Case("eval-checkpoint-fifo", lambda w: ["eval", "--checkpoint", str(_fifo(w, "c.pth"))], says="FIFO"),
     Case("predict-checkpoint-dev-zero",
          lambda w: ["predict", "--checkpoint", "/dev/zero", str(w.val_images), "--out", str(w.tmp / "p")],
@@ -507,7 +510,7 @@ def test_bad_input_is_one_clear_line_and_loses_nothing(case, world_files, tmp_pa
 
 
 def test_the_second_campaign_has_its_cases():
-    assert len(CASES) >= 80  # the README's reliability section states the count
+    assert len(CASES) >= 82  # the README's reliability section states the count
     assert len({c.id for c in CASES}) == len(CASES)
 
 
