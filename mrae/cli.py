@@ -38,6 +38,23 @@ def _top_level_parser() -> argparse.ArgumentParser:
     )
 
 
+#: The longest error line printed (a message never echoes a whole file or value).
+MAX_ERROR_CHARS = 600
+
+
+def error_line(error: BaseException) -> str:
+    """The one line to print for ``error``: its message, or, for an error that a DataLoader
+    worker re-raised ("Caught DataError in DataLoader worker process 0. Original Traceback
+    ..."), the original message alone; cut to :data:`MAX_ERROR_CHARS`."""
+    text = str(error)
+    if "Original Traceback" in text:
+        last = text.strip().splitlines()[-1]
+        kind, _, message = last.partition(": ")
+        text = message if message and "Error" in kind else last
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] not in COMMANDS:
@@ -54,7 +71,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.main(args) or 0)
     except MraeError as error:
-        print(f"mrae {name}: error: {error}", file=sys.stderr)
+        print(f"mrae {name}: error: {error_line(error)}", file=sys.stderr)
+        return 2
+    except OSError as error:  # a full or read-only disk met where no command expected it
+        where = f"{error.filename}: " if error.filename else ""
+        print(f"mrae {name}: error: {where}{error.strerror or error_line(error)}; check the disk "
+              "space and permissions, then run the command again", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"mrae {name}: interrupted", file=sys.stderr)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -53,3 +54,38 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+CAMPAIGN_TRAIN = """
+train:
+  steps: 1
+  batch_size: 2
+  lr: 0.01
+  warmup_steps: 0
+  log_every: 1
+  eval_every: 0
+  checkpoint_every: 1
+  keep_last: 2
+  device: cpu
+eval:
+  max_images: 2
+"""
+
+
+@pytest.fixture(scope="session")
+def world_files(tmp_path_factory, tiny_sections) -> tuple[Path, Path, Path]:
+    """The campaigns' world (tests/test_campaign*.py): a tiny synthetic dataset, a valid config for
+    it and a one-step checkpoint trained on it, made once per session."""
+    from mrae import cli
+
+    root = tmp_path_factory.mktemp("campaign")
+    data = root / "data"
+    assert cli.main(["synth", str(data), "--images", "4", "--val-images", "2", "--seed", "3",
+                     "--width", "128", "--height", "96", "--workers", "0"]) == 0
+    paths = {f"{split}_{kind}": data / folder for split in ("train", "val")
+             for kind, folder in (("images", f"images/{split}"),
+                                  ("annotations", f"annotations/instances_{split}.json"))}
+    config = root / "tiny.yaml"
+    config.write_text(tiny_sections("mrae", paths) + CAMPAIGN_TRAIN)
+    assert cli.main(["train", "--config", str(config), "--out", str(root / "trained")]) == 0
+    return data, config, root / "trained" / "checkpoints" / "last.pth"

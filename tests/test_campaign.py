@@ -23,21 +23,6 @@ import pytest
 
 from mrae import cli
 
-TINY_TRAIN = """
-train:
-  steps: 1
-  batch_size: 2
-  lr: 0.01
-  warmup_steps: 0
-  log_every: 1
-  eval_every: 0
-  checkpoint_every: 1
-  keep_last: 2
-  device: cpu
-eval:
-  max_images: 2
-"""
-
 
 @dataclass
 class World:
@@ -380,22 +365,6 @@ CASES: list[Case] = [
 def _snapshot(*roots: Path) -> dict[str, str]:
     return {str(p): hashlib.sha256(p.read_bytes()).hexdigest()
             for root in roots for p in sorted(root.rglob("*")) if p.is_file()}
-
-
-@pytest.fixture(scope="module")
-def world_files(tmp_path_factory, tiny_sections) -> tuple[Path, Path, Path]:
-    """A tiny synthetic dataset, a valid config for it and a one-step checkpoint trained on it."""
-    root = tmp_path_factory.mktemp("campaign")
-    data = root / "data"
-    assert cli.main(["synth", str(data), "--images", "4", "--val-images", "2", "--seed", "3",
-                     "--width", "128", "--height", "96", "--workers", "0"]) == 0
-    paths = {f"{split}_{kind}": data / folder for split in ("train", "val")
-             for kind, folder in (("images", f"images/{split}"),
-                                  ("annotations", f"annotations/instances_{split}.json"))}
-    config = root / "tiny.yaml"
-    config.write_text(tiny_sections("mrae", paths) + TINY_TRAIN)
-    assert cli.main(["train", "--config", str(config), "--out", str(root / "trained")]) == 0
-    return data, config, root / "trained" / "checkpoints" / "last.pth"
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

@@ -26,6 +26,8 @@ from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import evaluate_model
 from mrae.evaluation.slicing import SliceOptions, as_record
 from mrae.files import write_json_atomic, write_text_atomic
+from mrae.inputs import CHECKPOINT_LIMIT, check_regular
+from mrae.ownership import Claim, claim_folder, dataset_roots
 
 
 class Evaluation(NamedTuple):
@@ -53,15 +55,21 @@ def evaluate_checkpoint(
     out: str | Path | None = None,
     progress: bool = True,
     slicing: SliceOptions | None = None,
+    overwrite: bool = False,
 ) -> Evaluation:
     """Evaluate ``checkpoint`` on the ``split`` of its config's data (see the module docstring).
 
     ``max_images`` defaults to the config's ``eval.max_images``, ``device`` to its
-    ``train.device``, ``out`` to ``RUN_DIR/eval``. Raises ConfigError (the checkpoint or the
-    split missing, ``out`` a file, overrides without a config) or DataError (other classes).
+    ``train.device``, ``out`` to ``RUN_DIR/eval``. The output files are checked before the model
+    runs (:func:`output_names`; replacing a file eval did not write with the same checkpoint,
+    split and slicing needs ``overwrite``). Raises ConfigError (the checkpoint or the split
+    missing, ``out`` a file, overrides without a config, an output not eval's own) or DataError
+    (other classes).
     """
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
+        if checkpoint.exists():  # a FIFO, a device, a folder: said what it is
+            check_regular(checkpoint, CHECKPOINT_LIMIT, what="checkpoint", error=ConfigError)
         raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
     model, saved_cfg, class_names = load_model(checkpoint)
@@ -86,6 +94,9 @@ def evaluate_checkpoint(
             f"data.{split}_images / data.{split}_annotations: the config names no "
             f"{split} set; set both paths"
         )
+    out = Path(out) if out else run_dir / "eval"
+    _check_outputs(out, checkpoint, split, slicing, [checkpoint, images, annotations], overwrite,
+                   create=False)  # before the model runs; the folder is made when written
     dataset = CocoDetection(images, annotations, train=False)
     if list(class_names) != list(dataset.class_names):
         raise DataError(
@@ -106,14 +117,43 @@ def evaluate_checkpoint(
         slicing=slicing,
         metrics=metrics,
         detections=detections,
-        out=Path(out) if out else run_dir / "eval",
+        out=out,
     )
 
 
-def write_evaluation(evaluation: Evaluation) -> tuple[Path, Path]:
-    """Write the metrics record and the detections into ``evaluation.out``; return both paths."""
+def output_names(split: str, slicing: SliceOptions | None) -> tuple[str, str]:
+    """The metrics and detections file names: ``metrics_<split>.json`` and
+    ``detections_<split>.json``, with ``_slice<H>x<W>`` before ``.json`` for sliced inference, so
+    that a sliced and a whole-image evaluation into one folder keep both results."""
+    tag = split if slicing is None else f"{split}_slice{slicing.tile_h}x{slicing.tile_w}"
+    return f"metrics_{tag}.json", f"detections_{tag}.json"
+
+
+def _producer(checkpoint: Path, split: str, slicing: SliceOptions | None) -> str:
+    """What produced an output file: a file of eval's is replaced without --overwrite only by an
+    evaluation of the same checkpoint, split and slicing."""
+    return json.dumps({"checkpoint": str(checkpoint.resolve()), "split": split,
+                       "slicing": as_record(slicing)}, sort_keys=True)
+
+
+def _check_outputs(out: Path, checkpoint: Path, split: str, slicing: SliceOptions | None,
+                   inputs: list, overwrite: bool, create: bool) -> tuple[Claim, list[Path]]:
+    claim = claim_folder(out, "eval", inputs=inputs, overwrite=overwrite, create=create,
+                         datasets=dataset_roots(inputs[1:]))
+    producer = _producer(checkpoint, split, slicing)
+    return claim, [claim.check(name, producer) for name in output_names(split, slicing)]
+
+
+def write_evaluation(evaluation: Evaluation, overwrite: bool = False) -> tuple[Path, Path]:
+    """Write the metrics record and the detections into ``evaluation.out``; return both paths.
+
+    The folder is claimed for eval (:func:`mrae.ownership.claim_folder`); a file there that eval
+    did not write for the same checkpoint, split and slicing is replaced only with ``overwrite``.
+    """
     out = evaluation.out
-    out.mkdir(parents=True, exist_ok=True)
+    claim, (metrics_path, results_path) = _check_outputs(
+        out, evaluation.checkpoint, evaluation.split, evaluation.slicing,
+        [evaluation.checkpoint, evaluation.annotations], overwrite, create=True)
     record = {
         "checkpoint": str(evaluation.checkpoint),
         "split": evaluation.split,
@@ -124,8 +164,8 @@ def write_evaluation(evaluation: Evaluation) -> tuple[Path, Path]:
         "metrics": {k: None if isinstance(v, float) and math.isnan(v) else v
                     for k, v in evaluation.metrics.items()},
     }
-    metrics_path = out / f"metrics_{evaluation.split}.json"
-    results_path = out / f"detections_{evaluation.split}.json"
     write_json_atomic(metrics_path, record)
     write_text_atomic(results_path, json.dumps(evaluation.detections) + "\n")
+    claim.record([metrics_path, results_path],
+                 _producer(evaluation.checkpoint, evaluation.split, evaluation.slicing))
     return metrics_path, results_path

@@ -16,8 +16,9 @@
   the files it wrote in DIR.
 
 Everything is checked before the model is loaded: the checkpoint and the images exist, and DIR is
-new, empty or holds only files an earlier ``mrae predict`` wrote (listed in its ``predict.json``);
-a DIR with other files is refused unless ``--overwrite``, and an input image is never written
+new, empty or one an earlier ``mrae predict`` made (its signed ownership marker lists the files it
+wrote with their sha256, :mod:`mrae.ownership`; a ``predict.json`` alone proves nothing);
+a DIR with other files, or a file of predict's names that it did not write, is refused unless ``--overwrite``, and an input image is never written
 over. An image that cannot be read is skipped with a one-line warning on stderr; the other
 images' results are written and the command exits with code 1 (0 when every image was read).
 
@@ -45,7 +46,9 @@ from mrae.device import resolve_device
 from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import to_coco_results
 from mrae.evaluation.slicing import SliceOptions, as_record, sliced_detect
-from mrae.files import TEMP_NAME, write_text_atomic
+from mrae.files import write_text_atomic
+from mrae.inputs import CHECKPOINT_LIMIT, IMAGE_LIMIT, check_regular
+from mrae.ownership import claim_folder, read_marker
 
 #: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -71,6 +74,8 @@ def find_images(inputs: Sequence[str | Path]) -> list[Path]:
             found.extend(images)
         elif item.is_file():
             found.append(item)
+        elif item.exists():  # a FIFO, a device, a socket: refused, never opened
+            check_regular(item, IMAGE_LIMIT, what="image file")
         else:
             raise DataError(f"{item}: no such image file or folder; check the path")
     return found
@@ -125,18 +130,21 @@ def predict_images(
         raise ConfigError(f"--score-thresh must be in [0, 1], got {score_thresh}")
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
+        if checkpoint.exists():  # a FIFO, a device, a folder: said what it is
+            check_regular(checkpoint, CHECKPOINT_LIMIT, what="checkpoint", error=ConfigError)
         raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
     images = find_images(inputs)
     out = Path(out_dir)
-    earlier = check_out_folder(out, overwrite)
     pictures = _picture_paths(images, out)
+    earlier = check_out_folder(out, overwrite, images + [checkpoint], _output_names(pictures, attention))
     device = resolve_device(device)
 
     model, cfg, class_names = load_model(checkpoint, device=str(device))
     model.eval()
     label_to_cat = _label_to_cat(checkpoint, len(class_names))
     cat_names = {label_to_cat[k]: name for k, name in enumerate(class_names, start=1)}
-    out.mkdir(parents=True, exist_ok=True)
+    claim = claim_folder(out, "predict", inputs=images + [checkpoint], overwrite=overwrite,
+                         exclusive=True)
 
     results: list[dict[str, Any]] = []
     weights_records: list[dict[str, Any]] = []
@@ -204,52 +212,36 @@ def predict_images(
             "files": sorted(written | {n for n in earlier if (out / n).exists()} - {MANIFEST}),
         }
         _write_json(out / MANIFEST, manifest)
+        claim.record([out / name for name in (*written, MANIFEST)])
     return Predictions(results, failed)
 
 
-def check_out_folder(out: Path, overwrite: bool = False) -> set[str]:
-    """Check that ``mrae predict`` may write into ``out``; return the names it wrote there before.
+def _output_names(pictures: list[Path], attention: bool) -> list[str]:
+    """Every name predict may write into its folder for these pictures."""
+    names = ["detections.json", MANIFEST, *(p.name for p in pictures)]
+    if attention:
+        names += ["attention.json", *(f"{p.stem}_attention.png" for p in pictures)]
+    return names
 
-    ``out`` may be missing, empty, or hold only files that an earlier ``mrae predict`` wrote (its
-    ``predict.json`` lists them). A folder holding anything else is refused with a one-line
-    ConfigError unless ``overwrite``; a path that is a file is always refused.
+
+def check_out_folder(out: Path, overwrite: bool = False, inputs: Sequence[Path] = (),
+                     names: Sequence[str] = ()) -> set[str]:
+    """Check that ``mrae predict`` may write ``names`` into ``out``; return the names it wrote
+    there before.
+
+    ``out`` may be missing, empty, or a folder predict made (its signed ownership marker,
+    :mod:`mrae.ownership`; a ``predict.json`` alone proves nothing). A folder holding anything
+    else is refused with a one-line ConfigError unless ``overwrite``, and a file of predict's
+    names that it did not write (or that changed since) likewise; an input is never written over.
     """
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out}: is a file, not a folder; give a folder for the results")
-    if not out.is_dir():
-        return set()
-    earlier = _manifest_files(out / MANIFEST)
-    if earlier is None:  # no manifest (a predict.json that is not one is the user's file)
-        earlier, own = set(), set()
-    else:
-        own = earlier | {MANIFEST}
-    foreign = sorted(p.name for p in out.iterdir() if p.name not in own and not _own_temp(p.name, own))
-    if foreign and not overwrite:
-        shown = ", ".join(foreign[:3]) + (", ..." if len(foreign) > 3 else "")
-        raise ConfigError(
-            f"--out {out}: the folder holds {len(foreign)} file(s) that mrae predict did not write "
-            f"({shown}); give a new or empty folder, or pass --overwrite to write beside them "
-            "(files with predict's names are then replaced)"
-        )
-    return earlier
-
-
-def _own_temp(name: str, own: set[str]) -> bool:
-    """Whether ``name`` is the temporary file of an interrupted atomic write of one of ``own``."""
-    match = TEMP_NAME.fullmatch(name)
-    return match is not None and match.group("name") in own
-
-
-def _manifest_files(path: Path) -> set[str] | None:
-    """The ``files`` an earlier run listed in its manifest; None when ``path`` is not a manifest."""
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
-    files = record.get("files") if isinstance(record, dict) else None
-    if not isinstance(files, list):
-        return None
-    return {f for f in files if isinstance(f, str) and "/" not in f and f not in {"", ".", ".."}}
+    claim = claim_folder(out, "predict", inputs=inputs, overwrite=overwrite, create=False,
+                         exclusive=True)
+    for name in names:
+        claim.check(name)
+    marker = read_marker(out) if claim.own else None
+    return set(marker["files"]) - {MANIFEST} if marker else set()
 
 
 def _write_json(path: Path, data: Any) -> None:
@@ -281,7 +273,14 @@ def _label_to_cat(checkpoint: Path, num_classes: int) -> dict[int, int]:
     mapping = load_checkpoint(checkpoint).get("label_to_cat")
     if not mapping:
         return {k: k for k in range(1, num_classes + 1)}
-    return {int(k): int(v) for k, v in mapping.items()}
+    try:
+        result = {int(k): int(v) for k, v in mapping.items()}
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        result = {}
+    if set(result) != set(range(1, num_classes + 1)):
+        raise ConfigError(f"{checkpoint}: its label_to_cat is not a map of the labels 1..{num_classes} "
+                          "to COCO category ids; use a checkpoint written by mrae train")
+    return result
 
 
 def _valid_region(model: nn.Module, image: Tensor, maps: Tensor) -> Tensor:

@@ -12,6 +12,7 @@ from mrae.data.formats import FORMATS
 from mrae.data.formats.visdrone import VISDRONE_OTHERS
 from mrae.data.formats.voc import VOC_BOXES
 from mrae.errors import ConfigError
+from mrae.ownership import check_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -66,10 +67,10 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a .json file path")
-    if out.exists() and not args.overwrite:
-        raise ConfigError(f"{out} already exists; pass --overwrite to replace it or choose "
-                          "another --out")
-    folder = next(p for p in out.absolute().parents if p.exists())  # before the long work
+    inputs = [args.images, args.labels, args.names]  # before the long work
+    check_file(out, "convert", inputs=inputs, overwrite=args.overwrite,
+               datasets=[Path(p) for p in (args.images, args.labels) if p is not None])
+    folder = next(p for p in out.absolute().parents if p.exists())
     if not folder.is_dir():
         raise ConfigError(f"--out {out}: {folder} is a file, not a folder")
     data, report = convert(

@@ -29,6 +29,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--out", help="folder for the metrics and detections JSON (default: RUN_DIR/eval/)"
     )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace metrics or detections files in --out that this evaluation did not write",
+    )
     parser.add_argument("--split", choices=("val", "train"), default="val", help="dataset split (default: val)")
     parser.add_argument(
         "--max-images", type=int, help="evaluate the first N images (default: eval.max_images, else all)"
@@ -43,7 +47,7 @@ def main(args: argparse.Namespace) -> int:
     evaluation = evaluate_checkpoint(
         args.checkpoint, config=args.config, overrides=list(args.overrides), split=args.split,
         max_images=args.max_images, device=args.device, out=args.out,
-        progress=not args.no_progress, slicing=slicing,
+        progress=not args.no_progress, slicing=slicing, overwrite=args.overwrite,
     )
     name, metrics = evaluation.name, evaluation.metrics
     print(TABLE_HEADER)
@@ -54,6 +58,6 @@ def main(args: argparse.Namespace) -> int:
     print(SIZE_NOTE)
     if slicing is not None:
         print(f"Sliced inference: {describe(slicing)} (native px); no proposal recall.")
-    metrics_path, results_path = write_evaluation(evaluation)
+    metrics_path, results_path = write_evaluation(evaluation, overwrite=args.overwrite)
     print(f"\nwrote {metrics_path} and {results_path} ({len(evaluation.detections)} detections)")
     return 0

@@ -19,6 +19,7 @@ from mrae.engine.pretrain import (
     resolve_pretrained,
 )
 from mrae.errors import ConfigError
+from mrae.ownership import check_file
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -62,14 +63,13 @@ def main(args: argparse.Namespace) -> int:
             print(f"cached: {path}", file=sys.stderr)
     else:
         path = args.out
-        for existing in (Path(path), report_file(path)):
-            if existing.exists() and not args.overwrite:
-                raise ConfigError(f"--out: {existing} already exists; pass --overwrite to replace "
-                                  "it or choose another path")
         if Path(path).is_dir():
             raise ConfigError(f"--out {path} is a folder; give the path of a .pth file")
         cfg.model.pretrained = source
         check_source(cfg)
+        inputs = [args.config, *([cfg.pretrain.annotations, cfg.pretrain.images] if source == DATASET else [])]
+        for target in (Path(path), report_file(path)):
+            check_file(target, "pretrain", inputs=inputs, overwrite=args.overwrite)
         report = pretrain(cfg, path)
     print(f"{path}\theld-out accuracy {report['val_accuracy']:.3f}")
     print(f"use it with: model.pretrained={path}  (or model.pretrained={source} for the cached one)")

@@ -8,6 +8,8 @@ from pathlib import Path
 from mrae.data.sizes import ORIGINAL_PIXELS
 from mrae.data.stats import format_tables, plot_sizes, summarize
 from mrae.data.validate import load_coco_json
+from mrae.errors import ConfigError
+from mrae.ownership import check_file, dataset_roots
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +23,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--plot", metavar="OUT.png", default=None, help="write the width-height plot (Fig. 4) here"
     )
     parser.add_argument(
+        "--overwrite", action="store_true",
+        help="replace an existing --plot file (never an input or a file inside its dataset)",
+    )
+    parser.add_argument(
         "--area",
         choices=("bbox", "segm"),
         default="bbox",
@@ -29,7 +35,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+#: What ``--plot`` may end with (matplotlib picks the format from it).
+PLOT_SUFFIXES = (".png", ".pdf", ".svg", ".jpg", ".jpeg")
+
+
+def check_plot(args: argparse.Namespace) -> None:
+    """``--plot``: a new file (or ``--overwrite``) ending in one of :data:`PLOT_SUFFIXES`, never
+    an input or a file inside an input's dataset; checked before anything is read."""
+    plot = Path(args.plot)
+    if plot.suffix.lower() not in PLOT_SUFFIXES:
+        raise ConfigError(f"--plot {plot}: not an image file name; use a .png path (or .pdf, .svg)")
+    inputs = [args.annotations, args.val]
+    check_file(plot, "stats", inputs=inputs, overwrite=args.overwrite, flag="--plot",
+               datasets=dataset_roots(inputs))
+
+
 def main(args: argparse.Namespace) -> int:
+    if args.plot is not None:
+        check_plot(args)
     if args.val is None:
         splits = {Path(args.annotations).name: load_coco_json(args.annotations)}
     else:

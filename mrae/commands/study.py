@@ -31,6 +31,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--readme",
                         help="also write the headline table between this file's study markers "
                         "(default: the study file's `readme`, if any; never with --quick)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace a results page, JSON or plot that mrae study did not write "
+                        "(never the study file, a row's config or the README)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="runs trained at once, each with 1/N of the CPU threads (default 1; "
                         "2 on a 2-core machine trains the study about 1.4x faster)")
@@ -47,19 +50,43 @@ def _command(args: argparse.Namespace) -> str:
     )
 
 
+def output_paths(report: Path) -> list[Path]:
+    """What the study writes beside its page: the page, its two plots and the results JSON."""
+    return [report, report.with_name(report.stem + "_convergence.png"),
+            report.with_name(report.stem + "_attention.png"), report.with_suffix(".json")]
+
+
+def check_outputs(study, report: Path, readme: Path | None, args: argparse.Namespace) -> list[Path]:
+    """The study's outputs, checked before anything runs (:func:`mrae.ownership.check_file`):
+    new, the study's own, or ``--overwrite``; never the study file, a row's config or the README."""
+    from mrae.ownership import check_file
+
+    if report.suffix.lower() == ".json":
+        raise ConfigError(f"--report {report}: the results JSON goes beside the page; give a .md path")
+    # --render-only rewrites the results JSON too, where the claims are judged again (rejudge).
+    outputs = output_paths(report)
+    inputs = [args.study, readme, *(row.config for row in study.rows)]
+    for path in outputs:
+        check_file(path, "study", inputs=inputs, overwrite=args.overwrite, flag="--report")
+    return outputs
+
+
 def main(args: argparse.Namespace) -> int:
     from mrae.apps.study.report import markdown_table, rejudge, render_report
     from mrae.apps.study.spec import load_study
+    from mrae.ownership import record_files
 
     study = load_study(args.study, args.out)
     report = Path(args.report or (study.out / "results.md" if args.quick else "docs/results.md"))
     results_path = report.with_suffix(".json")
     readme = None if args.quick else (Path(args.readme) if args.readme else study.readme)
+    if args.render_only and not results_path.is_file():
+        raise ConfigError(f"{results_path}: no results to render; run the study first")
     if args.render_only:
-        if not results_path.is_file():
-            raise ConfigError(f"{results_path}: no results to render; run the study first")
+        outputs = check_outputs(study, report, readme, args)
         rejudge(results_path)
         render_report(results_path, report, readme)
+        record_files([p for p in outputs if p.is_file()], "study")
         print(f"results page: {report} (rendered from {results_path})")
         return 0
 
@@ -77,6 +104,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"--rows: unknown row name(s); valid: {valid}")
     if args.jobs < 1:
         raise ConfigError(f"--jobs must be at least 1, got {args.jobs}")
+    outputs = check_outputs(study, report, readme, args)  # before any run trains
     if not args.report_only:
         # Seed by seed: after each round every row has as many seeds (a partial --report-only
         # can judge the claims once two rounds are done).
@@ -94,6 +122,7 @@ def main(args: argparse.Namespace) -> int:
     results = build_results(study, summary, _command(args), commit_id, args.quick)
     write_json_atomic(results_path, results)
     render_report(results_path, report, readme)
+    record_files([p for p in outputs if p.is_file()], "study")  # its own: replaced next time
     print(markdown_table(results["rows"]))
     print(f"\nresults: {results_path}\nresults page: {report}")
     return 0

@@ -8,6 +8,7 @@ from pathlib import Path
 from mrae.data.sizes import SMALL_AREA
 from mrae.data.subset import AREA_RULES, POLICIES, output_paths, subset_table, write_subset
 from mrae.errors import ConfigError
+from mrae.ownership import check_file, dataset_roots
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -55,15 +56,11 @@ def main(args: argparse.Namespace) -> int:
     val = parse_split(args.split_val)
     if not args.max_area > 0:
         raise ConfigError(f"--max-area must be > 0 px^2, got {args.max_area}")
-    source = Path(args.input).resolve()
     for target in output_paths(args.out, val is not None):  # before the long work: never replace
-        if target.resolve() == source:  # the input or an existing file
+        if target.resolve() == Path(args.input).resolve():  # the input or an existing file
             raise ConfigError(f"--out {target} is the input file; write the subset elsewhere")
-        if target.is_dir():
-            raise ConfigError(f"--out {target} is a folder; give a .json file path")
-        if target.exists() and not args.overwrite:
-            raise ConfigError(f"{target} already exists; pass --overwrite to replace it or "
-                              "choose another --out")
+        check_file(target, "subset", inputs=[args.input], overwrite=args.overwrite,
+                   datasets=dataset_roots([args.input]))
     subset = write_subset(args.input, args.out, policy=args.policy, area=args.area,
                           max_area=args.max_area, val=val, seed=args.seed)
     rule = "w * h" if args.area == "bbox" else "COCO 'area'"

@@ -7,7 +7,8 @@ import json
 from pathlib import Path
 
 from mrae.data.synth import LARGE_IMAGES, LARGE_OBJECT_FACTOR, LARGE_SIZE, SPLITS, generate
-from mrae.errors import ConfigError
+from mrae.errors import ConfigError, DataError
+from mrae.ownership import claim_folder
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,14 +42,21 @@ def main(args: argparse.Namespace) -> int:
     if existing and not args.overwrite:
         raise ConfigError(f"{out} already holds a dataset ({existing[0]}); pass --overwrite to "
                           "replace it or choose another folder")
+    if not 0 <= args.seed < 2**32:
+        raise ConfigError(f"--seed must be in [0, 2^32), got {args.seed}")
+    claim_folder(out, "synth", overwrite=args.overwrite, whole=True, flag="OUT_DIR", create=False)
     images = args.images if args.images is not None else (LARGE_IMAGES if args.large else 800)
     val = args.val_images if args.val_images is not None else max(1, images // 4)
     width = args.width if args.width is not None else (LARGE_SIZE[0] if args.large else 512)
     height = args.height if args.height is not None else (LARGE_SIZE[1] if args.large else 300)
     factor = args.object_factor if args.object_factor is not None else (LARGE_OBJECT_FACTOR if args.large else 1)
-    paths = generate(args.out_dir, train_images=images, val_images=val, seed=args.seed,
-                     width=width, height=height, medium_fraction=args.medium_fraction,
-                     workers=args.workers, object_factor=factor)
+    try:
+        paths = generate(args.out_dir, train_images=images, val_images=val, seed=args.seed,
+                         width=width, height=height, medium_fraction=args.medium_fraction,
+                         workers=args.workers, object_factor=factor)
+    except OSError as error:  # a full disk, a read-only folder
+        raise DataError(f"{out}: cannot write the dataset ({error.strerror or error}); free space "
+                        "or choose another folder") from None
     for split in SPLITS:
         with open(paths[f"{split}_annotations"], encoding="utf-8") as f:
             data = json.load(f)

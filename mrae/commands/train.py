@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+import threading
 from pathlib import Path
 
 from mrae.engine.config import load_config
@@ -23,6 +25,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--init-from", metavar="CKPT",
         help="start from these model weights only (e.g. runs/mrae_t1/checkpoints/last.pth)",
     )
+    parser.add_argument(
+        "--overwrite", action="store_true",
+        help="start a run in an --out folder holding files mrae did not write (never one that "
+        "holds the config or the data)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -31,7 +38,15 @@ def main(args: argparse.Namespace) -> int:
     log_to_stderr()  # progress, warnings and evaluations as plain lines on stderr
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
-    metrics = train(cfg, run_dir, resume=args.resume, init_from=args.init_from)
+    main_thread = threading.current_thread() is threading.main_thread()
+    # SIGTERM stops a run as Ctrl-C does: its log says the step and how to resume
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
+    try:
+        metrics = train(cfg, run_dir, resume=args.resume, init_from=args.init_from,
+                        inputs=[args.config], overwrite=args.overwrite)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
         if metrics:
             print(TABLE_HEADER)

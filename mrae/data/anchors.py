@@ -52,75 +52,29 @@ log = logging.getLogger(__name__)
 
 
 def load_boxes(ann_file: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """Boxes of a COCO instances JSON, crowd boxes excluded.
+    """Boxes of a COCO instances JSON, crowd boxes and ignore regions excluded.
 
     Returns ``(boxes, image_hw)``: float64 arrays (K, 4) of ``[x, y, w, h]`` in pixels and (K, 2)
-    of the height and width of each box's image. Boxes are clipped to their image and empty ones
-    dropped (both counted in one warning line), as :mod:`mrae.data.validate` does; the checks are
-    vectorised here so that COCO-train takes seconds. Raises DataError when the file is
-    unreadable, is not a COCO instances file, or has no (non-crowd) boxes.
+    of the height and width of each box's image. The file is checked by the one COCO check every
+    command uses (:func:`mrae.data.validate.check_coco`: ids, references, ``iscrowd`` and
+    ``ignore`` values, finite sizes and areas), which also clips boxes to their image and drops
+    empty ones (counted in one warning line). Raises DataError when the file is unreadable, is
+    not a valid COCO instances file, or has no (non-crowd) boxes.
     """
-    from mrae.data.validate import is_json_number, read_json
+    from mrae.data.validate import check_coco, read_json
 
     data = read_json(ann_file, fast=True)  # boxes only: the faster parser
-    if not isinstance(data, dict) or not all(
-        isinstance(data.get(k), list) for k in ("images", "annotations")
-    ):
-        raise DataError(f"{ann_file}: not a COCO instances file: it needs the lists 'images' and "
-                        "'annotations'")
-    images, anns = data["images"], data["annotations"]
-    try:
-        image_ids = np.array([img["id"] for img in images], dtype=np.int64)
-        image_hw = np.array([(img["height"], img["width"]) for img in images], dtype=np.float64)
-    except (KeyError, TypeError, ValueError):
-        bad = next(i for i, img in enumerate(images) if not (
-            isinstance(img, dict) and all(is_json_number(img.get(k)) for k in ("id", "height", "width"))))
-        raise DataError(f"{ann_file}: images[{bad}] needs a numeric 'id', 'height' and 'width'") from None
-    try:
-        anns = [a for a in anns if not a.get("iscrowd", 0)]
-        ann_image = np.array([a["image_id"] for a in anns], dtype=np.int64)
-        boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
-    except (AttributeError, KeyError, TypeError, ValueError):
-        bad = next(a for a in anns if not (
-            isinstance(a, dict) and is_json_number(a.get("image_id")) and isinstance(a.get("bbox"), list)
-            and len(a["bbox"]) == 4 and all(is_json_number(v) for v in a["bbox"])))
-        name = f"annotation id {bad.get('id')!r}" if isinstance(bad, dict) else f"annotation {bad!r}"
-        raise DataError(f"{ann_file}: {name} needs an integer 'image_id' and a 'bbox' "
-                        "[x, y, width, height] of 4 numbers in pixels") from None
-    flagged = next((a for a in anns if any(isinstance(v, bool) for v in a["bbox"])), None)
-    if flagged is not None:  # numpy reads true/false as 1/0; the validator refuses them too
-        raise DataError(f"{ann_file}: annotation id {flagged.get('id')!r} has a 'bbox' {flagged['bbox']} "
-                        "with true/false in it; a bbox is [x, y, width, height] of 4 numbers in pixels")
-    if not len(anns):
-        raise DataError(f"{ann_file}: no boxes (crowd boxes excluded); anchors need training boxes")
-    order = np.argsort(image_ids, kind="stable")
-    where = np.clip(np.searchsorted(image_ids, ann_image, sorter=order), 0, len(order) - 1)
-    index = order[where] if len(order) else where
-    missing = np.flatnonzero(image_ids[index] != ann_image) if len(order) else np.arange(len(anns))
-    if len(missing):
-        a = anns[missing[0]]
-        raise DataError(f"{ann_file}: annotation id {a.get('id')!r} refers to image id "
-                        f"{a['image_id']!r}, which is not in 'images'; fix or remove the annotation")
-    bad = np.flatnonzero(~np.isfinite(boxes).all(axis=1))
-    if len(bad):
-        raise DataError(f"{ann_file}: annotation id {anns[bad[0]].get('id')!r} has a box "
-                        f"{anns[bad[0]]['bbox']} that is not finite")
-    hw = image_hw[index]
-    x0 = np.maximum(boxes[:, :2], 0)
-    x1 = np.minimum(boxes[:, :2] + boxes[:, 2:], hw[:, ::-1])
-    outside = ((boxes[:, :2] < 0) | (boxes[:, :2] + boxes[:, 2:] > hw[:, ::-1])).any(axis=1)
-    clipped = np.where(outside[:, None], np.concatenate([x0, x1 - x0], axis=1), boxes)
-    keep = (clipped[:, 2:] > 0).all(axis=1)
-    n_clipped = int(np.sum(keep & outside))
-    if n_clipped or not keep.all():
+    report = check_coco(data, str(ann_file))
+    if report.clipped or report.dropped:
         log.warning("%s: %d boxes clipped to their image, %d empty or outside boxes dropped",
-                    ann_file, n_clipped, int(np.sum(~keep)))
-    if not keep.any():
-        raise DataError(f"{ann_file}: no box of positive size inside its image; check 'bbox' "
-                        "(it is [x, y, width, height] in pixels)")
-    return clipped[keep], hw[keep]
-
-
+                    ann_file, report.clipped, report.dropped)
+    sizes = {image["id"]: (image["height"], image["width"]) for image in data["images"]}
+    anns = [a for a in data["annotations"] if not a["iscrowd"]]
+    if not anns:
+        raise DataError(f"{ann_file}: no boxes (crowd boxes excluded); anchors need training boxes")
+    boxes = np.array([a["bbox"] for a in anns], dtype=np.float64).reshape(len(anns), 4)
+    image_hw = np.array([sizes[a["image_id"]] for a in anns], dtype=np.float64)
+    return boxes, image_hw
 
 
 def resize_boxes(

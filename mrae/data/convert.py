@@ -53,6 +53,7 @@ from mrae.data.formats.yolo import NAMES_FILES, find_names_file
 from mrae.data.validate import check_coco
 from mrae.errors import ConfigError, DataError
 from mrae.files import write_text_atomic
+from mrae.inputs import LABEL_LIMIT, check_regular
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 DIFFICULT = ("flag", "ignore")
@@ -201,6 +202,8 @@ def convert(
             )
     if names_path is not None:
         if not names_path.is_file():
+            if names_path.exists():  # a FIFO, a device, a folder: refused before it is opened
+                check_regular(names_path, LABEL_LIMIT, what="names file")
             raise DataError(f"{names_path}: --names file not found; check the path")
         class_names = read_names(names_path)
         report.names_file = str(names_path)
@@ -326,6 +329,9 @@ def _label_files(images_dir: Path, labels_dir: Path, files: list[Path],
             )
         image_of[label] = rel
         label_of[rel] = label
+    for label in image_of:  # a FIFO or a device where a label file belongs: refused, never opened
+        if label.exists() and not label.is_file():
+            check_regular(label, LABEL_LIMIT, what="label file")
     if not any(label.is_file() for label in image_of):
         example = label_of[files[0]]
         raise DataError(

@@ -43,6 +43,7 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 from torchvision.transforms.v2 import functional as F
 
 from mrae.errors import DataError
+from mrae.inputs import IMAGE_LIMIT, check_regular
 
 # EXIF tag 0x0112 is the orientation.
 _ORIENTATION = 0x0112
@@ -64,6 +65,8 @@ def read_image(path: str | PathLike[str]) -> torch.Tensor:
     decompression-bomb limit.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block Pillow, a device fill the memory
+        check_regular(path, IMAGE_LIMIT, what="image file")
     try:
         with warnings.catch_warnings():
             # Pillow only warns between 1x and 2x its limit; treat both as a refusal.

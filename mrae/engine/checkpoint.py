@@ -18,7 +18,8 @@ because a checkpoint is one file written atomically: the checksum is replaced wi
 it when it is hard-linked to ``step_*.pth``/``best.pth`` or copied elsewhere, and can never be out of
 step with it. It is needed because ``torch.load`` does not check the zip's CRCs: 4 KiB of a
 checkpoint overwritten on disk loads without complaint, with NaN or wrong weights. A checkpoint
-written before checksums existed (no ``checksum`` key) loads unchecked, as before.
+written before checksums existed (no ``checksum`` key) loads with a one-line warning that it cannot
+be verified. Whatever its age, a checkpoint whose weights are not finite (NaN or inf) is refused.
 
 A run keeps ``checkpoints/last.pth``, the last ``train.keep_last`` ``step_<7-digit step>.pth`` files and
 ``best.pth`` (the best evaluation so far).
@@ -27,6 +28,7 @@ A run keeps ``checkpoints/last.pth``, the last ``train.keep_last`` ``step_<7-dig
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import random
 import re
@@ -42,6 +44,10 @@ from torch import nn
 
 from mrae.errors import ConfigError, MraeError
 from mrae.files import remove_stale_temp_files, temp_path
+from mrae.inputs import CHECKPOINT_LIMIT, check_regular, shorten
+
+logger = logging.getLogger(__name__)
+_UNVERIFIED: set[str] = set()
 
 _STEP_FILE = re.compile(r"step_(\d+)\.pth")
 CHECKSUM_KEY = "checksum"
@@ -102,6 +108,7 @@ def save_checkpoint(path: str | PathLike[str], state: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temp_files(path.parent)
     state = {**state, CHECKSUM_KEY: state_checksum(state)}
+    previous = path.is_file()
     tmp = temp_path(path)
     try:
         with open(tmp, "wb") as f:
@@ -111,10 +118,13 @@ def save_checkpoint(path: str | PathLike[str], state: dict[str, Any]) -> None:
         os.replace(tmp, path)
     except (OSError, RuntimeError) as error:  # a full disk: torch.save's writer raises RuntimeError
         reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error).splitlines()[0]
-        raise MraeError(
-            f"{path}: cannot write the checkpoint ({reason}); the previous checkpoint is intact: free "
-            "disk space, then continue with --resume"
-        ) from None
+        if previous:
+            raise MraeError(
+                f"{path}: cannot write the checkpoint ({reason}); the previous checkpoint is intact: "
+                "free disk space, then continue with --resume"
+            ) from None
+        raise MraeError(f"{path}: cannot write the checkpoint ({reason}); there is no earlier "
+                        "checkpoint: free disk space, then start the run again") from None
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -167,15 +177,16 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
         ConfigError: the file is missing, would run code, or is not an mrae checkpoint.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"{path}: checkpoint not found; give a .pth file from RUN_DIR/checkpoints/")
+    check_regular(path, CHECKPOINT_LIMIT, what="checkpoint", error=ConfigError)
     import pickle
 
     try:
         # Our checkpoints hold only tensors and plain containers: loading never runs code.
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if "Unsupported global" not in str(error):  # no forbidden object: a damaged file
+        if "unsupported global" not in str(error).lower() and not _is_raw_pickle(path):  # damaged
             raise CheckpointDamaged(f"{path}: cannot read the checkpoint: the file is damaged "
                                     "(truncated or overwritten) or not a PyTorch file") from None
         raise ConfigError(
@@ -195,7 +206,46 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
         )
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise ConfigError(f"{path}: not an mrae checkpoint (no 'model' and 'config' entries)")
+    _check_entries(state, path)
+    bad = next((key for key, value in state["model"].items() if torch.is_tensor(value)
+                and value.is_floating_point() and not bool(torch.isfinite(value).all())), None)
+    if bad is not None:
+        raise CheckpointDamaged(f"{path}: the checkpoint's weights are not finite (NaN or inf in "
+                                f"{shorten(str(bad), 80)}); use another checkpoint of the run")
+    if CHECKSUM_KEY not in state and str(path) not in _UNVERIFIED:
+        _UNVERIFIED.add(str(path))  # said once per file and process
+        logger.warning(f"{path}: warning: the checkpoint has no checksum (written by an older mrae or "
+                       "edited), so its contents cannot be verified")
     return state
+
+
+def _check_entries(state: dict[str, Any], path: Path) -> None:
+    """The entries every reader relies on have their types (a hostile file may carry garbage
+    with a valid checksum): one ConfigError naming the entry, never a traceback later."""
+    entries = {
+        "model": isinstance(state["model"], Mapping)
+        and all(isinstance(k, str) and torch.is_tensor(v) for k, v in state["model"].items()),
+        "config": isinstance(state["config"], Mapping),
+        "step": "step" not in state or (isinstance(state["step"], int) and not isinstance(state["step"], bool)
+                                        and state["step"] >= 0),
+        "class_names": state.get("class_names") is None or (
+            isinstance(state["class_names"], list) and all(isinstance(n, str) for n in state["class_names"])),
+        "label_to_cat": state.get("label_to_cat") is None or isinstance(state["label_to_cat"], Mapping),
+    }
+    bad = [name for name, ok in entries.items() if not ok]
+    if bad:
+        raise ConfigError(f"{path}: not an mrae checkpoint: its {bad[0]!r} entry has the wrong type; "
+                          "use a checkpoint written by mrae train")
+
+
+def _is_raw_pickle(path: Path) -> bool:
+    """A plain pickle stream (protocol 2+), not torch's zip: Python objects, never weights alone."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(2)
+    except OSError:
+        return False
+    return len(head) == 2 and head[0] == 0x80 and 2 <= head[1] <= 5
 
 
 def build_model_from_config(cfg: DictConfig, num_classes: int | None = None) -> nn.Module:

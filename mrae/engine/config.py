@@ -38,6 +38,7 @@ from mrae.engine.config_schema import (
     TrainConfig,
 )
 from mrae.errors import ConfigError
+from mrae.inputs import CONFIG_LIMIT, read_text, shorten
 
 __all__ = [
     "DEVICE_CHOICES", "Config", "DataConfig", "EvalConfig", "ModelConfig", "PretrainConfig",
@@ -74,6 +75,7 @@ def load_config(path: ConfigPath, overrides: list[str] | tuple[str, ...] = ()) -
     path = Path(path)
     cfg = OmegaConf.structured(Config)
     for source, layer in _yaml_chain(path):
+        refuse_interpolation(layer, source)
         cfg = _merge(cfg, layer, source)
     overrides = list(overrides)
     for item in overrides:
@@ -85,6 +87,7 @@ def load_config(path: ConfigPath, overrides: list[str] | tuple[str, ...] = ()) -
         raise ConfigError(f"overrides {overrides}: {_one_line(error)}") from None
     if "base" in dotlist:
         raise ConfigError("override base=...: `base` can only be set in a YAML file")
+    refuse_interpolation(dotlist, "command-line override")
     cfg = _merge(cfg, dotlist, "command-line override")
     if cfg.name is None:
         cfg.name = path.stem
@@ -93,8 +96,18 @@ def load_config(path: ConfigPath, overrides: list[str] | tuple[str, ...] = ()) -
 
 
 def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> DictConfig:
-    """A validated config from a plain dict (e.g. the resolved config stored in a checkpoint)."""
-    cfg = _merge(OmegaConf.structured(Config), _drop_retired_keys(OmegaConf.create(data)), source)
+    """A validated config from a plain dict (e.g. the resolved config stored in a checkpoint).
+
+    A stored config resolves nothing: an interpolation in it (``${oc.env:HOME}``) is refused,
+    never looked up in the environment."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the stored config is not a mapping of sections")
+    try:
+        layer = OmegaConf.create(data)
+    except (OmegaConfBaseException, ValueError) as error:
+        raise ConfigError(f"{source}: the stored config cannot be read ({shorten(str(error))})") from None
+    refuse_interpolation(layer, source)
+    cfg = _merge(OmegaConf.structured(Config), _drop_retired_keys(layer), source)
     validate(cfg, source=source)
     return cfg
 
@@ -178,13 +191,16 @@ def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dict
     if resolved in seen:
         chain = " -> ".join(str(p) for p in (*seen, resolved))
         raise ConfigError(f"{path}: `base` forms a cycle ({chain}); remove one of the base keys")
-    if not path.is_file():
+    if not path.exists():
         where = f" (the base of {seen[-1]})" if seen else ""
         raise ConfigError(f"{path}: config file not found{where}; check the path")
+    text = read_text(path, CONFIG_LIMIT, what="config", error=ConfigError)
     try:
-        layer = OmegaConf.load(path)
-    except (OSError, OmegaConfBaseException, ValueError, yaml.YAMLError) as error:
-        raise ConfigError(f"{path}: cannot read the config ({_one_line(error)})") from None
+        layer = OmegaConf.create(text) if text.strip() else OmegaConf.create({})
+    except (OmegaConfBaseException, ValueError, yaml.YAMLError) as error:
+        raise ConfigError(f"{path}: cannot read the config ({shorten(_one_line(error))})") from None
+    if isinstance(layer, DictConfig) and not all(isinstance(k, str) for k in layer.keys()):
+        raise ConfigError(f"{path}: a config's keys are section names (text)")
     if not seen and not layer:
         raise ConfigError(f"{path}: the config is empty; give at least `base: <parent>.yaml` or a "
                           "section (model, data, train, eval, pretrain)")
@@ -198,6 +214,25 @@ def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dict
             raise ConfigError(f"{path}: base: must be a relative path to a parent YAML, got {base!r}")
         chain = _yaml_chain(path.parent / base, (*seen, resolved))
     return [*chain, (str(path), layer)]
+
+
+def refuse_interpolation(layer: DictConfig | ListConfig, source: str) -> None:
+    """Refuse an OmegaConf interpolation (``${name}``, ``${oc.env:X}``) anywhere in ``layer``:
+    mrae configs hold plain values, and nothing is resolved from the environment."""
+    raw = OmegaConf.to_container(layer, resolve=False)
+
+    def walk(value: Any, key: str) -> None:
+        if isinstance(value, dict):
+            for k, v in value.items():
+                walk(v, f"{key}.{k}" if key else str(k))
+        elif isinstance(value, list):
+            for i, v in enumerate(value):
+                walk(v, f"{key}[{i}]")
+        elif isinstance(value, str) and "${" in value:
+            raise ConfigError(f"{source}: {key}: {shorten(value, 60)!r} is an interpolation; mrae "
+                              "configs take plain values (write the value itself)")
+
+    walk(raw, "")
 
 
 def _drop_retired_keys(layer: DictConfig) -> DictConfig:

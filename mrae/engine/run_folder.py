@@ -90,7 +90,10 @@ def write_config(run_dir: Path, cfg: DictConfig, resume: bool) -> None:
 
 def remove_unused(run_dir: Path) -> None:
     """Remove a run folder this call created, if it holds nothing but the lock and empty folders."""
+    from mrae.ownership import MARKER
+
     (run_dir / LOCK_NAME).unlink(missing_ok=True)
+    (run_dir / MARKER).unlink(missing_ok=True)
     for folder in sorted((p for p in run_dir.rglob("*") if p.is_dir()), reverse=True):
         with contextlib.suppress(OSError):
             folder.rmdir()  # only empty folders go

@@ -27,8 +27,14 @@ class RunLock:
         self._file = None
 
     def __enter__(self) -> RunLock:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            handle = open(self.path, "a+")
+        except OSError as error:  # read-only or full disk, a file in the way
+            raise ConfigError(
+                f"{self.path.parent}: cannot write the run folder ({error.strerror or error}); "
+                "choose a writable --out"
+            ) from None
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:

@@ -28,6 +28,7 @@ and writes the checkpoints).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -46,6 +47,8 @@ def train(
     resume: bool = False,
     init_from: str | Path | None = None,
     trainer_class: type[Trainer] = Trainer,
+    inputs: Sequence[str | Path] = (),
+    overwrite: bool = False,
 ) -> dict[str, float]:
     """Train the detector of ``cfg`` into ``run_dir``; return the final evaluation's metrics.
 
@@ -58,6 +61,9 @@ def train(
         init_from: a checkpoint whose model weights (only) start this run; strict load.
         trainer_class: a :class:`~mrae.engine.trainer.Trainer` subclass to run instead (its own
             model, optimizer, schedule, data or hooks).
+        inputs: more files the run reads (the config file), never inside ``run_dir``.
+        overwrite: start a new run in a folder that holds files mrae did not write (the folder
+            is checked by :func:`mrae.ownership.claim_folder`; a resume needs no permission).
 
     Returns:
         The metrics of the evaluation after the last step (see
@@ -67,7 +73,9 @@ def train(
     stderr (:func:`mrae.engine.metrics_log.log_to_stderr`).
 
     Raises:
-        ConfigError: a run already in ``run_dir`` without ``resume``, nothing (intact) to resume,
+        ConfigError: a run already in ``run_dir`` without ``resume``, a ``run_dir`` holding files
+            mrae did not write (without ``overwrite``) or holding an input or lying inside the
+            dataset (with it), nothing (intact) to resume,
             a checkpoint past ``train.steps`` or that does not fit the model (or its optimizer),
             another process writing ``run_dir``.
         TrainingDiverged: a non-finite loss, gradient or weights; ``last.pth`` stays the last
@@ -76,6 +84,7 @@ def train(
     from mrae.data.validate import check_image_files
     from mrae.engine.config import resolve_data
     from mrae.engine.runlock import RunLock
+    from mrae.ownership import MARKER, claim_folder, dataset_roots
 
     log_to_stderr()
     process = distributed.setup(cfg.train.device)
@@ -88,12 +97,23 @@ def train(
             raise ConfigError(f"--out {run_dir} is a file, not a run folder; choose another --out")
         check_image_files(resolve_data(cfg))  # missing images named before the run folder exists
         created = not run_dir.exists()
+        claim = None
+        if not resume:  # a new run goes into a new, empty or mrae-made folder
+            run_folder.check_start(run_dir, resume, init_from)
+            data = [v for v in resolve_data(cfg, progress=False).values() if v is not None]
+            claim = claim_folder(run_dir, "train", inputs=[*data, *inputs, init_from],
+                                 overwrite=overwrite, whole=True, accept=("study", "demo"),
+                                 datasets=dataset_roots(data), create=False)
         with RunLock(run_dir):  # one writer per run folder
+            marked = False
             try:
+                marked = claim is not None and claim.mark()
                 trainer = trainer_class(cfg, run_dir, process, resume, init_from)
             except BaseException:
                 if created:  # a setup that failed (bad weights or settings) leaves no empty run behind
                     run_folder.remove_unused(run_dir)
+                elif marked:  # nor a marker in the user's empty folder
+                    (run_dir / MARKER).unlink(missing_ok=True)
                 raise
             return trainer.train()
     finally:

@@ -219,6 +219,11 @@ class Trainer:
                 self.step += 1
                 self._call("after_step")
             self._call("after_train")
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under `mrae train`
+            if self.process.is_main:
+                logger.warning(f"mrae train: interrupted at step {self.step} of {self.max_steps}; "
+                               f"continue from the last checkpoint in {self.checkpoints} with --resume")
+            raise
         finally:
             self._call("close")
             if self.log is not None:

@@ -47,6 +47,10 @@ def _check_choice(name: str, value: object, choices) -> None:
 
 def _load_state_dict_file(path: Path) -> dict[str, Tensor]:
     if not path.is_file():
+        if path.exists():  # a FIFO, a device, a folder: said what it is, never opened
+            from mrae.inputs import CHECKPOINT_LIMIT, check_regular
+
+            check_regular(path, CHECKPOINT_LIMIT, what="weights file", error=ConfigError)
         raise ConfigError(
             f"pretrained={str(path)!r}: no such weights file; give a torchvision ResNet state dict "
             "(.pth), 'imagenet', or null"

@@ -157,11 +157,13 @@ def test_cli_bad_input(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "no boxes" in err and err.count("\n") == 1
     bad = tmp_path / "bad.json"
-    bad.write_text('{"images": [{"id": 1, "width": 5, "height": 5}], "annotations": '
-                   '[{"id": 7, "image_id": 1, "bbox": [1, 2]}]}')
+    bad.write_text('{"images": [{"id": 1, "file_name": "a.png", "width": 5, "height": 5}], '
+                   '"categories": [{"id": 1, "name": "a"}], '
+                   '"annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2]}]}')
     with pytest.raises(DataError, match="annotation id 7"):
         load_boxes(bad)
-    bad.write_text('{"images": [], "annotations": [{"id": 3, "image_id": 9, "bbox": [1, 2, 3, 4]}]}')
+    bad.write_text('{"images": [], "categories": [], '
+                   '"annotations": [{"id": 3, "image_id": 9, "bbox": [1, 2, 3, 4]}]}')
     with pytest.raises(DataError, match="annotation id 3 refers to image id 9"):
         load_boxes(bad)
     bad.write_text("{not json")

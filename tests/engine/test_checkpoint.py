@@ -180,12 +180,26 @@ def test_a_truncated_checkpoint_is_refused_as_damaged(tmp_path):
     assert message.startswith(f"{path}: ") and "damaged" in message and "\n" not in message
 
 
-def test_a_checkpoint_written_before_checksums_still_loads(tmp_path, capsys):
+def test_a_checkpoint_written_before_checksums_still_loads(tmp_path, caplog):
     state = _weights_state()
     torch.save(state, tmp_path / "old.pth")  # no "checksum" entry
     loaded = load_checkpoint(tmp_path / "old.pth")
     assert "checksum" not in loaded and torch.equal(loaded["model"]["w"], state["model"]["w"])
-    assert capsys.readouterr().err == ""
+    warnings = [r.getMessage() for r in caplog.records]  # one line: it cannot be verified
+    assert len(warnings) == 1 and "cannot be verified" in warnings[0] and "\n" not in warnings[0]
+
+
+def test_non_finite_weights_are_refused_whatever_the_age(tmp_path):
+    for checksum in (True, False):
+        state = _weights_state()
+        state["model"]["w"] = torch.full_like(state["model"]["w"], float("nan"))
+        path = tmp_path / f"nan_{checksum}.pth"
+        if checksum:
+            save_checkpoint(path, state)
+        else:
+            torch.save(state, path)
+        with pytest.raises(CheckpointDamaged, match="not finite"):
+            load_checkpoint(path)
 
 
 def test_a_save_removes_the_temporary_files_of_killed_saves_only(tmp_path):
@@ -222,3 +236,13 @@ def test_a_full_disk_is_one_line_and_keeps_the_previous_checkpoint(tmp_path, mon
         checkpoint.save_checkpoint(path, {"step": 2, "model": {"w": torch.zeros(2)}})
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pth"]  # no temporary file left
+
+
+def test_a_full_disk_on_the_first_checkpoint_does_not_promise_an_earlier_one(tmp_path, monkeypatch):
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(torch, "save", full)
+    with pytest.raises(MraeError, match="there is no earlier checkpoint") as error:
+        save_checkpoint(tmp_path / "last.pth", _weights_state())
+    assert "intact" not in str(error.value) and not (tmp_path / "last.pth").exists()

@@ -169,6 +169,39 @@ def test_nan_loss_stops_and_keeps_the_last_good_checkpoint(tiny_config, tmp_path
     assert [r["step"] for r in read_metrics(run)] == [1, 2]
 
 
+def test_sigterm_stops_the_run_with_a_line_that_says_how_to_resume(tiny_config, tmp_path, monkeypatch, capsys):
+    import signal
+
+    import mrae.modeling.detector
+
+    build = mrae.modeling.detector.build_detector
+    calls = {"n": 0}
+
+    def build_stopped(**kwargs):
+        model = build(**kwargs)
+        forward = model.forward
+
+        def stopped(images, targets=None):
+            if model.training:
+                calls["n"] += 1
+                if calls["n"] == 2:  # the second step: as `kill PID` would
+                    os.kill(os.getpid(), signal.SIGTERM)
+            return forward(images, targets)
+
+        model.forward = stopped
+        return model
+
+    monkeypatch.setattr(mrae.modeling.detector, "build_detector", build_stopped)
+    previous = signal.getsignal(signal.SIGTERM)
+    run = tmp_path / "stopped"
+    code = cli.main(["train", "--config", str(tiny_config), "--out", str(run), "train.checkpoint_every=1",
+                     *NO_VAL])
+    assert code == 130 and signal.getsignal(signal.SIGTERM) is previous
+    err = capsys.readouterr().err
+    assert "interrupted at step 1 of 6" in err and "--resume" in err and "Traceback" not in err
+    assert load_checkpoint(run / "checkpoints" / "last.pth")["step"] == 1
+
+
 def test_huge_lr_diverges_with_exit_code_2(tiny_config, tmp_path, capsys):
     args = ["train", "--config", str(tiny_config), "train.lr=1e6", "train.warmup_steps=0",
             "train.checkpoint_every=1", *NO_VAL, "--out", str(tmp_path / "huge")]

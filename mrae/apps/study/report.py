@@ -13,7 +13,9 @@ from typing import Any
 
 from mrae.apps.study.claims import LEARNED_AP, discuss
 from mrae.apps.study.plots import plot_attention, plot_convergence
+from mrae.errors import ConfigError
 from mrae.files import write_text_atomic
+from mrae.inputs import JSON_LIMIT, read_text, shorten
 from mrae.tables import markdown_table as write_table
 
 METRIC_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "AR1", "AR10", "AR100", "ARs", "ARm")
@@ -274,7 +276,15 @@ def render_report(results_json_path: str | Path, report: str | Path | None = Non
     """Render the page (default: the JSON's path with ``.md``), its two plots beside it and, where
     `readme` is given, the README's headline block, all from the results JSON alone."""
     results_json_path = Path(results_json_path)
-    results = json.loads(results_json_path.read_text())
+    text = read_text(results_json_path, JSON_LIMIT, what="results JSON", error=ConfigError)
+    try:
+        results = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"{results_json_path}: not a readable results JSON ({shorten(str(error), 80)}); "
+                          "run the study again to write it") from None
+    if not isinstance(results, dict) or not isinstance(results.get("rows"), list):
+        raise ConfigError(f"{results_json_path}: holds no study results (a 'rows' list); run the study "
+                          "again to write it")
     report = Path(report) if report else results_json_path.with_suffix(".md")
     report.parent.mkdir(parents=True, exist_ok=True)
     convergence = report.with_name(report.stem + "_convergence.png")

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 from mrae.apps.study.records import read_record, write_record
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
@@ -37,7 +38,7 @@ def final_metrics(study: Study, row: Row, seed: int, quick: bool = False) -> dic
     """The run's final metrics from its folder, else from its record; None if it is not finished."""
     done = run_dir(study, row, seed) / "final_metrics.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return read_final(done)
     record = read_record(study, row, seed, quick)
     return None if record is None else record["final"]
 
@@ -55,6 +56,33 @@ def _needs_rerun(study: Study, parent: Job, quick: bool) -> bool:
     return read_record(study, *parent, quick) is not None and not _diverged(study, parent, quick)
 
 
+def claim_run(study: Study, row: Row, seed: int) -> Path:
+    """The run's folder, made (and marked) by the study, or one the study or train made before
+    (:func:`mrae.ownership.claim_folder`); a run with a checkpoint is resumed whatever made it."""
+    from mrae.ownership import claim_folder
+
+    folder = run_dir(study, row, seed)
+    if not (folder / "checkpoints" / "last.pth").is_file():
+        claim_folder(folder, "study", accept=("train",), whole=True, flag="study run folder")
+    return folder
+
+
+def read_final(path: Path) -> dict:
+    """A finished run's ``final_metrics.json``; a damaged one is a one-line ConfigError."""
+    from mrae.inputs import CONFIG_LIMIT, read_text
+
+    text = read_text(path, CONFIG_LIMIT, what="results file", error=ConfigError)
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"{path}: not a readable results file ({str(error)[:80]}); delete it to "
+                          "train the run again, or restore it") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: holds no results record (a JSON object); delete it to train "
+                          "the run again")
+    return record
+
+
 def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     """Train (or resume, or skip) one row for one seed and return its final metrics."""
     from mrae.apps.study.measure import complexity, mean_attention
@@ -64,7 +92,8 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     folder = run_dir(study, row, seed)
     done = folder / "final_metrics.json"
     if done.is_file():
-        return json.loads(done.read_text())
+        return read_final(done)
+    claim_run(study, row, seed)
     cfg = row_config(study, row, seed, quick)
     parent = parent_run(study, row, seed)
     if parent and _diverged(study, parent, quick):
@@ -115,8 +144,7 @@ def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) ->
     import torch
 
     torch.set_num_threads(threads)
-    log = run_dir(study, row, seed) / "study.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
+    log = claim_run(study, row, seed) / "study.log"
     with open(log, "a") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
         return run_row(study, row, seed, quick)
 

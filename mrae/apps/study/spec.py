@@ -24,6 +24,7 @@ from typing import Any
 import yaml
 
 from mrae.errors import ConfigError
+from mrae.inputs import CONFIG_LIMIT, read_text, shorten
 
 # role -> what the row's config must build (checked when the study file is read)
 ROLES: dict[str, str] = {
@@ -82,12 +83,11 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
     >= 1, two rows with the same run folder, an ``init_from`` that names no earlier row.
     """
     path = Path(path)
+    text = read_text(path, CONFIG_LIMIT, what="study file", error=ConfigError)
     try:
-        raw = yaml.safe_load(path.read_text())
-    except OSError as error:
-        raise ConfigError(f"{path}: cannot read the study file ({error.strerror})") from None
+        raw = yaml.safe_load(text)
     except yaml.YAMLError as error:
-        raise ConfigError(f"{path}: not valid YAML ({error})".replace("\n", " ")) from None
+        raise ConfigError(f"{path}: not valid YAML ({shorten(str(error))})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("rows"), list) or not raw["rows"]:
         raise ConfigError(f"{path}: a study file needs a non-empty list `rows`")
     rows = [_row(path, i, item) for i, item in enumerate(raw["rows"])]

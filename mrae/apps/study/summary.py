@@ -4,7 +4,6 @@ holds, from which the page and the README block are rendered."""
 
 from __future__ import annotations
 
-import json
 import math
 import subprocess
 import time
@@ -12,6 +11,7 @@ import warnings
 from typing import Any
 
 from mrae.apps.study.records import eval_curve, read_record
+from mrae.apps.study.runner import read_final
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 
 RESULTS_FORMAT = 1
@@ -43,7 +43,7 @@ def summarize(study: Study, seeds_override: int | None = None, quick: bool = Fal
             done = run_dir(study, row, seed) / "final_metrics.json"
             kept = None if done.is_file() else read_record(study, row, seed, quick)
             if done.is_file():
-                record, curves[seed] = json.loads(done.read_text()), eval_curve(run_dir(study, row, seed))
+                record, curves[seed] = read_final(done), eval_curve(run_dir(study, row, seed))
             elif kept is not None:  # the folder is gone; the study's ledger has the run
                 record, curves[seed] = kept["final"], kept["curve"]
             else:

@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from mrae import inputs
 from mrae.errors import DataError
+from mrae.inputs import LABEL_LIMIT, shorten
 
 
 @dataclass
@@ -65,18 +67,22 @@ def read_names(path: str | Path) -> list[str]:
         except yaml.YAMLError as error:
             mark = getattr(error, "problem_mark", None)
             where = f" line {mark.line + 1}" if mark is not None else ""
-            raise DataError(f"{path}{where}: malformed YAML ({getattr(error, 'problem', error)})"
-                            ) from None
+            raise DataError(f"{path}{where}: malformed YAML "
+                            f"({shorten(str(getattr(error, 'problem', error)))})") from None
         raw = loaded.get("names") if isinstance(loaded, dict) else None
         if isinstance(raw, dict):
             keys = sorted(raw, key=str)
             if set(raw) != set(range(len(raw))):
                 raise DataError(f"{path}: 'names' keys must be the class indices 0..{len(raw) - 1}, "
-                                f"found {keys}")
+                                f"found {shorten(str(keys[:20]), 120)}")
             raw = [raw[i] for i in range(len(raw))]
         if not isinstance(raw, list) or not raw:
             raise DataError(f"{path}: needs 'names:', a list of class names (or a dict "
                             "index: name)")
+        for index, name in enumerate(raw):  # before any is formatted: a nested (alias-bomb)
+            if isinstance(name, bool) or not isinstance(name, str | int | float):  # value's text
+                raise DataError(f"{path}: class name {index} is a {type(name).__name__}, not a "
+                                "plain string; give one name per class")  # is exponentially long
         names = [str(n) for n in raw]
     else:
         lines = text.splitlines()
@@ -92,7 +98,7 @@ def read_names(path: str | Path) -> list[str]:
     seen: set[str] = set()
     for name in names:
         if name in seen:
-            raise DataError(f"{path}: class name {name!r} appears twice")
+            raise DataError(f"{path}: class name {shorten(repr(name), 80)} appears twice")
         seen.add(name)
     return names
 
@@ -106,16 +112,9 @@ def numbered_lines(path: Path) -> Iterator[tuple[int, str]]:
 
 
 def read_text(path: Path) -> str:
-    """The UTF-8 text of a label file (a BOM dropped); DataError naming the line that is not UTF-8."""
-    try:
-        return path.read_text(encoding="utf-8-sig")
-    except FileNotFoundError:
-        raise DataError(f"{path}: file not found") from None
-    except UnicodeDecodeError as error:
-        line = path.read_bytes()[: error.start].count(b"\n") + 1
-        raise DataError(f"{path} line {line}: not UTF-8 text") from None
-    except OSError as error:
-        raise DataError(f"{path}: cannot read the file ({error.strerror})") from None
+    """The UTF-8 text of a label file (a BOM dropped; a regular file of at most
+    :data:`~mrae.inputs.LABEL_LIMIT` bytes); DataError naming the line that is not UTF-8."""
+    return inputs.read_text(path, LABEL_LIMIT)
 
 
 def parse_number(text: str, where: str, what: str) -> float:

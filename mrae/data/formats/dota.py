@@ -31,10 +31,8 @@ def read_dota(path: Path, image: dict[str, Any], options: ReadOptions) -> Found:
         if key.strip().lower() in ("imagesource", "gsd") and not found:
             value = value.strip()
             if key.strip().lower() == "gsd":
-                try:
-                    image["gsd"] = None if value.lower() in ("", "null", "none") else float(value)
-                except ValueError:
-                    raise DataError(f"{where}: gsd {value!r} is not a number") from None
+                image["gsd"] = (None if value.lower() in ("", "null", "none")
+                                else parse_number(value, where, "gsd"))  # finite: valid JSON
             else:
                 image["imagesource"] = value
             continue

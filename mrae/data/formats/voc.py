@@ -10,7 +10,9 @@ Two conventions for ``<bndbox>`` (``--voc-boxes``, :data:`VOC_BOXES`):
 
 ``difficult`` objects keep a ``"difficult": 1`` key. The file's ``<size>`` is never trusted, only compared with the image's.
 Class names come from ``--names`` or, sorted, from the files. Errors name the XML line (the
-standard library's ElementTree keeps no line numbers, so the file is parsed with expat).
+standard library's ElementTree keeps no line numbers, so the file is parsed with expat). The parser
+expands no entity: a file that declares one (the billion-laughs bomb) or refers to an external one
+is refused in one line, as defusedxml would.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from xml.parsers import expat
 
 from mrae.data.formats.common import Found, Label, ReadOptions, parse_number
 from mrae.errors import DataError
+from mrae.inputs import LABEL_LIMIT, read_bytes, shorten
 
 #: ``--voc-boxes``: 1-based inclusive pixel indices (Pascal VOC's), or 0-based corners.
 VOC_BOXES = ("pixels", "corners")
@@ -105,12 +108,23 @@ def _parse_xml(path: Path) -> _Node:
         if stack:
             stack[-1].text += data
 
+    def entity(name: str, *_args: object) -> None:  # billion laughs, external entities: refused
+        raise DataError(f"{path} line {parser.CurrentLineNumber}: declares the XML entity "
+                        f"{shorten(name, 40)!r}; entities are refused (a VOC file needs none)")
+
+    def external(*_args: object) -> int:
+        raise DataError(f"{path} line {parser.CurrentLineNumber}: refers to an external XML "
+                        "entity; refused (a VOC file needs none)")
+
     parser.StartElementHandler = start
     parser.EndElementHandler = end
     parser.CharacterDataHandler = text
+    parser.EntityDeclHandler = entity
+    parser.ExternalEntityRefHandler = external
+    parser.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+    data = read_bytes(path, LABEL_LIMIT, what="VOC XML file")
     try:
-        with open(path, "rb") as f:
-            parser.ParseFile(f)
+        parser.Parse(data, True)
     except expat.ExpatError as error:
         raise DataError(f"{path} line {error.lineno}: malformed XML "
                         f"({expat.ErrorString(error.code)})") from None
