@@ -200,20 +200,16 @@ def load_checkpoint(path: str | PathLike[str], map_location: str | torch.device 
 
 def build_model_from_config(cfg: DictConfig, num_classes: int | None = None) -> nn.Module:
     """The detector of ``cfg.model`` with random weights, built as ``cfg.model.pretrained`` would
-    build it (frozen batch norm, its trainable layers) but without reading or downloading them.
+    build it (frozen batch norm, its trainable layers) but without reading or downloading them:
+    :func:`mrae.engine.model.build_model` with ``weights_later``.
 
     Used where the weights come from a checkpoint next.
     """
-    from mrae.engine.config import to_dict
-    from mrae.modeling.detector import build_detector
+    from mrae.engine.model import build_model
 
-    kwargs = to_dict(cfg.model)
-    kwargs["weights_later"] = True
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if kwargs["num_classes"] is None:
+    if num_classes is None and cfg.model.num_classes is None:
         raise ConfigError("model.num_classes is null in the checkpoint's config; it cannot be rebuilt")
-    return build_detector(**kwargs)
+    return build_model(cfg, weights_later=True, num_classes=num_classes)
 
 
 def load_weights_strict(model: nn.Module, weights: dict[str, Any], source: str, target: str,
