@@ -16,7 +16,10 @@ def cap_detections(scores: Tensor, labels: Tensor, per_class: int, per_image: in
     index tensor [<= per_image]. With ``num_classes`` the computation has static shapes (it
     exports to ONNX).
     """
-    order = torch.argsort(scores, descending=True, stable=True)
+    if torch.onnx.is_in_onnx_export():  # the exporter has no stable sort; TopK over all keeps ties in order too
+        order = scores.topk(torch._shape_as_tensor(scores)[0]).indices  # type: ignore[arg-type]
+    else:
+        order = torch.argsort(scores, descending=True, stable=True)
     if num_classes is None:
         if len(order) == 0:
             return order
