@@ -9,9 +9,6 @@ from pathlib import Path
 
 from mrae.errors import ConfigError
 
-#: metadata_props keys of an exported model.
-CONFIG_KEY, CLASSES_KEY, LABEL_TO_CAT_KEY = "mrae.config", "mrae.class_names", "mrae.label_to_cat"
-
 
 def export_checkpoint(
     checkpoint: str | PathLike[str],
@@ -42,7 +39,7 @@ def export_checkpoint(
         import onnx  # noqa: F401
     except ImportError:
         raise ConfigError("mrae export needs onnx: pip install 'mrae[export]'") from None
-    from mrae.modeling.onnx_export import export_onnx
+    from mrae.modeling.onnx_export import CLASSES_KEY, CONFIG_KEY, LABEL_TO_CAT_KEY, export_onnx
 
     model, cfg, class_names = load_model(checkpoint)
     label_to_cat = load_checkpoint(checkpoint).get("label_to_cat") or {}

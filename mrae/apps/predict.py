@@ -276,12 +276,12 @@ def _picture_paths(images: list[Path], out: Path) -> list[Path]:
 
 def _label_to_cat(checkpoint: Path, num_classes: int) -> dict[int, int]:
     """The checkpoint's contiguous label -> COCO category id (labels as ids when it has none)."""
-    from mrae.engine.checkpoint import load_checkpoint
+    from mrae.engine.checkpoint import label_to_cat
 
-    mapping = load_checkpoint(checkpoint).get("label_to_cat")
+    mapping = label_to_cat(checkpoint)
     if not mapping:
         return {k: k for k in range(1, num_classes + 1)}
-    return {int(k): int(v) for k, v in mapping.items()}
+    return mapping
 
 
 def _valid_region(model: nn.Module, image: Tensor, maps: Tensor) -> Tensor:

@@ -37,6 +37,7 @@ class OnnxDetector(nn.Module):
             raise ConfigError(f"{self.path}: cannot load the ONNX model ({first})") from None
         self.metadata: dict[str, str] = dict(self.session.get_modelmeta().custom_metadata_map)
         self.output_names = ["boxes", "labels", "scores"]
+        self.detections_per_img: int | None = None  # the cap sliced inference reads (set by the loader)
 
     def metadata_json(self, key: str) -> object:
         """A JSON value of the metadata that mrae export wrote (None when absent)."""

@@ -17,6 +17,9 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 
+#: metadata_props keys that mrae export writes: the resolved config, the class names (label k is
+#: ``class_names[k - 1]``) and label -> COCO category id, each as JSON.
+CONFIG_KEY, CLASSES_KEY, LABEL_TO_CAT_KEY = "mrae.config", "mrae.class_names", "mrae.label_to_cat"
 #: The ONNX opset written (onnxruntime >= 1.14 runs it).
 OPSET = 17
 OUTPUTS = ("boxes", "labels", "scores")
