@@ -21,12 +21,14 @@ that takes a backbone with ``out_channels`` and an ``OrderedDict`` of maps):
 
 from __future__ import annotations
 
+import inspect
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 
 from torch import Tensor, nn
 
+from mrae.choices import out_of_scope
 from mrae.errors import ConfigError
 from mrae.modeling.backbone import ResNetLevels
 from mrae.modeling.extractors import EXTRACTORS
@@ -144,6 +146,16 @@ def build_backbone(
         An :class:`ExtractorBackbone`: forward(images [N, 3, H, W]) -> OrderedDict of maps,
         ``out_channels``, ``output_shape()``.
     """
+    if isinstance(extractor, str) and extractor not in EXTRACTORS:
+        raise ConfigError(f"extractor={extractor!r} is not valid; choose one of: {', '.join(EXTRACTORS)}")
+    defaults = {k: p.default for k, p in inspect.signature(build_extractor).parameters.items()}
+    unknown = sorted(set(extractor_settings) - set(defaults) - {"extractor", "channels"})
+    if unknown:
+        raise ConfigError(f"build_backbone: unknown settings {unknown}; give those of build_extractor")
+    problem = out_of_scope(extractor_settings, defaults,
+                           extractor if isinstance(extractor, str) else None, "faster_rcnn")
+    if problem is not None:
+        raise ConfigError(problem)
     built, _ = build_levels_and_extractor(
         extractor, backbone=backbone, pretrained=pretrained, trainable_layers=trainable_layers,
         norm=norm, weights_later=weights_later, **extractor_settings,

@@ -89,6 +89,15 @@ def test_settings_that_do_not_apply_are_refused_in_one_line(kwargs, message):
     assert "\n" not in str(info.value)
 
 
+def test_build_backbone_checks_its_settings():
+    with pytest.raises(ConfigError, match=r"^model\.template=3 applies to extractor mrae only, not to 'sum'; remove it$"):
+        build_backbone(extractor="sum", template=3)
+    with pytest.raises(ConfigError, match=r"extractor='bifpn' is not valid; choose one of"):
+        build_backbone(extractor="bifpn")
+    with pytest.raises(ConfigError, match=r"unknown settings \['anchor_sizes'\]"):
+        build_backbone(extractor="mrae", anchor_sizes=(8,))
+
+
 def test_the_config_refuses_them_too(tmp_path: Path):
     path = tmp_path / "c.yaml"
     path.write_text("name: c\n")
