@@ -16,9 +16,10 @@ from mrae.errors import ConfigError
 
 class OnnxDetector(nn.Module):
     """An ``.onnx`` file of ``mrae export`` on onnxruntime's CPU provider (no parameters: ``to``,
-    ``eval`` and ``train`` change nothing). ``metadata``: the file's ``metadata_props``."""
+    ``eval`` and ``train`` change nothing). ``threads``: onnxruntime's intra-op threads (None: its
+    default). ``metadata``: the file's ``metadata_props``."""
 
-    def __init__(self, path: str | PathLike[str]) -> None:
+    def __init__(self, path: str | PathLike[str], threads: int | None = None) -> None:
         super().__init__()
         try:
             import onnxruntime
@@ -29,6 +30,8 @@ class OnnxDetector(nn.Module):
             raise ConfigError(f"{self.path}: ONNX model not found; give a file written by mrae export")
         options = onnxruntime.SessionOptions()
         options.log_severity_level = 3  # errors only
+        if threads is not None:
+            options.intra_op_num_threads = threads
         try:
             self.session = onnxruntime.InferenceSession(str(self.path), options,
                                                         providers=["CPUExecutionProvider"])
