@@ -59,19 +59,31 @@ def out_of_scope(settings: dict[str, object], defaults: dict[str, object], extra
     """The first setting of ``settings`` that differs from its default but that ``extractor``
     (None: a module given in the Python API) or ``detector`` does not read, as a one-line message
     ``"model.KEY=VALUE applies to ... only, not ...; remove it"``; None when every setting applies."""
-    for key, value in settings.items():
-        if key not in defaults or _same(value, defaults[key]):
-            continue
+    for key in inapplicable(settings, defaults, extractor, detector):
+        value = settings[key]
         users = EXTRACTOR_SETTINGS.get(key)
         if users is not None and extractor not in users:
             given = repr(extractor) if extractor is not None else "an extractor given as a module"
             return (f"model.{key}={value!r} applies to extractor {' / '.join(users)} only, not to "
                     f"{given}; remove it")
-        users = DETECTOR_SETTINGS.get(key)
-        if users is not None and detector not in users:
-            return (f"model.{key}={value!r} applies to detector {' / '.join(users)} only, not to "
-                    f"{detector!r}; remove it")
+        users = DETECTOR_SETTINGS[key]
+        return (f"model.{key}={value!r} applies to detector {' / '.join(users)} only, not to "
+                f"{detector!r}; remove it")
     return None
+
+
+def inapplicable(settings: dict[str, object], defaults: dict[str, object], extractor: str | None,
+                 detector: str) -> list[str]:
+    """The keys of ``settings`` that differ from their defaults but that ``extractor`` or
+    ``detector`` does not read (see :func:`out_of_scope`), in ``settings``' order."""
+    found = []
+    for key, value in settings.items():
+        if key not in defaults or _same(value, defaults[key]):
+            continue
+        if (extractor not in EXTRACTOR_SETTINGS.get(key, (extractor,))
+                or detector not in DETECTOR_SETTINGS.get(key, (detector,))):
+            found.append(key)
+    return found
 
 
 def _same(value: object, default: object) -> bool:

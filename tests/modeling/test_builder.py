@@ -125,3 +125,13 @@ def test_the_trainer_and_the_loaders_build_through_build_model(tmp_path: Path, m
     assert calls == [{"weights_later": True, "num_classes": None}]
     for (name, a), b in zip(loaded.state_dict().items(), direct.state_dict().values(), strict=True):
         assert torch.equal(a, b), name
+
+
+def test_a_stored_config_with_an_inapplicable_setting_still_loads():
+    # a checkpoint's config written before the refusal: the builder ignored the setting then
+    from mrae.engine.config import config_from_dict
+
+    cfg = config_from_dict({"model": {"extractor": "single", "level": 2, "template": 3, "head": "c4"}})
+    assert (cfg.model.template, cfg.model.level, cfg.model.head) == (2, 2, "c4")
+    cfg = config_from_dict({"model": {"detector": "fcos", "rpn_nms_thresh": 0.5}})
+    assert cfg.model.rpn_nms_thresh == 0.7
