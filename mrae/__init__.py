@@ -1,8 +1,9 @@
-"""mrae: the MultiResolution Attention Extractor for small-object detection with Faster R-CNN."""
+"""mrae: the MultiResolution Attention Extractor for small-object detection (Faster R-CNN,
+RetinaNet or FCOS around it)."""
 
 __version__ = "0.1.0"
 
-__all__ = ["build_detector", "__version__"]
+__all__ = ["build_backbone", "build_detector", "__version__"]
 
 
 def __getattr__(name: str):
@@ -11,4 +12,8 @@ def __getattr__(name: str):
         from mrae.modeling.detector import build_detector
 
         return build_detector
+    if name == "build_backbone":
+        from mrae.modeling.extractor_backbone import build_backbone
+
+        return build_backbone
     raise AttributeError(f"module 'mrae' has no attribute {name!r}")

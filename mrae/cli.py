@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "train": ("mrae.commands.train", "train a detector from a YAML config"),
     "eval": ("mrae.commands.eval", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
     "predict": ("mrae.commands.predict", "detect objects in images and draw them"),
+    "export": ("mrae.commands.export", "a checkpoint to ONNX (the whole detector, any image size)"),
     "demo": ("mrae.commands.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
     "study": ("mrae.commands.study", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
 }

@@ -101,8 +101,9 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, data_root, tiny_sections
     rows.mkdir()
     config = _config(rows, data_root, steps=2, sections=tiny_sections)
     for name, extractor in [("single_c1", "single"), ("mrae_t1", "mrae")]:
+        template = "  template: 1\n" if extractor == "mrae" else ""  # single reads no template
         (rows / f"{name}.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: {extractor}\n"
-                                           "  template: 1\n")
+                                           + template)
     (rows / "mrae_t1_then_t2.yaml").write_text("base: mrae_t1.yaml\nmodel:\n  template: 2\n")
     study = rows / "study.yaml"
     study.write_text(

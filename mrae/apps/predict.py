@@ -268,19 +268,18 @@ def _picture_paths(images: list[Path], out: Path) -> list[Path]:
 
 def _label_to_cat(checkpoint: Path, num_classes: int) -> dict[int, int]:
     """The checkpoint's contiguous label -> COCO category id (labels as ids when it has none)."""
-    from mrae.engine.checkpoint import load_checkpoint
+    from mrae.engine.checkpoint import label_to_cat
 
-    mapping = load_checkpoint(checkpoint).get("label_to_cat")
+    try:
+        mapping = label_to_cat(checkpoint)
+    except (AttributeError, TypeError, ValueError, OverflowError):
+        mapping = {0: 0}  # not a map of labels to ids: refused below
     if not mapping:
         return {k: k for k in range(1, num_classes + 1)}
-    try:
-        result = {int(k): int(v) for k, v in mapping.items()}
-    except (AttributeError, TypeError, ValueError, OverflowError):
-        result = {}
-    if set(result) != set(range(1, num_classes + 1)):
+    if set(mapping) != set(range(1, num_classes + 1)):
         raise ConfigError(f"{checkpoint}: its label_to_cat is not a map of the labels 1..{num_classes} "
                           "to COCO category ids; use a checkpoint written by mrae train")
-    return result
+    return mapping
 
 
 def _valid_region(model: nn.Module, image: Tensor, maps: Tensor) -> Tensor:

@@ -22,7 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="YAML config whose data section names the dataset (default: RUN_DIR/config.yaml "
         "of the checkpoint's run, else the config stored in the checkpoint)",
     )
-    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) to evaluate")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) to evaluate, or an .onnx file of mrae export (onnxruntime)")
     parser.add_argument(
         "overrides", nargs="*", default=[], help="config overrides as key.sub=value, e.g. eval.max_images=50"
     )

@@ -14,7 +14,7 @@ from mrae.commands.slicing_flags import add_slice_arguments, slice_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) from mrae train")
+    parser.add_argument("--checkpoint", required=True, help="checkpoint file (.pth) from mrae train, or an .onnx file of mrae export")
     parser.add_argument("inputs", nargs="+", metavar="IMAGES_OR_DIR", help="image files or folders of images")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument(

@@ -250,20 +250,16 @@ def _is_raw_pickle(path: Path) -> bool:
 
 def build_model_from_config(cfg: DictConfig, num_classes: int | None = None) -> nn.Module:
     """The detector of ``cfg.model`` with random weights, built as ``cfg.model.pretrained`` would
-    build it (frozen batch norm, its trainable layers) but without reading or downloading them.
+    build it (frozen batch norm, its trainable layers) but without reading or downloading them:
+    :func:`mrae.engine.model.build_model` with ``weights_later``.
 
     Used where the weights come from a checkpoint next.
     """
-    from mrae.engine.config import to_dict
-    from mrae.modeling.detector import build_detector
+    from mrae.engine.model import build_model
 
-    kwargs = to_dict(cfg.model)
-    kwargs["weights_later"] = True
-    if num_classes is not None:
-        kwargs["num_classes"] = num_classes
-    if kwargs["num_classes"] is None:
+    if num_classes is None and cfg.model.num_classes is None:
         raise ConfigError("model.num_classes is null in the checkpoint's config; it cannot be rebuilt")
-    return build_detector(**kwargs)
+    return build_model(cfg, weights_later=True, num_classes=num_classes)
 
 
 def load_weights_strict(model: nn.Module, weights: dict[str, Any], source: str, target: str,
@@ -282,15 +278,47 @@ def load_weights_strict(model: nn.Module, weights: dict[str, Any], source: str, 
 def load_model(
     checkpoint_path: str | PathLike[str], device: str | torch.device = "cpu"
 ) -> tuple[nn.Module, DictConfig, list[str]]:
-    """A trained detector from a checkpoint: ``(model in eval mode on device, config, class_names)``."""
+    """A trained detector from a checkpoint: ``(model in eval mode on device, config, class_names)``.
+
+    An ``.onnx`` file of ``mrae export`` loads as an :class:`~mrae.modeling.onnx_detector.OnnxDetector`
+    (onnxruntime on the CPU, whatever ``device``) with the config and classes stored in it.
+    """
     from mrae.engine.config import config_from_dict
 
+    if Path(checkpoint_path).suffix.lower() == ".onnx":
+        return _load_onnx(Path(checkpoint_path))
     state = load_checkpoint(checkpoint_path)
     cfg = config_from_dict(state["config"], source=f"{checkpoint_path} (its config)")
     model = build_model_from_config(cfg)
     load_weights_strict(model, state["model"], f"{checkpoint_path}", "the model of its config")
     model.to(device).eval()
     return model, cfg, list(state.get("class_names") or [])
+
+
+def label_to_cat(checkpoint_path: str | PathLike[str]) -> dict[int, int] | None:
+    """The label -> COCO category id of a checkpoint or an exported ``.onnx`` file (None: none stored)."""
+    if Path(checkpoint_path).suffix.lower() == ".onnx":
+        from mrae.modeling.onnx_detector import OnnxDetector
+        from mrae.modeling.onnx_export import LABEL_TO_CAT_KEY
+
+        mapping = OnnxDetector(checkpoint_path).metadata_json(LABEL_TO_CAT_KEY)
+    else:
+        mapping = load_checkpoint(checkpoint_path).get("label_to_cat")
+    return {int(k): int(v) for k, v in mapping.items()} if mapping else None  # type: ignore[union-attr]
+
+
+def _load_onnx(path: Path) -> tuple[nn.Module, DictConfig, list[str]]:
+    from mrae.engine.config import config_from_dict
+    from mrae.modeling.onnx_detector import OnnxDetector
+    from mrae.modeling.onnx_export import CLASSES_KEY, CONFIG_KEY
+
+    model = OnnxDetector(path)
+    config = model.metadata_json(CONFIG_KEY)
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path}: no mrae config in the ONNX model's metadata; export it with mrae export")
+    cfg = config_from_dict(config, source=f"{path} (its config)")
+    model.detections_per_img = int(cfg.model.detections_per_img)  # the cap sliced inference reads
+    return model.eval(), cfg, list(model.metadata_json(CLASSES_KEY) or [])
 
 
 def rng_state() -> dict[str, Any]:

@@ -108,8 +108,23 @@ def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> DictCo
         raise ConfigError(f"{source}: the stored config cannot be read ({shorten(str(error))})") from None
     refuse_interpolation(layer, source)
     cfg = _merge(OmegaConf.structured(Config), _drop_retired_keys(layer), source)
+    _reset_inapplicable(cfg)
     validate(cfg, source=source)
     return cfg
+
+
+def _reset_inapplicable(cfg: DictConfig) -> None:
+    """Migration: a stored config (a checkpoint's) may hold a model setting that its extractor or
+    detector does not read (before issue 18 they were ignored, now a config file is refused for
+    them): the model was built without it, so it goes back to its default."""
+    from mrae.choices import DETECTOR_NAMES, EXTRACTOR_NAMES, inapplicable
+
+    m = cfg.model
+    if m.extractor not in EXTRACTOR_NAMES or m.detector not in DETECTOR_NAMES:
+        return  # validate names the bad choice
+    defaults = dataclasses.asdict(ModelConfig())
+    for key in inapplicable(OmegaConf.to_container(m, resolve=True), defaults, m.extractor, m.detector):  # type: ignore[arg-type]
+        m[key] = defaults[key]
 
 
 def to_yaml(cfg: DictConfig) -> str:

@@ -28,6 +28,7 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
             raise ConfigError(f"{source}: model.{key}={value!r} is not valid; choose one of {valid}")
 
     t, d, e, m = cfg.train, cfg.data, cfg.eval, cfg.model
+    _check_scope(m, source)
     finite = all(math.isfinite(v) for v in (t.lr, t.momentum, t.weight_decay, t.gamma,
                                             t.warmup_factor, t.clip_grad_norm or 1.0))
     checks: list[tuple[str, bool, str]] = [
@@ -124,6 +125,20 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         )
 
 
+def _check_scope(model: DictConfig, source: str) -> None:
+    """A model setting that the chosen extractor or detector does not read must keep its default
+    (``mrae.choices.EXTRACTOR_SETTINGS`` / ``DETECTOR_SETTINGS``)."""
+    import dataclasses
+
+    from mrae.choices import out_of_scope
+    from mrae.engine.config_schema import ModelConfig
+
+    values = OmegaConf.to_container(model, resolve=True)
+    problem = out_of_scope(values, dataclasses.asdict(ModelConfig()), model.extractor, model.detector)  # type: ignore[arg-type]
+    if problem is not None:
+        raise ConfigError(f"{source}: {problem}")
+
+
 def _pretrain_checks(p: DictConfig) -> list[tuple[str, bool, str]]:
     finite = all(math.isfinite(v) for v in (p.lr, p.weight_decay))
     return [
@@ -145,6 +160,7 @@ def model_choices() -> dict[str, tuple[Any, ...]]:
     from mrae import choices as c
 
     return {
+        "detector": c.DETECTOR_NAMES,
         "extractor": c.EXTRACTOR_NAMES,
         "level": c.LEVEL_CHOICES,
         "template": c.LEVEL_CHOICES,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 class ModelConfig:
     """The keyword arguments of :func:`mrae.modeling.detector.build_detector` (see its docstring)."""
 
+    detector: str = "faster_rcnn"  # the host: faster_rcnn | retinanet | fcos
     extractor: str = "mrae"
     level: int = 1
     template: int = 2

@@ -138,22 +138,16 @@ class Trainer:
     # ------------------------------------------------------------------ what a subclass replaces
 
     def build_model(self, weights_later: bool) -> nn.Module:
-        """The detector of ``self.cfg.model`` (:func:`mrae.modeling.detector.build_detector`).
+        """The detector of ``self.cfg.model`` (:func:`mrae.engine.model.build_model`, as every
+        loader builds it).
 
         Args:
             weights_later: the weights come from a checkpoint afterwards (resume, ``--init-from``):
                 build the structure of ``model.pretrained`` without reading its weights.
         """
-        from mrae.engine.config import to_dict
-        from mrae.engine.pretrain import resolve_pretrained
-        from mrae.modeling.detector import build_detector
+        from mrae.engine.model import build_model
 
-        kwargs = to_dict(self.cfg.model)
-        if weights_later:
-            kwargs["weights_later"] = True
-        else:
-            kwargs["pretrained"] = resolve_pretrained(self.cfg, progress=False)
-        return build_detector(**kwargs)
+        return build_model(self.cfg, weights_later=weights_later)
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         """``train.optimizer`` over the model's trainable parameters (:mod:`mrae.engine.optim`)."""

@@ -128,8 +128,8 @@ def sliced_detect(
             with its own transform and maps the boxes back to the tile).
         image: Tensor[3, H, W], already on the model's device.
         options: the tiles, the merge, the full pass.
-        max_detections: keep the best this many after merging; None: the model's
-            ``roi_heads.detections_per_img`` when it has one, else all.
+        max_detections: keep the best this many after merging; None: the model's per-image cap
+            when it has one (:func:`mrae.modeling.caps.detections_per_image`, every host), else all.
 
     Returns:
         ``{"boxes": [N, 4] xyxy in the image's pixels, "scores": [N], "labels": [N] int64}``,
@@ -163,7 +163,9 @@ def sliced_detect(
         merge=options.merge, match_metric=options.match_metric, threshold=options.match_threshold,
     )
     if max_detections is None:
-        max_detections = getattr(getattr(model, "roi_heads", None), "detections_per_img", None)
+        from mrae.modeling.caps import detections_per_image
+
+        max_detections = detections_per_image(model)
     if max_detections is not None:
         merged = {k: v[:max_detections] for k, v in merged.items()}
     return merged

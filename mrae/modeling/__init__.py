@@ -1,2 +1,3 @@
-"""The models: the ResNet trunk split into levels, the feature extractors, the box heads and
-Faster R-CNN around them (`build_detector`)."""
+"""The models: the ResNet trunk split into levels, the feature extractors, the backbone they make
+(`build_backbone`), the hosts around it (Faster R-CNN, RetinaNet, FCOS: `build_detector`), and the
+ONNX export and runtime."""

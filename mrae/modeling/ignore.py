@@ -94,3 +94,16 @@ class IgnoringRPN(RegionProposalNetwork):
             if ignored is not None:
                 labels_per_image[ignored & (labels_per_image != 1.0)] = -1.0
         return labels, matched
+
+
+def mark_ignored(matched: Tensor, anchors: Tensor, regions: Tensor | None, thr: float | None,
+                 mark: int = -2) -> Tensor:
+    """A one-stage host's matches [A] (>= 0: the target an anchor or point is assigned to, < 0:
+    background or neither) with the unmatched anchors inside an ignore region (IoF of their box
+    ``anchors`` [A, 4] > ``thr``) set to ``mark``; ``matched`` itself when nothing is ignored."""
+    ignored = inside_ignore(anchors, regions, thr)
+    if ignored is None:
+        return matched
+    marked = matched.clone()
+    marked[ignored & (matched < 0)] = mark
+    return marked

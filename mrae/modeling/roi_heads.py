@@ -5,27 +5,13 @@ from __future__ import annotations
 
 import sys
 
-import torch
-from torch import Tensor, nn
+from torch import Tensor
 from torchvision.models.detection.roi_heads import RoIHeads
 
+from mrae.modeling.caps import cap_detections
 from mrae.modeling.ignore import inside_ignore
 
-
-def cap_detections(scores: Tensor, labels: Tensor, per_class: int, per_image: int) -> Tensor:
-    """Indices of the detections to keep: the best `per_class` of each label, then the best
-    `per_image` of those, in descending score order.
-
-    scores: [K] float, labels: [K] int64. Returns an int64 index tensor [<= per_image].
-    """
-    order = torch.argsort(scores, descending=True, stable=True)
-    if len(order) == 0:
-        return order
-    # rank of each detection among those of its class (0 = best), by a cumulative count per class
-    _, inverse = torch.unique(labels[order], return_inverse=True)
-    onehot = nn.functional.one_hot(inverse)
-    rank = (onehot.cumsum(0) * onehot).sum(1) - 1
-    return order[rank < per_class][:per_image]
+__all__ = ["CappedRoIHeads", "cap_detections"]
 
 
 class CappedRoIHeads(RoIHeads):
@@ -89,6 +75,7 @@ class CappedRoIHeads(RoIHeads):
         finally:
             self.detections_per_img = per_image
         for i, (scores, labels) in enumerate(zip(all_scores, all_labels, strict=True)):
-            keep = cap_detections(scores, labels, self.detections_per_class, per_image)
+            keep = cap_detections(scores, labels, self.detections_per_class, per_image,
+                                  class_logits.shape[-1])
             all_boxes[i], all_scores[i], all_labels[i] = all_boxes[i][keep], scores[keep], labels[keep]
         return all_boxes, all_scores, all_labels

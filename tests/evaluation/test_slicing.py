@@ -203,10 +203,17 @@ def test_full_pass_adds_a_large_box():
     assert as_set(output) == {(3, tuple(large))}
 
 
-def test_capped_at_the_models_detections_per_image_best_first():
-    class Capped(PixelDetector):
-        class roi_heads:  # noqa: N801 (stands in for the model's attribute)
-            detections_per_img = 2
+class TwoStageCapped(PixelDetector):
+    class roi_heads:  # noqa: N801 (stands in for Faster R-CNN's attribute)
+        detections_per_img = 2
+
+
+class OneStageCapped(PixelDetector):
+    detections_per_img = 2  # RetinaNet's and FCOS's own attribute
+
+
+@pytest.mark.parametrize("Capped", [TwoStageCapped, OneStageCapped])
+def test_capped_at_the_models_detections_per_image_best_first(Capped):  # noqa: N803
 
     objects = [(k, (20 * k, 10, 20 * k + 2 * k + 4, 30)) for k in range(1, 6)]  # all in the first tile only
     image = paint(100, 300, objects)

@@ -100,9 +100,11 @@ def _stored(config: dict[str, Any]) -> Any:
 def backfill(study: Study, jobs: list[tuple[Row, int]], quick: bool = False) -> int:
     """Write the missing records of finished runs (a run folder with ``final_metrics.json``);
     returns how many were written."""
+    from mrae.apps.study.runner import read_final  # a damaged file: one line, not a traceback
+
     written = 0
     for row, seed in jobs:
         done = run_dir(study, row, seed) / "final_metrics.json"
         if done.is_file() and read_record(study, row, seed, quick) is None:
-            written += write_record(study, row, seed, json.loads(done.read_text()), quick) is not None
+            written += write_record(study, row, seed, read_final(done), quick) is not None
     return written

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
@@ -43,6 +44,31 @@ def upsample_to(x: Tensor, size: tuple[int, int], mode: str) -> Tensor:
     if mode == "nearest":
         return F.interpolate(x, size=size, mode="nearest")
     return F.interpolate(x, size=size, mode=mode, align_corners=False)
+
+
+def adaptive_avg_pool2d(x: Tensor, size: int) -> Tensor:
+    """``F.adaptive_avg_pool2d(x, size)``; while exporting to ONNX the same bins (row ``i`` of
+    ``size`` spans ``floor(i H / size)`` to ``ceil((i + 1) H / size)``) from an integral image, so
+    that the exported graph computes them for any input size (the exporter fixes an adaptive
+    pool's kernel to the example's size)."""
+    if not torch.onnx.is_in_onnx_export():
+        return F.adaptive_avg_pool2d(x, size)
+    integral = F.pad(x.cumsum(-1).cumsum(-2), (1, 0, 1, 0))  # [N, C, H + 1, W + 1]
+    shape = torch._shape_as_tensor(x)
+    index = torch.arange(size, device=x.device)
+
+    def bins(length: Tensor) -> tuple[Tensor, Tensor]:
+        start = torch.div(index * length, size, rounding_mode="floor")
+        end = torch.div((index + 1) * length + size - 1, size, rounding_mode="floor")
+        return start, end
+
+    y0, y1 = bins(shape[-2])
+    x0, x1 = bins(shape[-1])
+    top, bottom = integral.index_select(-2, y0), integral.index_select(-2, y1)
+    total = (bottom.index_select(-1, x1) - bottom.index_select(-1, x0)
+             - top.index_select(-1, x1) + top.index_select(-1, x0))
+    area = ((y1 - y0)[:, None] * (x1 - x0)[None, :]).to(x.dtype)
+    return total / area
 
 
 def project(in_channels: int, out_channels: int) -> nn.Module:

@@ -29,6 +29,7 @@ from mrae.errors import ConfigError
 from mrae.modeling.extractors._common import (
     LEVEL_NAMES,
     LevelFusion,
+    adaptive_avg_pool2d,
     project,
     upsample_to,
 )
@@ -122,7 +123,7 @@ class MRAE(LevelFusion):
         t = self.template - 1
         if self.mode == "global":
             vectors = [
-                fc(F.adaptive_avg_pool2d(e(x), self.pool_size).flatten(1))
+                fc(adaptive_avg_pool2d(e(x), self.pool_size).flatten(1))
                 for e, fc, x in zip(self.embed, self.fc, feats, strict=True)
             ]
         else:

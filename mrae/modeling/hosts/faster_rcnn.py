@@ -1,0 +1,88 @@
+"""Faster R-CNN around the extractor (the paper's host): RPN with ignore regions, the box head
+(``mlp`` or the paper's ``c4``) and RoI heads with per-class caps."""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.ops import MultiScaleRoIAlign
+
+from mrae.modeling.extractor_backbone import ExtractorBackbone
+from mrae.modeling.hosts.anchors import anchors_and_roi_maps
+from mrae.modeling.hosts.settings import HostSettings
+from mrae.modeling.ignore import IgnoringRPN
+from mrae.modeling.roi_heads import CappedRoIHeads
+from mrae.modeling.transform import build_transform
+
+MLP_REPRESENTATION = 1024
+
+
+class ResNetC4Head(nn.Module):
+    """The paper's box head: conv5_x on each 14x14 RoI crop, then global average pooling.
+
+    A 1x1 conv adapts the extractor's width to conv5_x's input width when they differ.
+    forward(x: [R, in_channels, 14, 14]) -> [R, out_channels] (512 for ResNet-18/34, 2048 for 50/101).
+    """
+
+    def __init__(self, in_channels: int, layer4: nn.Sequential, layer4_channels: int) -> None:
+        super().__init__()
+        width = layer4[0].conv1.in_channels
+        self.adapter = nn.Identity() if in_channels == width else nn.Conv2d(in_channels, width, 1)
+        self.layer4 = layer4
+        self.out_channels = layer4_channels
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer4(self.adapter(x))
+        return nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
+
+
+def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: HostSettings) -> FasterRCNN:
+    """torchvision's FasterRCNN on ``backbone``: anchors from its maps, RoIs pooled from them,
+    the box head ``s.head`` (``"c4"`` takes conv5_x, ``layer4``), ignore regions in the RPN and the
+    RoI heads, per-class and per-image caps."""
+    anchors, roi_maps = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
+                                             s.aspect_ratios, s.fpn_anchors)
+    if s.head == "mlp":
+        roi_pool = MultiScaleRoIAlign(roi_maps, output_size=7, sampling_ratio=2)
+        box_head: nn.Module = TwoMLPHead(backbone.out_channels * 7 * 7, MLP_REPRESENTATION)
+        representation = MLP_REPRESENTATION
+    else:
+        roi_pool = MultiScaleRoIAlign(roi_maps, output_size=14, sampling_ratio=2)
+        box_head = ResNetC4Head(backbone.out_channels, layer4, backbone.body.layer4_channels)
+        representation = box_head.out_channels
+
+    model = FasterRCNN(
+        backbone,
+        num_classes=None,
+        min_size=s.min_size,
+        max_size=s.max_size,
+        rpn_anchor_generator=anchors,
+        rpn_pre_nms_top_n_train=s.rpn_pre_nms_top_n_train,
+        rpn_pre_nms_top_n_test=s.rpn_pre_nms_top_n_test,
+        rpn_post_nms_top_n_train=s.rpn_post_nms_top_n_train,
+        rpn_post_nms_top_n_test=s.rpn_post_nms_top_n_test,
+        rpn_nms_thresh=s.rpn_nms_thresh,
+        rpn_batch_size_per_image=s.rpn_batch_size_per_image,
+        box_roi_pool=roi_pool,
+        box_head=box_head,
+        box_predictor=FastRCNNPredictor(representation, s.num_classes),
+    )
+    model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
+    model.rpn = IgnoringRPN.from_rpn(model.rpn, s.ignore_iof_thr)
+    model.roi_heads = CappedRoIHeads(
+        roi_pool,
+        box_head,
+        model.roi_heads.box_predictor,
+        fg_iou_thresh=0.5,
+        bg_iou_thresh=0.5,
+        batch_size_per_image=s.box_batch_size_per_image,
+        positive_fraction=0.25,
+        bbox_reg_weights=None,
+        score_thresh=s.score_thresh,
+        nms_thresh=s.nms_thresh,
+        detections_per_img=s.detections_per_img,
+        detections_per_class=s.detections_per_class,
+        ignore_iof_thr=s.ignore_iof_thr,
+    )
+    return model

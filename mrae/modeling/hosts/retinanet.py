@@ -1,0 +1,59 @@
+"""RetinaNet around the extractor: torchvision's, with ignore regions in its loss and the caps."""
+
+from __future__ import annotations
+
+from torch import Tensor
+from torchvision.models.detection import RetinaNet
+from torchvision.models.detection.retinanet import RetinaNetHead
+
+from mrae.modeling.extractor_backbone import ExtractorBackbone
+from mrae.modeling.hosts.anchors import anchors_and_roi_maps
+from mrae.modeling.hosts.one_stage import CappedOneStage
+from mrae.modeling.hosts.settings import HostSettings
+from mrae.modeling.ignore import mark_ignored
+from mrae.modeling.transform import build_transform
+
+# torchvision's Matcher.BETWEEN_THRESHOLDS: RetinaNet's losses leave these anchors out.
+NEITHER = -2
+
+
+class IgnoringRetinaNetHead(RetinaNetHead):
+    """torchvision's RetinaNet head whose unmatched anchors inside a target's ``"ignore_boxes"``
+    (IoF > ``ignore_iof_thr``) are neither positives nor negatives, as its anchors between the
+    IoU thresholds are."""
+
+    def __init__(self, in_channels: int, num_anchors: int, num_classes: int,
+                 ignore_iof_thr: float | None) -> None:
+        super().__init__(in_channels, num_anchors, num_classes)
+        self.ignore_iof_thr = ignore_iof_thr
+
+    def compute_loss(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor],
+                     anchors: list[Tensor], matched_idxs: list[Tensor]) -> dict[str, Tensor]:
+        marked = [
+            mark_ignored(matched, anchors_in_image, target.get("ignore_boxes"), self.ignore_iof_thr, NEITHER)
+            for matched, anchors_in_image, target in zip(matched_idxs, anchors, targets, strict=True)
+        ]
+        return super().compute_loss(targets, head_outputs, anchors, marked)
+
+
+class MraeRetinaNet(CappedOneStage, RetinaNet):
+    """torchvision's RetinaNet with the caps of :class:`CappedOneStage`."""
+
+
+def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeRetinaNet:
+    """RetinaNet on ``backbone``: the anchors of ``s`` on its maps (as Faster R-CNN's RPN has
+    them), torchvision's head (4 convs per branch, focal loss) with ignore regions, the caps.
+    ``layer4`` is not used."""
+    anchors, _ = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
+                                      s.aspect_ratios, s.fpn_anchors)
+    head = IgnoringRetinaNetHead(backbone.out_channels, anchors.num_anchors_per_location()[0],
+                                 s.num_classes, s.ignore_iof_thr)
+    model = MraeRetinaNet(
+        backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size, anchor_generator=anchors,
+        head=head, score_thresh=s.score_thresh, nms_thresh=s.nms_thresh,
+        detections_per_img=s.detections_per_img,
+    )
+    model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
+    model.detections_per_class = s.detections_per_class
+    model.num_classes = s.num_classes
+    return model
