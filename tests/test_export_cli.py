@@ -61,7 +61,8 @@ def test_export_then_eval_and_predict_on_onnxruntime(host, data_root, tmp_path, 
     for source, extra in [(checkpoint, []), (onnx_file, []), (onnx_file, ["--slice", "48x64"])]:
         out = tmp_path / f"eval_{source.suffix[1:]}{'_sliced' if extra else ''}"
         assert cli.main(["eval", "--checkpoint", str(source), "--out", str(out), "--no-progress", *extra]) == 0
-        records[out.name] = json.loads((out / "detections_val.json").read_text())
+        name = "detections_val_slice48x64.json" if extra else "detections_val.json"  # sliced: named by its tiles
+        records[out.name] = json.loads((out / name).read_text())
     if host == "faster_rcnn":  # no near-ties in a random Faster R-CNN: the same detections
         assert len(records["eval_onnx"]) == len(records["eval_pth"])
 

@@ -61,10 +61,12 @@ def test_train_resume_eval_predict(host, config, tmp_path):
     assert steps == [1, 2, 3, 4]
     last = run / "checkpoints" / "last.pth"
 
-    for extra, folder in [([], "eval"), (["--slice", "48x64", "--overlap", "0.2"], "eval_sliced")]:
+    for extra, folder, name in [([], "eval", "metrics_val.json"),
+                                (["--slice", "48x64", "--overlap", "0.2"], "eval_sliced",
+                                 "metrics_val_slice48x64.json")]:  # a sliced result named by its tiles
         out = tmp_path / folder
         assert cli.main(["eval", "--checkpoint", str(last), "--out", str(out), *extra]) == 0
-        metrics = json.loads((out / "metrics_val.json").read_text())["metrics"]
+        metrics = json.loads((out / name).read_text())["metrics"]
         assert 0.0 <= metrics["AP"] <= 1.0 or metrics["AP"] != metrics["AP"]  # a fraction, or NaN
 
     images = config.parent / "data" / "images" / "val"

@@ -10,7 +10,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mrae"
 
 # Lowest first; a module may import its own layer and the ones below.
 LAYERS = {
-    "foundations": ("mrae.errors", "mrae.choices", "mrae.files", "mrae.tables", "mrae.device"),
+    "foundations": ("mrae.errors", "mrae.choices", "mrae.files", "mrae.tables", "mrae.device",
+                    "mrae.inputs", "mrae.ownership"),
     "models": ("mrae.modeling",),
     "data": ("mrae.data",),
     "evaluation": ("mrae.evaluation",),
