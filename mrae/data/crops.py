@@ -41,6 +41,41 @@ def _window(cx: float, cy: float, size: int, width: int, height: int) -> tuple[i
     return min(max(x0, 0), width - size), min(max(y0, 0), height - size)
 
 
+def background_centres(avoid: np.ndarray, rng: np.random.Generator, size: int, width: int,
+                       height: int, count: int) -> list[tuple[float, float]]:
+    """Up to ``count`` centres of background windows in a ``width`` x ``height`` image: drawn
+    uniformly where a ``size`` x ``size`` window fits, kept when at least ``min(size / 2, 16)`` px
+    from every box of ``avoid`` ([M, 4] xywh); ``50 * count`` draws at most. Shared by the
+    synthetic crops and those of a dataset (:mod:`mrae.data.dataset_crops`)."""
+    margin = min(size / 2, 16.0)
+    found: list[tuple[float, float]] = []
+    tries = 0
+    while len(found) < count and tries < 50 * count:
+        tries += 1
+        cx, cy = rng.uniform(size / 2, width - size / 2), rng.uniform(size / 2, height - size / 2)
+        # distance from the centre to each box (0 inside it)
+        dx = np.maximum(np.maximum(avoid[:, 0] - cx, cx - avoid[:, 0] - avoid[:, 2]), 0.0)
+        dy = np.maximum(np.maximum(avoid[:, 1] - cy, cy - avoid[:, 1] - avoid[:, 3]), 0.0)
+        if avoid.size == 0 or np.hypot(dx, dy).min() >= margin:
+            found.append((cx, cy))
+    return found
+
+
+def cut_windows(pixels: np.ndarray, centres: list[tuple[float, float, int]],
+                size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The ``size`` x ``size`` crops of ``pixels`` (uint8 [H, W, 3], at least ``size`` each way)
+    centred on each ``(cx, cy, label)`` of ``centres``, shifted inwards where they would leave
+    it: (uint8 [K, size, size, 3], int64 labels [K])."""
+    height, width = pixels.shape[:2]
+    crops = np.empty((len(centres), size, size, 3), dtype=np.uint8)
+    labels = np.empty(len(centres), dtype=np.int64)
+    for k, (cx, cy, label) in enumerate(centres):
+        x0, y0 = _window(cx, cy, size, width, height)
+        crops[k] = pixels[y0 : y0 + size, x0 : x0 + size]
+        labels[k] = label
+    return crops, labels
+
+
 def scene_crops(
     seed: int, index: int, size: int = 64, jitter: float = 4.0, background_per_image: int = 3,
     width: int = 512, height: int = 300,
@@ -55,28 +90,12 @@ def scene_crops(
     for x, y, w, h in distractors:
         centres.append((x + w / 2, y + h / 2, DISTRACTOR_LABEL))
     boxes = np.array([b for _, b in objects] + distractors, dtype=np.float64).reshape(-1, 4)
-    margin = min(size / 2, 16.0)
-    tries = 0
-    found = 0
-    while found < background_per_image and tries < 50 * background_per_image:
-        tries += 1
-        cx, cy = rng.uniform(size / 2, width - size / 2), rng.uniform(size / 2, height - size / 2)
-        # distance from the centre to each box (0 inside it)
-        dx = np.maximum(np.maximum(boxes[:, 0] - cx, cx - boxes[:, 0] - boxes[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(boxes[:, 1] - cy, cy - boxes[:, 1] - boxes[:, 3]), 0.0)
-        if boxes.size == 0 or np.hypot(dx, dy).min() >= margin:
-            centres.append((cx, cy, BACKGROUND_LABEL))
-            found += 1
-
-    crops = np.empty((len(centres), size, size, 3), dtype=np.uint8)
-    labels = np.empty(len(centres), dtype=np.int64)
-    for k, (cx, cy, label) in enumerate(centres):
-        if label != BACKGROUND_LABEL:
-            cx, cy = cx + rng.uniform(-jitter, jitter), cy + rng.uniform(-jitter, jitter)
-        x0, y0 = _window(cx, cy, size, width, height)
-        crops[k] = pixels[y0 : y0 + size, x0 : x0 + size]
-        labels[k] = label
-    return crops, labels
+    # the draws' order: the background centres, then each object's jitter
+    background = background_centres(boxes, rng, size, width, height, background_per_image)
+    centres = [(cx + rng.uniform(-jitter, jitter), cy + rng.uniform(-jitter, jitter), label)
+               for cx, cy, label in centres]  # fmt: skip
+    centres += [(cx, cy, BACKGROUND_LABEL) for cx, cy in background]
+    return cut_windows(pixels, centres, size)
 
 
 def _scene_job(job: tuple) -> tuple[np.ndarray, np.ndarray]:

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 from tqdm import tqdm
 
+from mrae.data.crops import background_centres, cut_windows
 from mrae.data.images import read_image
 from mrae.data.validate import load_coco_json
 from mrae.errors import ConfigError, DataError
@@ -68,24 +69,10 @@ def image_crops(pixels: np.ndarray, boxes: np.ndarray, labels: np.ndarray, avoid
         pixels, height, width = padded, padded.shape[0], padded.shape[1]
     centres = [(x + w / 2 + rng.uniform(-jitter, jitter), y + h / 2 + rng.uniform(-jitter, jitter),
                 int(label)) for (x, y, w, h), label in zip(boxes, labels, strict=True)]  # fmt: skip
-    margin = min(size / 2, 16.0)
-    found = tries = 0
-    while found < background_per_image and tries < 50 * background_per_image:
-        tries += 1
-        cx, cy = rng.uniform(size / 2, width - size / 2), rng.uniform(size / 2, height - size / 2)
-        dx = np.maximum(np.maximum(avoid[:, 0] - cx, cx - avoid[:, 0] - avoid[:, 2]), 0.0)
-        dy = np.maximum(np.maximum(avoid[:, 1] - cy, cy - avoid[:, 1] - avoid[:, 3]), 0.0)
-        if avoid.size == 0 or np.hypot(dx, dy).min() >= margin:
-            centres.append((cx, cy, background_label))
-            found += 1
-    crops = np.empty((len(centres), size, size, 3), dtype=np.uint8)
-    out = np.empty(len(centres), dtype=np.int64)
-    for k, (cx, cy, label) in enumerate(centres):
-        x0 = min(max(int(round(cx - size / 2)), 0), width - size)
-        y0 = min(max(int(round(cy - size / 2)), 0), height - size)
-        crops[k] = pixels[y0:y0 + size, x0:x0 + size]
-        out[k] = label
-    return crops, out
+    # the draws' order: each object's jitter (above), then the background centres
+    background = background_centres(avoid, rng, size, width, height, background_per_image)
+    centres += [(cx, cy, background_label) for cx, cy in background]
+    return cut_windows(pixels, centres, size)
 
 
 def dataset_crops(
