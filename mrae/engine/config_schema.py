@@ -8,10 +8,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from mrae.modeling.host_settings import HostSettings
+
 
 @dataclass
 class ModelConfig:
-    """The keyword arguments of :func:`mrae.modeling.detector.build_detector` (see its docstring)."""
+    """The keyword arguments of :func:`mrae.modeling.detector.build_detector` (see its docstring).
+
+    The host's settings take their defaults from :class:`~mrae.modeling.host_settings.HostSettings`,
+    the one place they are written (``box_score_thresh``, ``box_nms_thresh``: its ``score_thresh``,
+    ``nms_thresh``); a test checks build_detector's defaults against these.
+    """
 
     detector: str = "faster_rcnn"  # the host: faster_rcnn | retinanet | fcos
     extractor: str = "mrae"
@@ -22,34 +29,34 @@ class ModelConfig:
     pretrained: str | None = None
     trainable_layers: int | None = None  # null: 3 with trained weights, 5 (all) from scratch
     norm: str = "auto"  # auto: frozen BN with trained weights, BN from scratch; groupnorm
-    head: str = "mlp"
+    head: str = HostSettings.head
     out_channels: int = 256
     num_classes: int | None = None  # None: the training data's classes + 1 (background)
-    anchor_sizes: list[float] = field(default_factory=lambda: [8, 16, 32, 64])
-    aspect_ratios: list[float] = field(default_factory=lambda: [0.5, 1.0, 2.0])
-    min_size: int = 300
-    max_size: int = 512
+    anchor_sizes: list[float] = field(default_factory=lambda: list(HostSettings.anchor_sizes))
+    aspect_ratios: list[float] = field(default_factory=lambda: list(HostSettings.aspect_ratios))
+    min_size: int = HostSettings.min_size
+    max_size: int = HostSettings.max_size
     fixed_size: list[int] | None = None
     upsample: str = "bilinear"
     learn_temperature: bool = False
     embed_channels: int = 64  # mrae: width of each level's 1x1-conv embedding
     pool_size: int = 4  # mrae (global): the P x P grid the embedding is average-pooled to
     embed_dim: int = 256  # mrae (global): length of the vectors whose cosines give the attention
-    fpn_anchors: str = "per_level"
-    rpn_pre_nms_top_n_train: int = 2000
-    rpn_pre_nms_top_n_test: int = 1000
-    rpn_post_nms_top_n_train: int = 2000
-    rpn_post_nms_top_n_test: int = 1000
-    rpn_nms_thresh: float = 0.7
-    rpn_batch_size_per_image: int = 256
-    box_batch_size_per_image: int = 512
-    box_score_thresh: float = 0.05
-    box_nms_thresh: float = 0.5
-    detections_per_class: int = 100
-    detections_per_img: int = 300
+    fpn_anchors: str = HostSettings.fpn_anchors
+    rpn_pre_nms_top_n_train: int = HostSettings.rpn_pre_nms_top_n_train
+    rpn_pre_nms_top_n_test: int = HostSettings.rpn_pre_nms_top_n_test
+    rpn_post_nms_top_n_train: int = HostSettings.rpn_post_nms_top_n_train
+    rpn_post_nms_top_n_test: int = HostSettings.rpn_post_nms_top_n_test
+    rpn_nms_thresh: float = HostSettings.rpn_nms_thresh
+    rpn_batch_size_per_image: int = HostSettings.rpn_batch_size_per_image
+    box_batch_size_per_image: int = HostSettings.box_batch_size_per_image
+    box_score_thresh: float = HostSettings.score_thresh
+    box_nms_thresh: float = HostSettings.nms_thresh
+    detections_per_class: int = HostSettings.detections_per_class
+    detections_per_img: int = HostSettings.detections_per_img
     # training: anchors/proposals (not positives) whose intersection over their own area with a
     # crowd or ignore region exceeds this are neither positives nor negatives; null or < 0: off
-    ignore_iof_thr: float | None = 0.5
+    ignore_iof_thr: float | None = HostSettings.ignore_iof_thr
 
 
 @dataclass

@@ -1,4 +1,10 @@
-"""What a host builder is given besides the backbone: one frozen record of the detector's settings."""
+"""What a host builder is given besides the backbone: one frozen record of the detector's settings.
+
+Its defaults are the one place the host's defaults are written: the config's ``model`` section
+(:class:`mrae.engine.config_schema.ModelConfig`) takes them from here. The module imports neither
+torch nor the hosts, so loading a config stays torch-free; import the record as
+``from mrae.modeling.hosts import HostSettings``.
+"""
 
 from __future__ import annotations
 

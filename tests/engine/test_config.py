@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 from pathlib import Path
 
@@ -42,6 +43,33 @@ def test_model_section_has_exactly_build_detectors_keywords():
     defaults = {k: p.default for k, p in inspect.signature(build_detector).parameters.items()}
     for key in ("embed_channels", "pool_size", "embed_dim"):
         assert getattr(ModelConfig(), key) == defaults[key], key
+
+
+def _plain(value):
+    """Sequences as lists of floats (the config's lists, the signature's tuples)."""
+    return [float(v) for v in value] if isinstance(value, list | tuple) else value
+
+
+def test_build_detectors_defaults_are_the_configs():
+    # the config's defaults and build_detector's keyword defaults are written in two places; the
+    # host's come from HostSettings, whose record build_detector fills from its keywords
+    defaults = {k: p.default for k, p in inspect.signature(build_detector).parameters.items()}
+    config = ModelConfig()
+    drifted = [key for key in ModelConfig.__dataclass_fields__
+               if key != "num_classes"  # None in a config: the training data's classes + 1
+               and _plain(getattr(config, key)) != _plain(defaults[key])]
+    assert drifted == []
+
+
+def test_the_configs_host_defaults_are_host_settings():
+    from mrae.modeling.hosts import HostSettings
+
+    config = ModelConfig()
+    named = {"score_thresh": "box_score_thresh", "nms_thresh": "box_nms_thresh"}
+    for f in dataclasses.fields(HostSettings):
+        if f.name in ("num_classes", "extractor_name"):  # given by build_detector, no default
+            continue
+        assert _plain(getattr(config, named.get(f.name, f.name))) == _plain(f.default), f.name
 
 
 @pytest.mark.parametrize("row", PAPER_ROWS)
