@@ -16,13 +16,12 @@ from __future__ import annotations
 import json
 import os
 import pickle
-import signal
 import socket
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_campaign import Case, World, _resume_from, _snapshot, _study, _train
+from campaign_harness import Case, World, resume_from, run_case, study_file, train_argv
 
 from mrae import cli
 
@@ -51,7 +50,7 @@ def _socket(w: World, name: str) -> Path:
     path = w.tmp / name
     server = socket.socket(socket.AF_UNIX)
     server.bind(str(path))
-    w.server = server  # type: ignore[attr-defined]  # closed with the case's folder
+    w.closing.append(server.close)
     return path
 
 
@@ -109,13 +108,18 @@ def _copied_marker_folder(w: World) -> Path:
     return folder
 
 
-def _voc(w: World, xml: str) -> list[str]:
-    images = w.tmp / "voc"
+def _convert_one(w: World, fmt: str, suffix: str, label: str) -> list[str]:
+    """`mrae convert` of a folder holding one val image and its `fmt` label file with `label`."""
+    images = w.tmp / fmt
     images.mkdir()
     first = sorted(w.val_images.iterdir())[0]
     (images / first.name).write_bytes(first.read_bytes())
-    (images / f"{first.stem}.xml").write_text(xml)
-    return ["convert", "--format", "voc", "--images", str(images), "--out", str(w.tmp / "o.json")]
+    (images / f"{first.stem}{suffix}").write_text(label)
+    return ["convert", "--format", fmt, "--images", str(images), "--out", str(w.tmp / "o.json")]
+
+
+def _voc(w: World, xml: str) -> list[str]:
+    return _convert_one(w, "voc", ".xml", xml)
 
 
 BILLION_LAUGHS = """<?xml version="1.0"?>
@@ -190,7 +194,7 @@ def _small_json_limit(w: World, mp: pytest.MonkeyPatch) -> None:
 
 
 def _study_with_corrupt_result(w: World) -> list[str]:
-    study = _study(w, "  - {name: a, config: row.yaml, role: mrae}\n")
+    study = study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")
     done = w.tmp / "study" / "a" / "seed0" / "final_metrics.json"
     done.parent.mkdir(parents=True)
     done.write_text('{"AP": 0.1')
@@ -208,7 +212,7 @@ def _worker_data_error(w: World) -> list[str]:
         (images / path.name).write_bytes(path.read_bytes())
     Image.new("RGB", (first["width"] + 7, first["height"])).save(images / first["file_name"])
     config = w.config_with("c.yaml", {str(w.data / "images" / "train"): str(images)})
-    return _train(w, "data.workers=1", config=config)
+    return train_argv(w, "data.workers=1", config=config)
 
 
 def _names_with(w: World, text: str) -> Path:
@@ -232,23 +236,23 @@ CASES: list[Case] = [
     Case("train-out-inside-the-images-with-overwrite",
          lambda w: ["train", "--config", str(w.config), "--out", str(w.data / "images"), "--overwrite"],
          says="input"),
-    Case("train-out-read-only", lambda w: _train(w), says="cannot",
+    Case("train-out-read-only", lambda w: train_argv(w), says="cannot",
          setup=_read_only("mrae.ownership", "write_text_atomic")),
     Case("train-resume-in-a-read-only-run",
-         lambda w: (_resume_from(w, w.checkpoint.read_bytes()), _train(w, "--resume"))[1], says="cannot write",
+         lambda w: (resume_from(w, w.checkpoint.read_bytes()), train_argv(w, "--resume"))[1], says="cannot write",
          setup=_read_only_lock),
     Case("study-report-is-the-study-file",
-         lambda w: ["study", str(s := _study(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
+         lambda w: ["study", str(s := study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
                     "--report", str(s), "--overwrite"], says="input"),
     Case("study-report-json-sibling-is-the-users",
-         lambda w: ["study", str(_study(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
+         lambda w: ["study", str(study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
                     "--report", str(w.tmp / "mine.md"), "--rows", "a"]
          if w.write("mine.json", '{"mine": 1}') else [], says="overwrite"),
     Case("study-report-is-a-json-path",
-         lambda w: ["study", str(_study(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
+         lambda w: ["study", str(study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
                     "--report", str(w.tmp / "r.json")], says=".md"),
     Case("study-report-is-a-row-config",
-         lambda w: ["study", str(_study(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
+         lambda w: ["study", str(study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
                     "--report", str(w.tmp / "row.yaml"), "--overwrite"], says="input"),
     Case("stats-plot-over-a-dataset-image",
          lambda w: ["stats", str(w.train_json), "--plot", str(sorted((w.data / "images" / "train").iterdir())[0])],
@@ -313,11 +317,11 @@ CASES: list[Case] = [
     Case("stats-annotations-folder", lambda w: ["stats", str(w.data)], says="directory"),
     Case("stats-annotations-over-the-size-limit", lambda w: ["stats", str(w.train_json)], says="limit",
          setup=_small_json_limit),
-    Case("train-config-fifo", lambda w: _train(w, config=_fifo(w, "c.yaml")), says="FIFO"),
-    Case("train-config-dev-zero", lambda w: _train(w, config=Path("/dev/zero")), says="device"),
-    Case("train-pretrained-weights-fifo", lambda w: _train(w, f"model.pretrained={_fifo(w, 'w.pth')}"),
+    Case("train-config-fifo", lambda w: train_argv(w, config=_fifo(w, "c.yaml")), says="FIFO"),
+    Case("train-config-dev-zero", lambda w: train_argv(w, config=Path("/dev/zero")), says="device"),
+    Case("train-pretrained-weights-fifo", lambda w: train_argv(w, f"model.pretrained={_fifo(w, 'w.pth')}"),
          says="FIFO"),
-    Case("train-init-from-dev-zero", lambda w: _train(w, "--init-from", "/dev/zero"), says="device"),
+    Case("train-init-from-dev-zero", lambda w: train_argv(w, "--init-from", "/dev/zero"), says="device"),
     Case("eval-checkpoint-fifo", lambda w: ["eval", "--checkpoint", str(_fifo(w, "c.pth"))], says="FIFO"),
     Case("predict-checkpoint-dev-zero",
          lambda w: ["predict", "--checkpoint", "/dev/zero", str(w.val_images), "--out", str(w.tmp / "p")],
@@ -326,7 +330,7 @@ CASES: list[Case] = [
          lambda w: ["predict", "--checkpoint", str(w.checkpoint), str(_fifo(w, "i.png")), "--out",
                     str(w.tmp / "p")], says="FIFO"),
     Case("train-image-is-a-fifo",
-         lambda w: _train(w, config=w.config_with("c.yaml", {str(w.data / "images" / "train"): str(
+         lambda w: train_argv(w, config=w.config_with("c.yaml", {str(w.data / "images" / "train"): str(
              _images_with_a_fifo(w))})), says="000000.jpg"),
     Case("study-file-fifo", lambda w: ["study", str(_fifo(w, "s.yaml"))], says="FIFO"),
     Case("convert-names-fifo", lambda w: (a := _yolo(w, "cat\n"))[:-3] + [str(_fifo(w, "n.txt")), *a[-2:]],
@@ -341,24 +345,24 @@ CASES: list[Case] = [
     Case("convert-names-long-duplicate", lambda w: _yolo(w, "x" * 5000 + "\n" + "x" * 5000 + "\n", "n.txt"),
          says="twice"),
     Case("train-base-is-etc-passwd",
-         lambda w: _train(w, config=w.write("c.yaml", "base: /etc/passwd\n")), says="passwd"),
+         lambda w: train_argv(w, config=w.write("c.yaml", "base: /etc/passwd\n")), says="passwd"),
     # ---- 4. what used to be a traceback
-    Case("train-interpolation-of-a-key", lambda w: _train(w, config=w.write("c.yaml", w.config.read_text()
+    Case("train-interpolation-of-a-key", lambda w: train_argv(w, config=w.write("c.yaml", w.config.read_text()
                                                                             + "name: ${name}\n")),
          says="interpolation"),
     Case("train-interpolation-of-a-missing-key",
-         lambda w: _train(w, config=w.config_with("c.yaml", {"extractor: mrae": "extractor: ${nope.value}"})),
+         lambda w: train_argv(w, config=w.config_with("c.yaml", {"extractor: mrae": "extractor: ${nope.value}"})),
          says="interpolation"),
     Case("train-interpolation-from-the-environment",
-         lambda w: _train(w, config=w.write("c.yaml", w.config.read_text() + "name: ${oc.env:HOME}\n")),
+         lambda w: train_argv(w, config=w.write("c.yaml", w.config.read_text() + "name: ${oc.env:HOME}\n")),
          says="interpolation"),
-    Case("train-override-interpolation", lambda w: _train(w, "name=${oc.env:HOME}"), says="interpolation"),
-    Case("train-min-size-zero", lambda w: _train(w, "model.min_size=0"), says="min_size"),
-    Case("train-max-size-negative", lambda w: _train(w, "model.max_size=-5"), says="max_size"),
-    Case("train-fixed-size-zero", lambda w: _train(w, "model.fixed_size=[0,64]"), says="fixed_size"),
+    Case("train-override-interpolation", lambda w: train_argv(w, "name=${oc.env:HOME}"), says="interpolation"),
+    Case("train-min-size-zero", lambda w: train_argv(w, "model.min_size=0"), says="min_size"),
+    Case("train-max-size-negative", lambda w: train_argv(w, "model.max_size=-5"), says="max_size"),
+    Case("train-fixed-size-zero", lambda w: train_argv(w, "model.fixed_size=[0,64]"), says="fixed_size"),
     Case("study-final-metrics-corrupt", _study_with_corrupt_result, says="final_metrics.json"),
     Case("study-render-only-results-not-a-record",
-         lambda w: ["study", str(_study(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
+         lambda w: ["study", str(study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--quick",
                     "--render-only", "--report", str(w.tmp / "r.md")] if w.write("r.json", "[1, 2]") else [],
          says="r.json"),
     Case("predict-garbage-label-to-cat",
@@ -369,8 +373,8 @@ CASES: list[Case] = [
          lambda w: ["eval", "--checkpoint", str(_edited_checkpoint(
              w, "g.pth", lambda s: s.update(class_names=[1, {"a": 2}])))], says="class_names"),
     Case("train-resume-garbage-step",
-         lambda w: (_resume_from(w, _edited_checkpoint(w, "g.pth", lambda s: s.update(step="7")).read_bytes()),
-                    _train(w, "--resume"))[1], says="step"),
+         lambda w: (resume_from(w, _edited_checkpoint(w, "g.pth", lambda s: s.update(step="7")).read_bytes()),
+                    train_argv(w, "--resume"))[1], says="step"),
     Case("eval-stored-config-reads-the-environment",
          lambda w: ["eval", "--checkpoint", str(_edited_checkpoint(
              w, "env.pth", lambda s: s["config"].update(name="${oc.env:HOME}")))], says="interpolation"),
@@ -388,7 +392,7 @@ CASES: list[Case] = [
     Case("eval-nan-weights-with-checksum",
          lambda w: ["eval", "--checkpoint", str(_edited_checkpoint(w, "nan.pth", _nan_weight))], says="not finite"),
     Case("train-init-from-nan-weights",
-         lambda w: _train(w, "--init-from", str(_edited_checkpoint(w, "nan.pth", _nan_weight, checksum=False))),
+         lambda w: train_argv(w, "--init-from", str(_edited_checkpoint(w, "nan.pth", _nan_weight, checksum=False))),
          says="not finite"),
     # ---- 6. one COCO check for every command
     Case("anchors-duplicate-image-id",
@@ -410,7 +414,7 @@ CASES: list[Case] = [
          lambda w: ["stats", str(w.coco("c.json", lambda d: d["annotations"][0].update(area=float("nan")))),
                     "--area", "segm"], says="area"),
     Case("train-area-nan",
-         lambda w: _train(w, config=w.config_with("c.yaml", {str(w.train_json): str(w.coco(
+         lambda w: train_argv(w, config=w.config_with("c.yaml", {str(w.train_json): str(w.coco(
              "nan.json", lambda d: d["annotations"][0].update(area=float("nan"))))})), says="area"),
     Case("convert-dota-gsd-nan", lambda w: _dota(w, "gsd:nan\n1 1 5 1 5 5 1 5 ship\n"), says="gsd"),
     # ---- messages that were misleading
@@ -452,61 +456,12 @@ def _yolo_fifo_labels(w: World) -> Path:
 
 
 def _dota(w: World, label: str) -> list[str]:
-    images = w.tmp / "dota"
-    images.mkdir()
-    first = sorted(w.val_images.iterdir())[0]
-    (images / first.name).write_bytes(first.read_bytes())
-    (images / f"{first.stem}.txt").write_text(label)
-    return ["convert", "--format", "dota", "--images", str(images), "--out", str(w.tmp / "o.json")]
-
-
-def _alarm(signum, frame):
-    raise TimeoutError(f"the case ran past {HANG_SECONDS} s: a hang")
+    return _convert_one(w, "dota", ".txt", label)
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_bad_input_is_one_clear_line_and_loses_nothing(case, world_files, tmp_path, capsys, caplog, monkeypatch):
-    data, config, checkpoint = world_files
-    monkeypatch.chdir(tmp_path)
-    world = World(data, config, checkpoint, tmp_path / "case")
-    world.tmp.mkdir()
-    if case.setup is not None:
-        case.setup(world, monkeypatch)
-    argv = case.argv(world)
-    special = {str(p) for p in tmp_path.rglob("*") if not (p.is_file() or p.is_dir())}
-    before = _snapshot(data, config.parent, tmp_path)
-    existing = {str(p) for p in tmp_path.rglob("*") if p.is_dir()}
-    capsys.readouterr()
-    previous = signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(HANG_SECONDS)
-    try:
-        code = cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
-        if hasattr(world, "server"):
-            world.server.close()
-    err = capsys.readouterr().err
-    assert code == case.code, f"{argv}: exit {code}, stderr:\n{err}"
-    assert "Traceback" not in err, err
-    after = _snapshot(data, config.parent, tmp_path)
-    changed = [p for p, digest in before.items() if after.get(p) != digest]
-    assert not changed, f"changed or removed: {changed}"
-    if case.code != 2:
-        assert case.says.lower() in (err + caplog.text).lower(), err
-        return
-    lines = [line for line in err.splitlines() if line.strip() and not line.startswith(("usage:", " "))]
-    error_lines = [line for line in lines if ": error:" in line]
-    assert len(error_lines) == 1 and len(lines) == 1, f"want one error line, got:\n{err}"
-    assert case.says.lower() in error_lines[0].lower(), error_lines[0]
-    assert len(error_lines[0]) <= 800, "an error line is bounded"
-    if not case.new_files_ok:
-        new = sorted(set(after) - set(before))
-        new = [p for p in new if not (p.endswith("/.lock") and str(Path(p).parent) in existing)]
-        assert not new, f"a refused command wrote {new}"
-    assert special <= {str(p) for p in tmp_path.rglob("*")}
+    run_case(case, world_files, tmp_path, capsys, caplog, monkeypatch, hang_seconds=HANG_SECONDS)
 
 
 def test_the_second_campaign_has_its_cases():
