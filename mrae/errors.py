@@ -11,3 +11,8 @@ class ConfigError(MraeError, ValueError):
 
 class DataError(MraeError, ValueError):
     """Bad input data: a malformed annotation file, a missing image, an empty dataset."""
+
+
+class TrainingDiverged(MraeError):
+    """The loss, the gradient or the weights became NaN or infinite: the run stops without saving
+    that state (raised by :class:`mrae.engine.trainer.Trainer`)."""

@@ -111,12 +111,17 @@ class WarmupTimer:
 
 class ExpectedTime(HookBase):
     """After the warm-up steps, logs the expected training time of the steps left (evaluations
-    not counted: their number is said). Silent when the run is too short for a warm-up."""
+    not counted: their number is said, from ``eval_every`` and ``has_val``: one after the last
+    step when there is a val set). Silent when the run is too short for a warm-up."""
+
+    def __init__(self, eval_every: int = 0, has_val: bool = False) -> None:
+        self.eval_every = int(eval_every)
+        self.has_val = has_val
 
     def before_train(self) -> None:
-        tr = self.trainer
-        self.timer = WarmupTimer(tr.step)
-        self.active = tr.process.is_main and tr.max_steps - tr.step > SKIP + MEASURED
+        s = self.state
+        self.timer = WarmupTimer(s.step)
+        self.active = s.is_main and s.max_steps - s.step > SKIP + MEASURED
 
     def before_step(self) -> None:
         if self.active:
@@ -125,10 +130,9 @@ class ExpectedTime(HookBase):
     def after_step(self) -> None:
         if not self.active or not self.timer.end():
             return
-        tr = self.trainer
-        every = int(tr.cfg.train.eval_every)
-        left = tr.max_steps - tr.step
-        evals = (left // every if every > 0 else 0) + (1 if tr.has_val else 0)
+        s, every = self.state, self.eval_every
+        left = s.max_steps - s.step
+        evals = (left // every if every > 0 else 0) + (1 if self.has_val else 0)
         extra = f"plus {evals} evaluation{'s' * (evals != 1)}" if evals else ""
         first, last = self.timer.measured_steps
         logger.info(expected_line("mrae train", self.timer.step_seconds, left, first, last,

@@ -4,7 +4,10 @@
 :meth:`Trainer.train` then calls every hook's ``before_train``, for each step ``before_step``,
 :meth:`Trainer.run_step` (one batch: forward, losses, backward, optimizer and lr step) and
 ``after_step``, and at the end ``after_train`` (:mod:`mrae.engine.hooks`). Logging, evaluation,
-checkpoints and timing are hooks (:meth:`Trainer.build_hooks`).
+checkpoints and timing are hooks (:meth:`Trainer.build_hooks`); the trainer and its hooks share one
+narrow object, the run's :class:`~mrae.engine.hooks.TrainState` (``trainer.state``), and a hook
+gets whatever else it needs in its constructor (the evaluation as :meth:`Trainer.evaluate`, the
+checkpoint's contents as :meth:`Trainer.state_dict`).
 
 A subclass may replace :meth:`~Trainer.build_model`, :meth:`~Trainer.build_optimizer`,
 :meth:`~Trainer.build_scheduler`, :meth:`~Trainer.build_train_loader` or
@@ -28,17 +31,22 @@ from torch import nn
 from mrae.engine import distributed, run_folder
 from mrae.engine.checkpoint import load_checkpoint, load_weights_strict, rng_state, set_rng_state
 from mrae.engine.eta import ExpectedTime
-from mrae.engine.hooks import Checkpointer, EvalHook, HookBase, MetricsWriter, StepStats, StepTimer
+from mrae.engine.hooks import (
+    Checkpointer,
+    EvalHook,
+    HookBase,
+    MetricsWriter,
+    StepStats,
+    StepTimer,
+    TrainState,
+)
 from mrae.engine.optim import build_optimizer
-from mrae.errors import ConfigError, MraeError
+from mrae.errors import ConfigError, TrainingDiverged
 from mrae.files import remove_stale_temp_files
 
+__all__ = ["Trainer", "TrainingDiverged", "detector_dry_loss"]
+
 logger = logging.getLogger(__name__)
-
-
-class TrainingDiverged(MraeError):
-    """The loss, the gradient or the weights became NaN or infinite: the run stops without saving
-    that state."""
 
 
 class Trainer:
@@ -95,17 +103,17 @@ class Trainer:
 
         self.cfg = with_num_classes(cfg, self.train_set.num_classes)
         t = self.cfg.train
-        self.max_steps: int = t.steps
         self.use_amp = bool(t.amp) and process.device.type == "cuda"
+        # what the hooks see of the run (mrae.engine.hooks.TrainState)
+        self.state = TrainState(max_steps=int(t.steps), is_main=process.is_main)
 
-        self.good: Path | None = None  # the newest checkpoint known to hold finite, intact weights
-        state = None
+        saved = None  # the checkpoint resumed from
         if resume:
-            state, self.good = run_folder.resume_state(run_dir, process.is_main)
-        if state is not None and int(state["step"]) > t.steps:
+            saved, self.state.good = run_folder.resume_state(run_dir, process.is_main)
+        if saved is not None and int(saved["step"]) > t.steps:
             raise ConfigError(
-                f"--resume {self.good}: the checkpoint is at step {int(state['step'])}, past "
-                f"train.steps={t.steps}; resume with train.steps >= {int(state['step'])} (the run's "
+                f"--resume {self.state.good}: the checkpoint is at step {int(saved['step'])}, past "
+                f"train.steps={t.steps}; resume with train.steps >= {int(saved['step'])} (the run's "
                 "own config) or evaluate the checkpoint with mrae eval"
             )
         _seed_everything(t.seed)  # the same initial weights in every process
@@ -117,16 +125,8 @@ class Trainer:
         self.optimizer = self.build_optimizer(self.model)
         self.scheduler = self.build_scheduler(self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.step = 0
-        self.losses: dict[str, float] = {}  # the last step's
-        self.stats = StepStats()
-        self.best: float | None = None
-        self.improved = False  # the evaluation found a new best that best.pth does not hold yet
-        self.metrics: dict[str, float] = {}
-        self.metrics_step: int | None = None
-        self.log = None  # the run's MetricsLog while train() runs (rank 0)
-        if state is not None:
-            self._restore(state)
+        if saved is not None:
+            self._restore(saved)
         else:
             _seed_everything(t.seed + process.rank)
 
@@ -182,16 +182,40 @@ class Trainer:
         )
 
     def build_hooks(self) -> list[HookBase]:
-        """The default hooks, in the order they run (see :mod:`mrae.engine.hooks`)."""
+        """The default hooks, in the order they run (see :mod:`mrae.engine.hooks`): each gets
+        what it needs of the trainer here, in its constructor, and the run's state when it is
+        registered."""
         t = self.cfg.train
-        return [StepTimer(), ExpectedTime(), MetricsWriter(t.log_every), EvalHook(t.eval_every),
-                Checkpointer(t.checkpoint_every, t.keep_last)]
+        return [
+            StepTimer(),
+            ExpectedTime(t.eval_every, self.has_val),
+            MetricsWriter(t.log_every, self.cfg.name, t.batch_size * self.process.world_size),
+            EvalHook(t.eval_every, self.evaluate if self.has_val else None, t.best_metric),
+            Checkpointer(t.checkpoint_every, t.keep_last, self.last, self.state_dict),
+        ]
 
     def register_hooks(self, hooks: Iterable[HookBase]) -> None:
-        """Append ``hooks`` (they run after the ones registered before)."""
+        """Append ``hooks`` (they run after the ones registered before), each with the run's
+        :class:`~mrae.engine.hooks.TrainState` as ``hook.state``."""
         for hook in hooks:
-            hook.trainer = self
+            hook.state = self.state
             self.hooks.append(hook)
+
+    # ------------------------------------------------------------- the run's state, for short
+
+    @property
+    def step(self) -> int:
+        """Steps done (``self.state.step``)."""
+        return self.state.step
+
+    @step.setter
+    def step(self, value: int) -> None:
+        self.state.step = value
+
+    @property
+    def max_steps(self) -> int:
+        """``train.steps`` (``self.state.max_steps``)."""
+        return self.state.max_steps
 
     # ------------------------------------------------------------------------------- the loop
 
@@ -201,15 +225,18 @@ class Trainer:
 
         self.model_to_train = self._parallel_model()
         loader = self.build_train_loader()
+        s = self.state
         if self.process.is_main:
-            self.log = MetricsLog(self.run_dir, resume_step=self.step if self.step > 0 else None)
+            s.log = MetricsLog(self.run_dir, resume_step=self.step if self.step > 0 else None)
         try:
             self._batches: Iterator[tuple[list, list]] = iter(loader)
             self.model.train()
+            s.lr = self.lr
             self._call("before_train")
             while self.step < self.max_steps:
                 self._call("before_step")
-                self.losses = self.run_step()
+                s.losses = self.run_step()
+                s.lr = self.lr
                 self.step += 1
                 self._call("after_step")
             self._call("after_train")
@@ -220,9 +247,9 @@ class Trainer:
             raise
         finally:
             self._call("close")
-            if self.log is not None:
-                self.log.close()
-        return dict(self.metrics)
+            if s.log is not None:
+                s.log.close()
+        return dict(s.metrics)
 
     def run_step(self) -> dict[str, float]:
         """One optimizer step on the next batch; returns the losses (mean over the processes):
@@ -269,7 +296,8 @@ class Trainer:
         ``values`` shows the numbers (a mapping) or says where (a string)."""
         shown = values if isinstance(values, str) else ", ".join(f"{k}={v:.4g}" for k, v in values.items())
         verb = "are" if what == "weights" else "is"
-        kept = f"the last good checkpoint is {self.good}" if self.good is not None else "no checkpoint was written"
+        good = self.state.good
+        kept = f"the last good checkpoint is {good}" if good is not None else "no checkpoint was written"
         raise TrainingDiverged(
             f"training diverged at step {self.step + 1 if step is None else step}: the {what} {verb} "
             f"not finite ({shown}); {kept}; lower train.lr, add train.warmup_steps or set "
@@ -289,6 +317,25 @@ class Trainer:
         bad = int((~torch.isfinite(value)).sum())
         self.diverged("weights", f"{name}: {bad} of {value.numel()} values", step=self.step)
 
+    def evaluate(self) -> dict[str, float]:
+        """The val set's metrics now, in every process (a collective): the weights are checked
+        first, rank 0 runs :func:`mrae.evaluation.evaluator.evaluate_model` while the others
+        wait, and sends them the result; the model is back in training mode after. The
+        :class:`~mrae.engine.hooks.EvalHook`'s evaluation."""
+        from mrae.evaluation.evaluator import evaluate_model
+
+        self.check_finite_weights()
+        distributed.barrier()
+        metrics = None
+        if self.process.is_main:
+            metrics, _ = evaluate_model(
+                self.model, self.val_set, device=self.process.device,
+                max_images=self.cfg.eval.max_images, progress=False,
+            )
+        metrics = distributed.broadcast_object(metrics)
+        self.model.train()
+        return metrics
+
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint of this moment (a collective: every process calls it); the weights are
         checked first, so a checkpoint never holds weights that are not finite."""
@@ -296,7 +343,8 @@ class Trainer:
 
         self.check_finite_weights()  # never written as a good state; every process stops alike
         rng = distributed.gather_objects(rng_state())
-        s = self.stats
+        state = self.state
+        s = state.stats
         return {
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
@@ -307,9 +355,9 @@ class Trainer:
             "config": to_dict(self.cfg),
             "class_names": list(self.train_set.class_names),
             "label_to_cat": dict(self.train_set.label_to_cat),
-            "best_metric": self.best,
-            "metrics": dict(self.metrics),
-            "metrics_step": self.metrics_step,
+            "best_metric": state.best,
+            "metrics": dict(state.metrics),
+            "metrics_step": state.metrics_step,
             "log_window": {"sums": dict(s.sums), "count": s.count, "seconds": s.seconds},
             "train_seconds": s.train_seconds,
         }
@@ -346,21 +394,22 @@ class Trainer:
     def _restore(self, state: dict[str, Any]) -> None:
         from mrae.engine.optim import check_same_optimizer
 
-        load_weights_strict(self.model, state["model"], f"--resume {self.good}", "this config's model",
+        good = self.state.good
+        load_weights_strict(self.model, state["model"], f"--resume {good}", "this config's model",
                             "resume with the run's own config")
-        check_same_optimizer(state.get("config") or {}, self.cfg.train, f"--resume {self.good}")
+        check_same_optimizer(state.get("config") or {}, self.cfg.train, f"--resume {good}")
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
         self.step = int(state["step"])
-        self.best = state.get("best_metric")
-        self.metrics = dict(state.get("metrics") or {})
-        self.metrics_step = state.get("metrics_step")
+        self.state.best = state.get("best_metric")
+        self.state.metrics = dict(state.get("metrics") or {})
+        self.state.metrics_step = state.get("metrics_step")
         window = state.get("log_window") or {}
-        self.stats = StepStats(sums=dict(window.get("sums", {})), count=int(window.get("count", 0)),
-                               seconds=float(window.get("seconds", 0.0)),
-                               train_seconds=float(state.get("train_seconds", 0.0)))
+        self.state.stats = StepStats(sums=dict(window.get("sums", {})), count=int(window.get("count", 0)),
+                                     seconds=float(window.get("seconds", 0.0)),
+                                     train_seconds=float(state.get("train_seconds", 0.0)))
         states = state.get("rng") or []
         if len(states) == self.process.world_size:
             set_rng_state(states[self.process.rank])

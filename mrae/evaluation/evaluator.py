@@ -234,18 +234,17 @@ def _is_two_stage(model: nn.Module) -> bool:
 
 @contextlib.contextmanager
 def _rpn_keeps_at_least(model: nn.Module, count: int) -> Iterator[int | None]:
-    """Raise the RPN's test-time ``post_nms_top_n`` to ``count``; yields the configured value.
-
-    torchvision keeps it in the private dict ``rpn._post_nms_top_n``; it is restored on exit.
-    """
+    """Raise the RPN's test-time post-NMS count to ``count`` through its public
+    ``set_post_nms_top_n(testing=...)`` (:class:`mrae.modeling.ignore.IgnoringRPN`, the RPN of
+    every Faster R-CNN mrae builds); yields the configured count and puts it back on exit. An RPN
+    without that method keeps its own count (yields None)."""
     rpn = getattr(model, "rpn", None)
-    top_n = getattr(rpn, "_post_nms_top_n", None)
-    if not isinstance(top_n, dict) or "testing" not in top_n:
+    if not callable(getattr(rpn, "set_post_nms_top_n", None)) or not hasattr(rpn, "test_post_nms_top_n"):
         yield None
         return
-    configured = top_n["testing"]
-    top_n["testing"] = max(configured, count)
+    configured = int(rpn.test_post_nms_top_n)
+    rpn.set_post_nms_top_n(testing=max(configured, count))
     try:
         yield configured
     finally:
-        top_n["testing"] = configured
+        rpn.set_post_nms_top_n(testing=configured)

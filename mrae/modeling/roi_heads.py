@@ -3,10 +3,11 @@ ignore regions in training (:mod:`mrae.modeling.ignore`)."""
 
 from __future__ import annotations
 
-import sys
-
+import torch
+import torch.nn.functional as F
 from torch import Tensor
 from torchvision.models.detection.roi_heads import RoIHeads
+from torchvision.ops import boxes as box_ops
 
 from mrae.modeling.caps import cap_detections
 from mrae.modeling.ignore import inside_ignore
@@ -21,7 +22,9 @@ class CappedRoIHeads(RoIHeads):
 
     In training, a proposal that is not a positive and whose IoF with one of its image's
     ``"ignore_boxes"`` (target key, [M, 4] xyxy) exceeds ``ignore_iof_thr`` gets label -1, so the
-    sampler draws it neither as a positive nor as a negative (None: no ignore regions).
+    sampler draws it neither as a positive nor as a negative (None: no ignore regions). The ignore
+    boxes go from :meth:`select_training_samples` to :meth:`assign_targets_to_proposals` as an
+    argument; the torchvision methods this relies on are in :mod:`mrae.modeling.torchvision_private`.
     """
 
     def __init__(
@@ -30,23 +33,45 @@ class CappedRoIHeads(RoIHeads):
         super().__init__(*args, **kwargs)
         self.detections_per_class = detections_per_class
         self.ignore_iof_thr = ignore_iof_thr
-        self._ignore_boxes: list[Tensor | None] | None = None
 
-    def select_training_samples(self, proposals: list[Tensor], targets: list[dict[str, Tensor]] | None):
-        # torchvision's, with the targets' ignore boxes at hand for assign_targets_to_proposals
-        self._ignore_boxes = [t.get("ignore_boxes") for t in targets] if targets is not None else None
-        try:
-            return super().select_training_samples(proposals, targets)
-        finally:
-            self._ignore_boxes = None
+    def select_training_samples(
+        self, proposals: list[Tensor], targets: list[dict[str, Tensor]] | None
+    ) -> tuple[list[Tensor], list[Tensor], list[Tensor], list[Tensor]]:
+        """torchvision's (the ground truth added to the proposals, their matches and labels, the
+        sampled ones and their regression targets), with the targets' ``"ignore_boxes"`` passed to
+        :meth:`assign_targets_to_proposals`."""
+        self.check_targets(targets)
+        if targets is None:
+            raise ValueError("targets should not be None")
+        dtype, device = proposals[0].dtype, proposals[0].device
+        gt_boxes = [t["boxes"].to(dtype) for t in targets]
+        gt_labels = [t["labels"] for t in targets]
+        ignore_boxes = [t.get("ignore_boxes") for t in targets]
+        proposals = self.add_gt_proposals(proposals, gt_boxes)
+        matched_idxs, labels = self.assign_targets_to_proposals(proposals, gt_boxes, gt_labels,
+                                                                ignore_boxes=ignore_boxes)
+        sampled_inds = self.subsample(labels)
+        matched_gt_boxes = []
+        for img_id, img_sampled_inds in enumerate(sampled_inds):
+            proposals[img_id] = proposals[img_id][img_sampled_inds]
+            labels[img_id] = labels[img_id][img_sampled_inds]
+            matched_idxs[img_id] = matched_idxs[img_id][img_sampled_inds]
+            gt_boxes_in_image = gt_boxes[img_id]
+            if gt_boxes_in_image.numel() == 0:
+                gt_boxes_in_image = torch.zeros((1, 4), dtype=dtype, device=device)
+            matched_gt_boxes.append(gt_boxes_in_image[matched_idxs[img_id]])
+        regression_targets = self.box_coder.encode(matched_gt_boxes, proposals)
+        return proposals, matched_idxs, labels, regression_targets
 
     def assign_targets_to_proposals(
-        self, proposals: list[Tensor], gt_boxes: list[Tensor], gt_labels: list[Tensor]
+        self, proposals: list[Tensor], gt_boxes: list[Tensor], gt_labels: list[Tensor],
+        ignore_boxes: list[Tensor | None] | None = None,
     ) -> tuple[list[Tensor], list[Tensor]]:
         """torchvision's matches [P] and labels [P] (class >= 1, 0 background, -1 neither) per
-        image, with the non-positive proposals inside an ignore box set to -1."""
+        image, with the non-positive proposals inside one of the image's ``ignore_boxes``
+        ([M, 4] xyxy or None per image; None: no ignore regions) set to -1."""
         matched_idxs, labels = super().assign_targets_to_proposals(proposals, gt_boxes, gt_labels)
-        regions = self._ignore_boxes or [None] * len(proposals)
+        regions = ignore_boxes if ignore_boxes is not None else [None] * len(proposals)
         for proposals_in_image, regions_in_image, labels_in_image in zip(
             proposals, regions, labels, strict=True
         ):
@@ -64,18 +89,34 @@ class CappedRoIHeads(RoIHeads):
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """torchvision's post-processing (softmax, decode, clip, score threshold, small boxes,
         per-class NMS), then at most `detections_per_class` of each class and
-        `detections_per_img` in all; per image, in descending score order."""
-        # torchvision's, without its per-image cut (it would drop candidates before the per-class
-        # cap picks); its NMS returns them by descending score, which cap_detections keeps.
-        per_image, self.detections_per_img = self.detections_per_img, sys.maxsize
-        try:
-            all_boxes, all_scores, all_labels = super().postprocess_detections(
-                class_logits, box_regression, proposals, image_shapes
-            )
-        finally:
-            self.detections_per_img = per_image
-        for i, (scores, labels) in enumerate(zip(all_scores, all_labels, strict=True)):
-            keep = cap_detections(scores, labels, self.detections_per_class, per_image,
-                                  class_logits.shape[-1])
-            all_boxes[i], all_scores[i], all_labels[i] = all_boxes[i][keep], scores[keep], labels[keep]
+        `detections_per_img` in all (:func:`~mrae.modeling.caps.cap_detections` in place of
+        torchvision's per-image cut, which would drop candidates before the per-class cap picks);
+        per image, in descending score order."""
+        num_classes = class_logits.shape[-1]
+        boxes_per_image = [boxes_in_image.shape[0] for boxes_in_image in proposals]
+        pred_boxes = self.box_coder.decode(box_regression, proposals)
+        pred_scores = F.softmax(class_logits, -1)
+
+        all_boxes, all_scores, all_labels = [], [], []
+        for boxes, scores, image_shape in zip(
+            pred_boxes.split(boxes_per_image, 0), pred_scores.split(boxes_per_image, 0), image_shapes,
+            strict=True,
+        ):
+            boxes = box_ops.clip_boxes_to_image(boxes, image_shape)
+            labels = torch.arange(num_classes, device=class_logits.device).view(1, -1).expand_as(scores)
+            # every class but the background a separate candidate
+            boxes = boxes[:, 1:].reshape(-1, 4)
+            scores = scores[:, 1:].reshape(-1)
+            labels = labels[:, 1:].reshape(-1)
+            inds = torch.where(scores > self.score_thresh)[0]
+            boxes, scores, labels = boxes[inds], scores[inds], labels[inds]
+            keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)  # by descending score
+            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
+            keep = cap_detections(scores, labels, self.detections_per_class, self.detections_per_img,
+                                  num_classes)
+            all_boxes.append(boxes[keep])
+            all_scores.append(scores[keep])
+            all_labels.append(labels[keep])
         return all_boxes, all_scores, all_labels

@@ -11,6 +11,7 @@ import torch
 
 from mrae.engine import eta
 from mrae.engine.eta import ExpectedTime, WarmupTimer, duration, expected_line, matmul_gflops
+from mrae.engine.hooks import TrainState
 from mrae.engine.trainer import Trainer
 
 
@@ -44,37 +45,36 @@ def test_matmul_gflops_is_a_positive_measurement_that_leaves_the_runs_random_num
     assert torch.equal(torch.rand(3), expected)  # a resumed run repeats an uninterrupted one
 
 
-def _fake_trainer(steps: int, eval_every: int) -> SimpleNamespace:
-    return SimpleNamespace(step=0, max_steps=steps, process=SimpleNamespace(is_main=True),
-                           has_val=True, cfg=SimpleNamespace(train=SimpleNamespace(
-                               eval_every=eval_every)))  # fmt: skip
+def _state(steps: int) -> TrainState:
+    return TrainState(max_steps=steps, is_main=True)
 
 
-def _run(hook: ExpectedTime, trainer: SimpleNamespace) -> None:
-    hook.trainer = trainer  # type: ignore[assignment]
+def _run(hook: ExpectedTime, state: TrainState) -> None:
+    hook.state = state
     hook.before_train()
-    while trainer.step < trainer.max_steps:
+    while state.step < state.max_steps:
         hook.before_step()
-        trainer.step += 1
+        state.step += 1
         hook.after_step()
 
 
 def test_the_hook_logs_the_steps_left_and_the_evaluations(caplog, monkeypatch) -> None:
     monkeypatch.setattr(eta, "matmul_gflops", lambda: 50.0)
     caplog.set_level(logging.INFO, logger="mrae")
-    _run(ExpectedTime(), _fake_trainer(steps=25, eval_every=10))
+    _run(ExpectedTime(eval_every=10, has_val=True), _state(steps=25))
     lines = [r.getMessage() for r in caplog.records if "expected about" in r.getMessage()]
     done = eta.SKIP + eta.MEASURED
     assert len(lines) == 1 and f"for the {25 - done} steps left" in lines[0]
     assert "plus 3 evaluations" in lines[0]  # at 10 and 20, and after the last step
     caplog.clear()
-    _run(ExpectedTime(), _fake_trainer(steps=done, eval_every=0))  # too short: nothing to say
+    _run(ExpectedTime(eval_every=0, has_val=True), _state(steps=done))  # too short: nothing to say
     assert not [r for r in caplog.records if "expected about" in r.getMessage()]
 
 
 def test_the_trainer_times_the_warmup_right_after_the_step_timer() -> None:
-    fake = SimpleNamespace(cfg=SimpleNamespace(train=SimpleNamespace(
-        log_every=10, eval_every=0, checkpoint_every=0, keep_last=1)))
+    fake = SimpleNamespace(cfg=SimpleNamespace(name="fake", train=SimpleNamespace(
+        log_every=10, eval_every=0, checkpoint_every=0, keep_last=1, batch_size=2, best_metric="AP")),
+        has_val=False, process=SimpleNamespace(world_size=1), last="last.pth", state_dict=dict)
     names = [type(h).__name__ for h in Trainer.build_hooks(fake)]  # type: ignore[arg-type]
     assert names[:2] == ["StepTimer", "ExpectedTime"]
 

@@ -1,14 +1,23 @@
-"""The trainer's seams: hooks run in their order around the steps, and a subclass's builders are used."""
+"""The trainer's seams: hooks run in their order around the steps and see the run through one
+narrow object (TrainState), the evaluation reaches EvalHook as a function, the hooks module does
+not import the trainer, and a subclass's builders are used."""
 
 from __future__ import annotations
+
+import ast
+import math
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
 
 from mrae.data.synth import generate
+from mrae.engine import hooks as hooks_module
 from mrae.engine.checkpoint import load_checkpoint
 from mrae.engine.config import load_config
-from mrae.engine.hooks import HookBase
+from mrae.engine.hooks import Checkpointer, EvalHook, HookBase, TrainState
 from mrae.engine.metrics_log import read_metrics
 from mrae.engine.train import train
 from mrae.engine.trainer import Trainer
@@ -34,22 +43,22 @@ class Recorder(HookBase):
         self.events, self.fail_at = events, fail_at
 
     def before_train(self):
-        self.events.append(("before_train", self.trainer.step))
+        self.events.append(("before_train", self.state.step))
 
     def before_step(self):
-        self.events.append(("before_step", self.trainer.step))
+        self.events.append(("before_step", self.state.step))
 
     def after_step(self):
-        assert set(self.trainer.losses) >= {"loss", "grad_norm"}
-        self.events.append(("after_step", self.trainer.step))
-        if self.trainer.step == self.fail_at:
+        assert set(self.state.losses) >= {"loss", "grad_norm"}
+        self.events.append(("after_step", self.state.step))
+        if self.state.step == self.fail_at:
             raise RuntimeError("stop here")
 
     def after_train(self):
-        self.events.append(("after_train", self.trainer.step))
+        self.events.append(("after_train", self.state.step))
 
     def close(self):
-        self.events.append(("close", self.trainer.step))
+        self.events.append(("close", self.state.step))
 
 
 def with_hooks(*hooks: HookBase) -> type[Trainer]:
@@ -77,6 +86,89 @@ def test_a_failing_step_closes_the_hooks_without_after_train(config, tmp_path):
     with pytest.raises(RuntimeError, match="stop here"):
         train(load_config(config, NO_VAL), tmp_path / "run", trainer_class=with_hooks(Recorder(events, fail_at=1)))
     assert [name for name, _ in events] == ["before_train", "before_step", "after_step", "close"]
+
+
+class Watcher(HookBase):
+    """A hook written against the narrow interface alone: it reads the state after each step."""
+
+    def __init__(self, seen: list) -> None:
+        self.seen = seen
+
+    def after_step(self):
+        s = self.state
+        assert s.is_main and s.max_steps == 3 and s.log is not None
+        self.seen.append((s.step, s.lr, s.losses["loss"], dict(s.metrics), s.metrics_step, s.best))
+
+
+def test_a_custom_hook_and_evaluation_function_through_the_narrow_interface(config, tmp_path):
+    values = iter([0.2, 0.5, 0.3])
+    seen: list = []
+
+    def evaluate():  # the evaluation as a function: no model, no val set needed
+        return {"AP": next(values), "AP50": 0.9}
+
+    class Custom(Trainer):
+        def build_hooks(self):
+            hooks = [h for h in super().build_hooks() if not isinstance(h, EvalHook)]
+            at = next(i for i, h in enumerate(hooks) if isinstance(h, Checkpointer))
+            hooks.insert(at, EvalHook(1, evaluate, best_metric="AP"))  # before the checkpoint
+            return [*hooks, Watcher(seen)]
+
+    run = tmp_path / "run"
+    cfg = load_config(config, [*NO_VAL, "train.steps=3", "train.checkpoint_every=1"])
+    assert train(cfg, run, trainer_class=Custom) == {"AP": 0.3, "AP50": 0.9}
+    assert [(step, metrics["AP"], at, best) for step, _, _, metrics, at, best in seen] == [
+        (1, 0.2, 1, 0.2), (2, 0.5, 2, 0.5), (3, 0.3, 3, 0.5)]
+    assert all(math.isfinite(loss) and lr > 0 for _, lr, loss, *_ in seen)
+    evals = [r for r in read_metrics(run) if "eval" in r]
+    assert [(r["step"], r["eval"]["AP"]) for r in evals] == [(1, 0.2), (2, 0.5), (3, 0.3)]
+    best = load_checkpoint(run / "checkpoints" / "best.pth")
+    assert best["step"] == 2 and best["best_metric"] == 0.5
+    last = load_checkpoint(run / "checkpoints" / "last.pth")
+    assert last["step"] == 3 and last["metrics"]["AP"] == 0.3 and last["best_metric"] == 0.5
+
+
+def test_eval_hook_and_checkpointer_need_no_trainer(tmp_path):
+    """The default hooks run on a bare TrainState: what they need comes in their constructor."""
+    state = TrainState(max_steps=4, is_main=True)
+    saved = []
+
+    def contents():
+        saved.append(state.step)
+        return {"model": {}, "config": {}, "step": state.step, "metrics": dict(state.metrics)}
+
+    last = tmp_path / "checkpoints" / "last.pth"
+    last.parent.mkdir()
+    hooks = [EvalHook(2, lambda: {"AP": state.step / 10}), Checkpointer(0, 1, last, contents)]
+    for hook in hooks:
+        hook.state = state
+        hook.before_train()
+    while state.step < state.max_steps:
+        state.step += 1
+        for hook in hooks:
+            hook.after_step()
+    for hook in hooks:
+        hook.after_train()
+    assert state.metrics == {"AP": 0.4} and state.best == 0.4 and state.good == last
+    assert saved == [2, 4]  # best.pth at step 2 (no last.pth then), then last.pth at step 4
+    assert load_checkpoint(last.parent / "best.pth")["step"] == 4  # linked to last.pth
+    assert sorted(p.name for p in last.parent.iterdir()) == ["best.pth", "last.pth", "step_0000004.pth"]
+    assert not EvalHook(1, None).evaluate()  # no evaluation function: nothing to do
+
+
+def test_the_hooks_do_not_import_the_trainer():
+    """No import circle: importing the hooks (and the ExpectedTime hook) loads no trainer, and
+    neither module names it in an import, not even for type checking."""
+    code = ("import sys, mrae.engine.hooks, mrae.engine.eta; "
+            "sys.exit('mrae.engine.trainer' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr or "importing mrae.engine.hooks imported mrae.engine.trainer"
+    for module in (hooks_module, sys.modules["mrae.engine.eta"]):
+        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
+        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+        assert not any(name.startswith("mrae.engine.trainer") or name == "mrae.engine.train"
+                       for name in imported), module.__name__
 
 
 def test_a_subclass_optimizer_is_used(config, tmp_path):

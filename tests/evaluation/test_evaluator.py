@@ -258,20 +258,26 @@ def test_step_by_step_forward_is_the_models_forward(dataset):
 
 
 class ChosenProposals(nn.Module):
-    """An RPN stand-in: per image, GT boxes (at the model's input scale) at chosen ranks."""
+    """An RPN stand-in: per image, GT boxes (at the model's input scale) at chosen ranks; its
+    test-time count is set as IgnoringRPN's is (``set_post_nms_top_n``)."""
 
     def __init__(self, per_image: list[torch.Tensor]) -> None:
         super().__init__()
         self.per_image = per_image
-        self._post_nms_top_n = {"training": 10, "testing": 10}
+        self.test_post_nms_top_n = 10
+        self.counts_seen: list[int] = []
         self.calls = 0
+
+    def set_post_nms_top_n(self, *, testing: int) -> None:
+        self.test_post_nms_top_n = testing
 
     def forward(self, images, features, targets=None):
         (height, width), = images.image_sizes
         scale = torch.tensor([width / WIDTH, height / HEIGHT] * 2)
         proposals = self.per_image[self.calls] * scale
         self.calls += 1
-        return [proposals[: self._post_nms_top_n["testing"]]], {}
+        self.counts_seen.append(self.test_post_nms_top_n)
+        return [proposals[: self.test_post_nms_top_n]], {}
 
 
 def test_proposal_recall_of_small_objects_at_100_300_1000(dataset):
@@ -298,13 +304,14 @@ def test_proposal_recall_of_small_objects_at_100_300_1000(dataset):
     assert metrics["recall@100"] == pytest.approx(2 / 6)
     assert metrics["recall@300"] == pytest.approx(4 / 6)
     assert metrics["recall@1000"] == pytest.approx(5 / 6)
-    assert model.rpn._post_nms_top_n["testing"] == 10  # raised to 1000 while evaluating, restored
+    assert model.rpn.counts_seen == [1000] * 4  # raised to 1000 while evaluating,
+    assert model.rpn.test_post_nms_top_n == 10  # then restored
 
 
 def test_real_detector_rpn_setting_restored_and_metrics_complete(dataset):
     model = tiny_detector()
     metrics, detections = evaluate_model(model, dataset, progress=False, proposal_counts=(10, 100))
-    assert model.rpn._post_nms_top_n["testing"] == 50
+    assert model.rpn.test_post_nms_top_n == 50
     assert set(metrics) >= {*STATS, "AP_verytiny", "AP_tiny", "AP_small", "recall@10", "recall@100"}
     assert 0.0 <= metrics["recall@10"] <= metrics["recall@100"] <= 1.0
     assert all(d["category_id"] in (3, 7) for d in detections)

@@ -79,3 +79,72 @@ def test_caps_and_no_background_label(host):
     assert len(labels) == 6 and 0 not in labels
     assert max(labels.count(k) for k in set(labels)) <= 4
     assert found["scores"].tolist() == sorted(found["scores"].tolist(), reverse=True)
+
+
+def former_postprocess(model, head_outputs, anchors, image_shapes):
+    """The reference: the post-processing as it was, torchvision's own with its per-image cut
+    raised out of the way for the length of the call, then the label-0 and small-box filter and
+    the caps."""
+    import sys
+
+    from torchvision.models.detection import FCOS, RetinaNet
+
+    from mrae.modeling.caps import cap_detections
+    from mrae.modeling.hosts.one_stage import MIN_SIZE
+
+    torchvision_class = RetinaNet if isinstance(model, RetinaNet) else FCOS
+    per_image, model.detections_per_img = model.detections_per_img, sys.maxsize
+    try:
+        detections = torchvision_class.postprocess_detections(model, head_outputs, anchors, image_shapes)
+    finally:
+        model.detections_per_img = per_image
+    capped = []
+    for found in detections:
+        boxes = found["boxes"]
+        objects = ((found["labels"] > 0) & (boxes[:, 2] - boxes[:, 0] >= MIN_SIZE)
+                   & (boxes[:, 3] - boxes[:, 1] >= MIN_SIZE))
+        found = {k: v[objects] for k, v in found.items()}
+        keep = cap_detections(found["scores"], found["labels"], model.detections_per_class, per_image,
+                              model.num_classes)
+        capped.append({k: v[keep] for k, v in found.items()})
+    return capped
+
+
+def random_head_outputs(seed, levels, num_classes, images=2, scores="distinct"):
+    """Per level [N, HW, C] logits, [N, HW, 4] regressions, [N, HW, 1] centre-ness; anchors
+    [HW, 4] xyxy per level and image inside a 64 x 96 image."""
+    g = torch.Generator().manual_seed(seed)
+    outputs = {"cls_logits": [], "bbox_regression": [], "bbox_ctrness": []}
+    anchors = [[] for _ in range(images)]
+    for count in levels:
+        logits = torch.randn(images, count, num_classes, generator=g) * 2
+        outputs["cls_logits"].append(logits.round() if scores == "ties" else logits)
+        outputs["bbox_regression"].append(torch.rand(images, count, 4, generator=g))
+        outputs["bbox_ctrness"].append(torch.randn(images, count, 1, generator=g))
+        for per_image in anchors:
+            xy = torch.rand(count, 2, generator=g) * torch.tensor([96.0, 64.0])
+            per_image.append(torch.cat([xy, xy + torch.rand(count, 2, generator=g) * 30], 1))
+    return outputs, anchors, [(64, 96)] * images
+
+
+@pytest.mark.parametrize("scores", ["distinct", "ties"])
+@pytest.mark.parametrize("caps", [(100, 300, 0.05, 1000), (4, 6, 0.0, 1000), (2, 50, 0.3, 7), (30, 3, 0.0, 20)])
+@pytest.mark.parametrize("host", HOSTS)
+def test_postprocess_is_the_former_one_bit_for_bit(host, caps, scores):
+    """The one-stage post-processing passes its caps explicitly (no attribute raised for the
+    length of torchvision's call) and gives what the former one gave, bit for bit."""
+    torch.manual_seed(0)
+    per_class, per_image, score_thresh, topk = caps
+    model = build_detector(**TINY, detector=host, detections_per_class=per_class,
+                           detections_per_img=per_image, box_score_thresh=score_thresh).eval()
+    model.topk_candidates = topk
+    for seed, levels in [(0, [300, 80]), (1, [50]), (2, [0, 40])]:
+        inputs = random_head_outputs(seed, levels, model.num_classes, scores=scores)
+        got = model.postprocess_detections(*inputs)
+        expected = former_postprocess(model, *inputs)
+        assert len(got) == len(expected) == 2
+        for ours, theirs in zip(got, expected, strict=True):
+            assert list(ours) == list(theirs)
+            for key in ours:
+                assert ours[key].dtype == theirs[key].dtype and torch.equal(ours[key], theirs[key])
+        assert model.detections_per_img == per_image

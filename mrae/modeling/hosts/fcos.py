@@ -68,6 +68,14 @@ class IgnoringFCOSHead(FCOSHead):
 class MraeFCOS(CappedOneStage, FCOS):
     """torchvision's FCOS with the caps of :class:`CappedOneStage`."""
 
+    def level_scores(self, head_outputs: dict[str, list[Tensor]], image: int, level: int) -> Tensor:
+        """The geometric mean of the class probability and the centre-ness, as torchvision's."""
+        return torch.sqrt(torch.sigmoid(head_outputs["cls_logits"][level][image])
+                          * torch.sigmoid(head_outputs["bbox_ctrness"][level][image]))
+
+    def decode_boxes(self, regression: Tensor, anchors: Tensor) -> Tensor:
+        return self.box_coder.decode(regression, anchors)
+
 
 def build_fcos(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeFCOS:
     """FCOS on ``backbone``: one point per position of each map (its cell the map's stride),

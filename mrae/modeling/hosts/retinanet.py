@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import torch
 from torch import Tensor
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.retinanet import RetinaNetHead
@@ -38,6 +39,12 @@ class IgnoringRetinaNetHead(RetinaNetHead):
 
 class MraeRetinaNet(CappedOneStage, RetinaNet):
     """torchvision's RetinaNet with the caps of :class:`CappedOneStage`."""
+
+    def level_scores(self, head_outputs: dict[str, list[Tensor]], image: int, level: int) -> Tensor:
+        return torch.sigmoid(head_outputs["cls_logits"][level][image])
+
+    def decode_boxes(self, regression: Tensor, anchors: Tensor) -> Tensor:
+        return self.box_coder.decode_single(regression, anchors)
 
 
 def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeRetinaNet:
