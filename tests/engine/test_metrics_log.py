@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 
@@ -31,20 +32,41 @@ def test_a_damaged_line_before_the_last_is_a_one_line_error(tmp_path):
     assert "\n" not in str(error.value)
 
 
-def test_resuming_drops_a_torn_last_line_and_later_steps(tmp_path, capsys):
+@pytest.fixture
+def messages():
+    """What the metrics log says, from its own logger: whatever handlers (the CLI's, pytest's)
+    and propagation earlier tests left on the ``mrae`` loggers."""
+
+    class Keep(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__(logging.DEBUG)
+            self.said: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.said.append(record.getMessage())
+
+    logger, keep = logging.getLogger("mrae.engine.metrics_log"), Keep()
+    level = logger.level
+    logger.addHandler(keep)
+    logger.setLevel(logging.DEBUG)
+    yield keep.said
+    logger.removeHandler(keep)
+    logger.setLevel(level)
+
+
+def test_resuming_drops_a_torn_last_line_and_later_steps(tmp_path, messages):
     _write(tmp_path, '{"step": 4, "lo')
     log = MetricsLog(tmp_path, resume_step=2, tensorboard=False)
-    err = capsys.readouterr().err.strip()
-    assert err == (f"resume: dropped the half-written last line 4 of {tmp_path / 'metrics.jsonl'} "
-                   "(the run was stopped while writing it)")
+    assert messages == [(f"resume: dropped the half-written last line 4 of {tmp_path / 'metrics.jsonl'} "
+                   "(the run was stopped while writing it)")]
     log.log_train(3, {"loss": 0.9}, 0.01)
     log.close()
     assert [(r["step"], r.get("loss")) for r in read_metrics(tmp_path)] == [(1, 1.5), (2, None), (3, 0.9)]
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
-def test_resuming_an_intact_log_says_nothing(tmp_path, capsys):
+def test_resuming_an_intact_log_says_nothing(tmp_path, messages):
     _write(tmp_path)
     MetricsLog(tmp_path, resume_step=3, tensorboard=False).close()
-    assert capsys.readouterr().err == ""
+    assert messages == []
     assert read_metrics(tmp_path) == RECORDS
