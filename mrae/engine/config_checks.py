@@ -84,6 +84,8 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         ("data.synthetic.train_images", d.synthetic.train_images >= 1, "must be >= 1"),
         ("data.synthetic.val_images", d.synthetic.val_images >= 1, "must be >= 1"),
         ("eval.max_images", e.max_images is None or e.max_images >= 1, "must be >= 1, or null for all"),
+        ("eval.curve_max_images", e.curve_max_images is None or e.curve_max_images >= 1,
+         "must be >= 1, or null for eval.max_images"),
         *_pretrain_checks(cfg.pretrain),
     ]
     from mrae.choices import CROP_SCALES

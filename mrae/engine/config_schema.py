@@ -125,6 +125,9 @@ class EvalConfig:
     """Evaluation on the val set during training and by ``mrae eval``."""
 
     max_images: int | None = None  # evaluate only the first N val images (null: all)
+    # the evaluations during training before the last step (the learning curve) on only the first
+    # N val images (null: as max_images); the last, and best.pth, on max_images
+    curve_max_images: int | None = None
 
 
 @dataclass

@@ -49,6 +49,10 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
+# A metrics key: 1.0 when an evaluation ran on only part of the val set (a learning-curve point,
+# ``eval.curve_max_images``); such metrics are logged but never compared for ``best.pth``.
+PARTIAL = "partial"
+
 
 @dataclass
 class StepStats:
@@ -236,6 +240,8 @@ class EvalHook(HookBase):
             logger.info(f"step {s.step}: {shown}")
         s.metrics, s.metrics_step = metrics, s.step
         value = metrics.get(self.best_metric, math.nan)
+        if metrics.get(PARTIAL):  # a curve point on fewer images: not comparable with the last
+            return
         if not math.isnan(value) and (s.best is None or value > s.best):
             s.best = float(value)
             s.improved = True

@@ -32,6 +32,7 @@ from mrae.engine import distributed, run_folder
 from mrae.engine.checkpoint import load_checkpoint, load_weights_strict, rng_state, set_rng_state
 from mrae.engine.eta import ExpectedTime
 from mrae.engine.hooks import (
+    PARTIAL,
     Checkpointer,
     EvalHook,
     HookBase,
@@ -321,17 +322,25 @@ class Trainer:
         """The val set's metrics now, in every process (a collective): the weights are checked
         first, rank 0 runs :func:`mrae.evaluation.evaluator.evaluate_model` while the others
         wait, and sends them the result; the model is back in training mode after. The
-        :class:`~mrae.engine.hooks.EvalHook`'s evaluation."""
+        :class:`~mrae.engine.hooks.EvalHook`'s evaluation.
+
+        On the first ``eval.max_images`` val images (all when null); before the last step on only
+        the first ``eval.curve_max_images`` when that is fewer (the metrics then say
+        ``partial: 1.0``). ``images`` is the number evaluated."""
         from mrae.evaluation.evaluator import evaluate_model
 
         self.check_finite_weights()
         distributed.barrier()
         metrics = None
         if self.process.is_main:
-            metrics, _ = evaluate_model(
-                self.model, self.val_set, device=self.process.device,
-                max_images=self.cfg.eval.max_images, progress=False,
-            )
+            every, curve = self.cfg.eval.max_images, self.cfg.eval.curve_max_images
+            partial = curve is not None and self.step < self.max_steps and (every is None or curve < every)
+            count = curve if partial else every
+            metrics, _ = evaluate_model(self.model, self.val_set, device=self.process.device,
+                                        max_images=count, progress=False)
+            metrics["images"] = float(min(len(self.val_set), count or len(self.val_set)))
+            if partial and metrics["images"] < len(self.val_set):
+                metrics[PARTIAL] = 1.0
         metrics = distributed.broadcast_object(metrics)
         self.model.train()
         return metrics

@@ -21,6 +21,7 @@ from mrae.engine.hooks import Checkpointer, EvalHook, HookBase, TrainState
 from mrae.engine.metrics_log import read_metrics
 from mrae.engine.train import train
 from mrae.engine.trainer import Trainer
+from mrae.errors import ConfigError
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -185,3 +186,24 @@ def test_a_subclass_optimizer_is_used(config, tmp_path):
     state = load_checkpoint(run / "checkpoints" / "last.pth")["optimizer"]
     assert state["param_groups"][0]["lr"] == pytest.approx(1e-4)
     assert all("exp_avg" in s for s in state["state"].values())  # Adam's moments, not SGD's momentum
+
+
+def test_curve_points_on_fewer_images_never_pick_best(tmp_path, tiny_sections):
+    """eval.curve_max_images: the evaluations before the last run on the first N val images and
+    say so (``partial``, ``images``); the last runs on all of them, and only it can be best.pth."""
+    paths = generate(tmp_path / "data", train_images=2, val_images=3, width=128, height=96,
+                     workers=0, progress=False)
+    path = tmp_path / "tiny.yaml"
+    path.write_text(tiny_sections("mrae", paths) + TRAIN)
+    run = tmp_path / "run"
+    train(load_config(path, ["train.steps=3", "train.eval_every=1", "eval.curve_max_images=1"]), run)
+    evals = [(r["step"], r["eval"]) for r in read_metrics(run) if "eval" in r]
+    assert [(step, e["images"], e.get(hooks_module.PARTIAL)) for step, e in evals] == [
+        (1, 1.0, 1.0), (2, 1.0, 1.0), (3, 3.0, None)]
+    best = load_checkpoint(run / "checkpoints" / "best.pth")
+    assert best["step"] == 3 and best["metrics"]["images"] == 3.0
+
+
+def test_curve_max_images_must_be_a_count(config):
+    with pytest.raises(ConfigError, match="eval.curve_max_images"):
+        load_config(config, ["eval.curve_max_images=0"])
