@@ -178,12 +178,15 @@ def _ap_cell(entry: dict | None, with_name: bool = False) -> str:
         return "not run yet"
     name = f"{entry['name']}: " if with_name else ""
     if not entry["seeds"]:
-        return f"{name}diverged ({len(entry.get('diverged') or {})} seeds)"
-    n = len(entry["seeds"])
-    text = f"{name}{_cell(entry, 'AP')} ({n} seed{'s' if n != 1 else ''})"
+        return f"{name}diverged ({_seeds(len(entry.get('diverged') or {}))})"
+    text = f"{name}{_cell(entry, 'AP')} ({_seeds(len(entry['seeds']))})"
     if entry.get("diverged"):
         text += f", {len(entry['diverged'])} diverged"
     return text
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
 
 
 def _host_entry(rows: list[dict], host: str, role: str, **model: Any) -> dict | None:

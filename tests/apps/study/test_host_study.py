@@ -213,7 +213,7 @@ def test_the_host_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp_path
     main = page[:page.index("## What held")]
     assert "RetinaNet" not in main
     section = _section(page)
-    assert ("| RetinaNet | 5.0 ± 0.2 (3 seeds) | RetinaNet single C2: 2.5 ± 0.1 (3 seeds) | diverged (1 seeds) |"
+    assert ("| RetinaNet | 5.0 ± 0.2 (3 seeds) | RetinaNet single C2: 2.5 ± 0.1 (3 seeds) | diverged (1 seed) |"
             in section)
     assert "- **RetinaNet: MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x, in Faster R-CNN): **held" in section
     assert "| RetinaNet MRAE template 2 | 3 | 5.0 ± 0.2 |" in section
