@@ -92,7 +92,7 @@ def main(args: argparse.Namespace) -> int:
 
     from mrae.apps.study.measure import measure_speed
     from mrae.apps.study.records import backfill
-    from mrae.apps.study.runner import run_jobs
+    from mrae.apps.study.runner import run_jobs, study_order
     from mrae.apps.study.summary import build_results, commit, summarize
     from mrae.files import write_json_atomic
 
@@ -107,9 +107,10 @@ def main(args: argparse.Namespace) -> int:
     outputs = check_outputs(study, report, readme, args)  # before any run trains
     if not args.report_only:
         # Seed by seed: after each round every row has as many seeds (a partial --report-only
-        # can judge the claims once two rounds are done).
+        # can judge the claims once two rounds are done); the paper's host's rows first.
         rounds = max(seeds or row.seeds for row in selected)
-        jobs = [(row, seed) for seed in range(rounds) for row in selected if seed < (seeds or row.seeds)]
+        jobs = study_order([(row, seed) for seed in range(rounds) for row in selected
+                            if seed < (seeds or row.seeds)])
         run_jobs(study, jobs, args.quick, args.jobs)
     all_jobs = [(row, seed) for row in study.rows for seed in range(seeds or row.seeds)]
     if written := backfill(study, all_jobs, args.quick):

@@ -11,7 +11,8 @@ The modules, one job each:
 - :mod:`~mrae.apps.study.runner`: run the (row, seed) jobs, resumable, in a process pool;
 - :mod:`~mrae.apps.study.measure`: speed, FLOPs and attention of a trained model;
 - :mod:`~mrae.apps.study.summary`: the finished runs aggregated into the results dict;
-- :mod:`~mrae.apps.study.claims`: the paper's claims judged with Welch's t-test over seeds;
+- :mod:`~mrae.apps.study.claims`: the paper's claims judged on the ratio of two rows' AP over seeds
+  (:mod:`~mrae.apps.study.effect`), and the same orderings in each other host (the host study);
 - :mod:`~mrae.apps.study.report`: ``results.json`` rendered as tables, plots, the page and the README
   block (:mod:`~mrae.apps.study.plots` draws the plots).
 

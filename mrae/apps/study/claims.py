@@ -10,9 +10,13 @@ A side with fewer than 2 seeds gives no interval (undecided), and a row that did
 AP under ``LEARNED_AP``) decides nothing. Welch's t-test p-value is kept beside each comparison for
 readers who think in p-values; it decides nothing.
 
-Rows are found by their ``role`` and by the ``model`` settings of their config (``template``), never
-by name. Everything here works on the summary entries of :mod:`mrae.apps.study.summary` (or the
-``rows`` of ``results.json``), so the verdicts can be recomputed from the JSON alone.
+Rows are found by their ``role`` and by the ``model`` settings of their config (``template``,
+``detector``), never by name. The paper's claims are judged on the Faster R-CNN rows (the paper's
+host); the host study (issue 18: does the ordering hold in one-stage hosts?) judges the same
+orderings on each other host's rows alone (:func:`host_claims`). Everything here works on the
+summary entries of :mod:`mrae.apps.study.summary` (or the ``rows`` of ``results.json``; an entry
+without ``model.detector``, written before hosts were recorded, is a Faster R-CNN row), so the
+verdicts can be recomputed from the JSON alone.
 """
 
 from __future__ import annotations
@@ -40,6 +44,9 @@ PAPER_T2_VS_T1, PAPER_T2_VS_T3 = 5.0 / 3.6, 5.0 / 3.6
 PAPER_BASELINE_VS_SOFT = 2.6 / 0.04
 PAPER_T2_VS_MIXED = 5.0 / 3.5
 HALF = "AP at half the schedule"
+PAPER_HOST = "faster_rcnn"
+ONE_STAGE_HOSTS = ("retinanet", "fcos")  # the host study's hosts, in the page's order
+HOST_NAMES = {"faster_rcnn": "Faster R-CNN", "retinanet": "RetinaNet", "fcos": "FCOS"}
 
 Entry = dict[str, Any]
 BASELINE, T2 = "row of role baseline", "row of role mrae with template 2"
@@ -137,10 +144,18 @@ def combine(comparisons: list[dict[str, Any]]) -> str | None:
 # ------------------------------------------------------------------------------ the claims
 
 
+def host_of(entry: Entry) -> str:
+    """The row's host (``model.detector``); Faster R-CNN for an entry written before it was kept."""
+    return entry.get("model", {}).get("detector", PAPER_HOST)
+
+
 def find(rows: list[Entry], role: str, **model: Any) -> list[Entry]:
-    """The rows of `role` (with these model settings) that have a finished, non-diverged run."""
+    """The rows of `role` (with these model settings; ``detector`` defaults to the paper's host)
+    that have a finished, non-diverged run."""
+    model = {"detector": PAPER_HOST, **model}
     return [e for e in rows if e.get("role") == role and e["seeds"]
-            and all(e.get("model", {}).get(k) == v for k, v in model.items())]
+            and all((host_of(e) if k == "detector" else e.get("model", {}).get(k)) == v
+                    for k, v in model.items())]
 
 
 def _first(rows: list[Entry], role: str, **model: Any) -> Entry | None:
@@ -154,8 +169,14 @@ def _claim(key: str, title: str, paper: str, comparisons: list, missing: str | N
             "comparisons": comparisons, "missing": missing, "extra": extra}
 
 
-def judge(rows: list[Entry]) -> list[dict[str, Any]]:
-    """Every claim of the paper, judged on the rows (see the module's docstring for the rule)."""
+def judge(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS) -> list[dict[str, Any]]:
+    """Every claim of the paper, judged on the Faster R-CNN rows (see the module's docstring for
+    the rule), then the host study's claims for each of `hosts` other than Faster R-CNN."""
+    return paper_claims(rows) + [c for host in hosts if host != PAPER_HOST for c in host_claims(rows, host)]
+
+
+def paper_claims(rows: list[Entry]) -> list[dict[str, Any]]:
+    """The paper's claims, judged on the rows of the paper's host (Faster R-CNN)."""
     baselines = find(rows, "baseline")
     best = max(baselines, key=mean_ap) if baselines else None
     t2 = _first(rows, "mrae", template=2)
@@ -213,6 +234,52 @@ def judge(rows: list[Entry]) -> list[dict[str, Any]]:
         else:
             claims.append(_claim(f"vs_{role}", title, paper, [], missing=_missing({f"row of role {role}": fpn, T2: t2})))
     return claims
+
+
+def host_claims(rows: list[Entry], host: str) -> list[dict[str, Any]]:
+    """Does the ordering hold in `host`? On that host's rows alone: MRAE template 2 beats the best
+    single level (at the paper's ratio, as the first claim) and beats sum (direction only: the
+    paper gives no number for sum). Each claim has ``host``; its ``extra`` gives the ratio of the
+    means beside the same rows' ratio in Faster R-CNN."""
+    name = HOST_NAMES.get(host, host)
+    baselines = find(rows, "baseline", detector=host)
+    best = max(baselines, key=mean_ap) if baselines else None
+    t2 = _first(rows, "mrae", detector=host, template=2)
+    fused = _first(rows, "fusion", detector=host, extractor="sum")
+    paper_best = max(find(rows, "baseline"), key=mean_ap, default=None)
+    paper_t2, paper_sum = _first(rows, "mrae", template=2), _first(rows, "fusion", extractor="sum")
+    where = f" in {name}"
+    claims = []
+    title, paper = f"{name}: MRAE beats the best single-level baseline", "5.0 vs 2.6 AP, 1.9x, in Faster R-CNN"
+    if best and t2:
+        claims.append(_claim(f"{host}_beats_baseline", title, paper,
+                             [compare(t2, best, PAPER_T2_VS_BASELINE)],
+                             extra=_ratios(t2, best, paper_t2, paper_best)))
+    else:
+        claims.append(_claim(f"{host}_beats_baseline", title, paper, [],
+                             missing=_missing({f"row of role baseline{where}": best, T2 + where: t2})))
+    title, paper = f"{name}: MRAE beats sum", "not in its tables; Fig. 2 shows the fusions as the alternative"
+    if fused and t2:
+        claims.append(_claim(f"{host}_vs_sum", title, paper, [compare(t2, fused, None)],
+                             extra=_ratios(t2, fused, paper_t2, paper_sum)))
+    else:
+        claims.append(_claim(f"{host}_vs_sum", title, paper, [],
+                             missing=_missing({f"row of role fusion (sum){where}": fused, T2 + where: t2})))
+    for claim in claims:
+        claim["host"] = host
+    return claims
+
+
+def _ratios(a: Entry, b: Entry, paper_a: Entry | None, paper_b: Entry | None) -> str:
+    """``ratio of the means 1.23x (Faster R-CNN's MRAE template 2 vs single C2: 1.10x)``: A/B, and
+    the same comparison in Faster R-CNN where both of its rows ran."""
+    def ratio(x: Entry, y: Entry) -> str:
+        return f"{mean_ap(x) / mean_ap(y):.2f}x" if mean_ap(y) > 0 else "undefined (at 0 AP)"
+
+    text = f"ratio of the means {ratio(a, b)}"
+    if paper_a and paper_b:
+        text += f" (Faster R-CNN's {paper_a['name']} vs {paper_b['name']}: {ratio(paper_a, paper_b)})"
+    return text
 
 
 def _mixed_claim(rows: list[Entry]) -> dict[str, Any]:
@@ -312,5 +379,10 @@ def observations(rows: list[Entry]) -> list[str]:
 
 
 def discuss(rows: list[Entry]) -> list[str]:
-    """The page's "what held" list: one sentence per claim, then the observations."""
-    return [describe(claim) for claim in judge(rows)] + observations(rows)
+    """The page's "what held" list: one sentence per claim of the paper, then the observations."""
+    return [describe(claim) for claim in paper_claims(rows)] + observations(rows)
+
+
+def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS) -> list[str]:
+    """The host study's list: one sentence per claim of each host other than Faster R-CNN."""
+    return [describe(claim) for host in hosts if host != PAPER_HOST for claim in host_claims(rows, host)]

@@ -26,7 +26,8 @@ def _save(fig, path: Path) -> None:
 
 
 def plot_convergence(rows: list[dict], path: Path) -> None:
-    """AP on the validation split against training step, one line per row (mean over seeds)."""
+    """AP on the validation split against training step, one line per row (mean over seeds); the
+    page draws the Faster R-CNN rows (:func:`mrae.apps.study.report.paper_rows`)."""
     import numpy as np
 
     plt = _pyplot()
@@ -49,7 +50,8 @@ def plot_convergence(rows: list[dict], path: Path) -> None:
     ax.set_ylabel("AP@[.5:.95] on val (%)")
     ax.set_title("Convergence (mean over seeds; band: min..max)")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, ncol=2)
+    if ax.get_legend_handles_labels()[0]:  # no finished row drawn (a study of other hosts only)
+        ax.legend(fontsize=8, ncol=2)
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)

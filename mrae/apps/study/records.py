@@ -12,7 +12,9 @@ a record of another budget is ignored, never mixed in.
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,24 @@ from mrae.apps.study.spec import Row, Study, row_config, run_dir
 from mrae.files import write_json_atomic
 
 RECORD_FORMAT = 1
+# While `remembered(study)` is active: the study, and what read_record found for each of its
+# record files, by path, inode, size and modification time (a record written since, atomically
+# through a new file, is read again).
+_memo: tuple[Study, dict[tuple, dict[str, Any] | None]] | None = None
+
+
+@contextlib.contextmanager
+def remembered(study: Study) -> Iterator[None]:
+    """Within this block :func:`read_record` reads and checks each record file of ``study`` once
+    (again only after the file changed): the runner asks for the same records on every pass over
+    its pending runs, and checking one builds the run's config from its YAML files. The study's
+    files must not change within the block (the runner's case: the study was loaded before)."""
+    global _memo
+    outer, _memo = _memo, (study, {})
+    try:
+        yield
+    finally:
+        _memo = outer
 
 
 def eval_curve(folder: Path, metric: str = "AP") -> list[list[float]]:
@@ -73,6 +93,19 @@ def read_record(study: Study, row: Row, seed: int, quick: bool = False) -> dict[
     path = record_path(study, row, seed, quick)
     if path is None or not path.is_file():
         return None
+    if _memo is None or _memo[0] is not study:
+        return _read_record(study, row, seed, path)
+    try:
+        stat = path.stat()
+    except OSError:
+        return None
+    key, memo = (str(path), stat.st_ino, stat.st_size, stat.st_mtime_ns, row, seed), _memo[1]
+    if key not in memo:
+        memo[key] = _read_record(study, row, seed, path)
+    return memo[key]
+
+
+def _read_record(study: Study, row: Row, seed: int, path: Path) -> dict[str, Any] | None:
     try:
         record = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -11,7 +11,16 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mrae.apps.study.claims import LEARNED_AP, discuss
+from mrae.apps.study.claims import (
+    HOST_NAMES,
+    LEARNED_AP,
+    ONE_STAGE_HOSTS,
+    PAPER_HOST,
+    discuss,
+    discuss_hosts,
+    host_of,
+    mean_ap,
+)
 from mrae.apps.study.plots import plot_attention, plot_convergence
 from mrae.errors import ConfigError
 from mrae.files import write_text_atomic
@@ -25,6 +34,17 @@ README_END = "<!-- mrae study: headline table end -->"
 
 
 # ------------------------------------------------------------------------------ tables
+
+
+def paper_rows(rows: list[dict]) -> list[dict]:
+    """The rows of the paper's host (Faster R-CNN): the main table, the plots' lines, the README."""
+    return [e for e in rows if host_of(e) == PAPER_HOST]
+
+
+def study_hosts(results: dict[str, Any]) -> list[str]:
+    """The hosts of the study's rows; a JSON written before they were kept: Faster R-CNN and the
+    host study's (its rows may not have run yet)."""
+    return list(results.get("hosts") or (PAPER_HOST, *ONE_STAGE_HOSTS))
 
 
 def _cell(entry: dict, key: str, scale: float = 100.0, digits: int = 1) -> str:
@@ -130,9 +150,9 @@ def budget_lines(results: dict[str, Any]) -> list[str]:
 
 def conclusion(results: dict[str, Any]) -> str:
     """One paragraph: what the study concludes (the claims by verdict) and what it cannot."""
-    from mrae.apps.study.claims import judge
+    from mrae.apps.study.claims import paper_claims
 
-    claims = [c for c in judge(results["rows"]) if c["verdict"] is not None]
+    claims = [c for c in paper_claims(results["rows"]) if c["verdict"] is not None]
     if not claims:
         return "**In short**: no claim could be judged yet (the rows each claim needs are not finished)."
     groups: dict[str, list[str]] = {}
@@ -149,6 +169,75 @@ def conclusion(results: dict[str, Any]) -> str:
         "intervals are wide (a t-interval with 2 degrees of freedom is 4.3 standard errors each "
         "side), so an undecided claim may be decided by more seeds rather than more steps."
     )
+
+
+def _ap_cell(entry: dict | None, with_name: bool = False) -> str:
+    """``51.0 ± 1.2 (3 seeds)`` (AP x100 over the finished seeds), ``diverged (2 seeds)`` or
+    ``not run yet``; with `with_name`, the row's name first."""
+    if entry is None:
+        return "not run yet"
+    name = f"{entry['name']}: " if with_name else ""
+    if not entry["seeds"]:
+        return f"{name}diverged ({_seeds(len(entry.get('diverged') or {}))})"
+    text = f"{name}{_cell(entry, 'AP')} ({_seeds(len(entry['seeds']))})"
+    if entry.get("diverged"):
+        text += f", {len(entry['diverged'])} diverged"
+    return text
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _host_entry(rows: list[dict], host: str, role: str, **model: Any) -> dict | None:
+    """The host's row of `role` with these model settings (the best by mean AP among several),
+    finished or diverged; None where none has run."""
+    found = [e for e in rows if host_of(e) == host and e.get("role") == role
+             and all(e.get("model", {}).get(k) == v for k, v in model.items())]
+    return max(found, key=lambda e: (bool(e["seeds"]), mean_ap(e) if e["seeds"] else 0.0), default=None)
+
+
+def host_section(results: dict[str, Any]) -> list[str]:
+    """The page's section on the host study (issue 18), for the study's hosts other than Faster
+    R-CNN; empty for a study without them. Rows that have not run are said so."""
+    hosts = [h for h in study_hosts(results) if h != PAPER_HOST]
+    if not hosts:
+        return []
+    rows = results["rows"]
+    grid = []
+    for host in (PAPER_HOST, *hosts):
+        label = HOST_NAMES.get(host, host) + (" (the table above)" if host == PAPER_HOST else "")
+        grid.append([label, _ap_cell(_host_entry(rows, host, "mrae", template=2)),
+                     _ap_cell(_host_entry(rows, host, "baseline"), with_name=True),
+                     _ap_cell(_host_entry(rows, host, "fusion", extractor="sum"))])
+    host_rows = [e for e in rows if host_of(e) in hosts]
+    minutes = [r["train_seconds"] / 60 for e in host_rows for r in e["runs"] if r.get("train_seconds")]
+    names = " and ".join(HOST_NAMES.get(h, h) for h in hosts)
+    lines = [
+        "## Does the ordering hold in one-stage hosts?",
+        "",
+        f"MRAE template 2, the best single level and sum again, in torchvision's {names} heads "
+        "instead of Faster R-CNN (`configs/synth/hosts/`, docs/hosts_and_export.md), with the budget "
+        "above: the same data, trunk, input size, schedule, batch and learning rate for every row; "
+        "only the host changes. RetinaNet puts Faster R-CNN's RPN anchors (the same clustered sizes "
+        "and ratios) on every position of the extractor's map, FCOS one point per position; each "
+        "trains its own head (4 + 4 convolutions; `head` above is Faster R-CNN's box head), and "
+        "Faster R-CNN's RPN and RoI-head sample counts do not apply. Each host's claims are judged "
+        "as above, on that host's rows alone: MRAE template 2 against the host's best single level "
+        "at the paper's ratio, and against sum in direction only (the paper gives no number for sum).",
+        "",
+        write_table(["host", "MRAE template 2", "best single level", "sum"], grid),
+        "",
+        "AP x100 on the val split, mean ± sample standard deviation over seeds.",
+        "",
+        *[f"- {line}" for line in discuss_hosts(rows, hosts)],
+        "",
+    ]
+    if host_rows:
+        lines += [markdown_table(host_rows), "",
+                  f"Training time per run of these rows: {min(minutes, default=float('nan')):.1f} to "
+                  f"{max(minutes, default=float('nan')):.1f} minutes.", ""]
+    return lines
 
 
 def render_page(results: dict[str, Any], convergence: str, attention: str | None) -> str:
@@ -185,7 +274,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         "ImageNet-initialised ResNet-101 for about 1M steps. Absolute APs are therefore far below the "
         "paper's; what the table can show is which extractor learns the most in the same budget.",
         "",
-        markdown_table(rows),
+        markdown_table(paper_rows(rows)),
         "",
         "## What held and what did not",
         "",
@@ -213,6 +302,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
            ""] if any(c["id"] == "converges_faster" and c["verdict"] for c in results.get("claims", [])) else []),
         *[f"- {line}" for line in discuss(rows)],
         "",
+        *host_section(results),
         "## Convergence",
         "",
         f"![AP against training step]({convergence})",
@@ -232,7 +322,7 @@ def readme_block(results: dict[str, Any], link: str) -> str:
         f"{README_BEGIN}\n"
         f"Written by `{results['command']}` ({results['date'][:10]}); the full table, the plots, the "
         f"budget and the discussion are in [{link}]({link}).\n\n"
-        f"{headline_table(results['rows'])}\n\n"
+        f"{headline_table(paper_rows(results['rows']))}\n\n"
         + "".join(f"- {line}\n" for line in discuss(results["rows"]))
         + README_END
     )
@@ -263,7 +353,7 @@ def rejudge(results_json_path: str | Path) -> bool:
 
     path = Path(results_json_path)
     results = json.loads(path.read_text())
-    claims = clean(judge(results["rows"]))
+    claims = clean(judge(results["rows"], study_hosts(results)))
     if claims == results.get("claims"):
         return False
     results["claims"] = claims
@@ -289,7 +379,7 @@ def render_report(results_json_path: str | Path, report: str | Path | None = Non
     report.parent.mkdir(parents=True, exist_ok=True)
     convergence = report.with_name(report.stem + "_convergence.png")
     attention = report.with_name(report.stem + "_attention.png")
-    plot_convergence(results["rows"], convergence)
+    plot_convergence(paper_rows(results["rows"]), convergence)
     has_attention = plot_attention(results["rows"], attention)
     write_text_atomic(report, render_page(results, convergence.name,
                                           attention.name if has_attention else None))

@@ -14,7 +14,7 @@ import json
 import time
 from pathlib import Path
 
-from mrae.apps.study.records import read_record, write_record
+from mrae.apps.study.records import read_record, remembered, write_record
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
@@ -178,8 +178,14 @@ def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1) -> No
     With one worker the runs go one after another in this process. With several, each run is a
     spawned process whose output goes to ``OUT/<row>/seed<k>/study.log``; a run that continues
     another row's run (``init_from``) starts once that run is done. On two CPU cores two one-thread
-    runs train about 1.4x faster in total than one two-thread run after the other.
+    runs train about 1.4x faster in total than one two-thread run after the other. Each record of
+    the study's ledger is read once (:func:`mrae.apps.study.records.remembered`).
     """
+    with remembered(study):
+        _run_jobs(study, jobs, quick, workers)
+
+
+def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
     for row, seed in jobs:
         parent = parent_run(study, row, seed)
         if parent and parent not in jobs and not finished(study, *parent, quick):
@@ -210,11 +216,17 @@ def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1) -> No
     _run_pool(study, todo, quick, workers)
 
 
+def study_order(jobs: list[Job]) -> list[Job]:
+    """The order the study trains ``jobs`` in: the paper's host (Faster R-CNN) first, then the
+    other hosts' rows (the host study, issue 18: it never delays the paper's rows); in each, seed by
+    seed (after each round every row has as many finished seeds); otherwise the given order."""
+    return sorted(jobs, key=lambda job: (job[0].detector != "faster_rcnn", job[1]))
+
+
 def pool_order(jobs: list[Job]) -> list[Job]:
-    """The order a pool starts ``jobs`` in: seed by seed (after each round every row has as many
-    finished seeds), and within a seed the longest runs (a scaled schedule) first, so that they
-    do not finish alone at the end; otherwise the study file's order."""
-    return sorted(jobs, key=lambda job: (job[1], -job[0].schedule_scale))
+    """The order a pool starts ``jobs`` in: :func:`study_order`, and within a seed the longest runs
+    (a scaled schedule) first, so that they do not finish alone at the end."""
+    return sorted(jobs, key=lambda job: (job[0].detector != "faster_rcnn", job[1], -job[0].schedule_scale))
 
 
 def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None) -> None:

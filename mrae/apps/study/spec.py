@@ -9,7 +9,9 @@ A study file (``configs/synth/study.yaml``) holds:
   ``train.seed`` 0..seeds-1; ``init_from`` names an earlier row whose final checkpoint this row
   continues (the mixed row); ``schedule_scale: N`` (default 1) trains the row N times the study's
   steps (``train.steps``, ``train.milestones``, ``train.warmup_steps`` and ``train.eval_every``
-  times N: as many evaluations, at the same fractions of its schedule);
+  times N: as many evaluations, at the same fractions of its schedule). A row's host is its
+  config's ``model.detector`` (read into ``Row.detector``): the claims judge the rows of each host
+  apart, and the runner trains the paper's host (Faster R-CNN) first;
 - ``overrides``: ``key=value`` settings applied to every row (the budget); ``quick``: those added
   by ``--quick``; ``out``: the runs' folder; ``readme``: the README whose headline block the study
   rewrites; ``records``: the folder of the ledger of finished runs (:mod:`mrae.apps.study.records`).
@@ -17,7 +19,7 @@ A study file (``configs/synth/study.yaml``) holds:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +55,7 @@ class Row:
     seeds: int = 1
     init_from: str | None = None  # name of the row whose final checkpoint this row continues
     schedule_scale: int = 1  # trains schedule_scale times the study's steps
+    detector: str = "faster_rcnn"  # the host: its config's model.detector (set by load_study)
 
     @property
     def slug(self) -> str:
@@ -117,8 +120,8 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
         readme=Path(raw["readme"]) if raw.get("readme") else None,
         records=Path(raw["records"]) if raw.get("records") else None,
     )
-    for row in rows:
-        _check_role(study, row)
+    hosts = [_check_role(study, row) for row in rows]
+    rows[:] = [replace(row, detector=host) for row, host in zip(rows, hosts, strict=True)]
     return study
 
 
@@ -149,8 +152,8 @@ def _row(path: Path, i: int, item: Any) -> Row:
     return Row(name, config, role, item.get("seeds", 1), init_from, item.get("schedule_scale", 1))
 
 
-def _check_role(study: Study, row: Row) -> None:
-    """The row's config builds what its role stands for."""
+def _check_role(study: Study, row: Row) -> str:
+    """The row's config builds what its role stands for; returns its ``model.detector``."""
     m = row_config(study, row).model
     fits = {
         "baseline": m.extractor == "single",
@@ -168,6 +171,7 @@ def _check_role(study: Study, row: Row) -> None:
             f"{study.source}: row {row.name!r} has role {row.role} ({ROLES[row.role]}), but its config "
             f"{row.config} builds extractor {m.extractor} (mode {m.mode}, fpn_anchors {m.fpn_anchors})"
         )
+    return str(m.detector)
 
 
 def row_config(study: Study, row: Row, seed: int = 0, quick: bool = False):

@@ -21,15 +21,15 @@ MIXED_REASON = ("the control for the mixed row: MRAE template 2 trained as many 
 
 def _model(cfg) -> dict[str, Any]:
     m = cfg.model
-    return {"extractor": m.extractor, "level": int(m.level), "template": int(m.template),
-            "mode": m.mode, "fpn_anchors": m.fpn_anchors}
+    return {"detector": m.detector, "extractor": m.extractor, "level": int(m.level),
+            "template": int(m.template), "mode": m.mode, "fpn_anchors": m.fpn_anchors}
 
 
 def summarize(study: Study, seeds_override: int | None = None, quick: bool = False) -> list[dict]:
     """Mean and spread over seeds of every row with a finished run, with its convergence curves.
 
-    Each entry: name, role, config, model (extractor, level, template, mode, fpn_anchors of the
-    row's config), init_from, schedule_scale, steps, seeds (those finished without diverging),
+    Each entry: name, role, config, model (detector, extractor, level, template, mode, fpn_anchors
+    of the row's config), init_from, schedule_scale, steps, seeds (those finished without diverging),
     mean, std (sample standard deviation over those seeds), runs (their final metrics), curves, attention (mean over seeds,
     or None), diverged ({seed: message}), step_offset (the steps of the run it continues).
     """
@@ -166,9 +166,11 @@ def _machine() -> dict[str, Any]:
 
 def build_results(study: Study, summary: list[dict], command: str, commit_id: str,
                   quick: bool = False) -> dict[str, Any]:
-    """Everything the page and the README block are rendered from (``results.json``)."""
+    """Everything the page and the README block are rendered from (``results.json``); ``hosts``:
+    the hosts of the study's rows (``model.detector``), in the study file's order, finished or not."""
     from mrae.apps.study.claims import judge
 
+    hosts = list(dict.fromkeys(row.detector for row in study.rows))
     return clean({
         "format": RESULTS_FORMAT,
         "study": str(study.source),
@@ -179,8 +181,9 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "machine": _machine(),
         "budget": budget(study, quick),
         "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
+        "hosts": hosts,
         "rows": summary,
-        "claims": judge(summary),
+        "claims": judge(summary, hosts),
     })
 
 

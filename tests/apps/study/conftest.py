@@ -1,8 +1,10 @@
-"""Hand-made study rows and results, the shape `mrae.apps.study.summary` gives them."""
+"""Hand-made study rows and results, the shape `mrae.apps.study.summary` gives them, and the small
+study file that the runner and ledger tests share."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 import pytest
 
@@ -60,3 +62,33 @@ def paper_like() -> list[dict]:
         make_row("MRAE template 1 -> 2 (mixed)", "mixed", seeds(3.5), attention=[0.4, 0.4, 0.2]),
         make_row("MRAE template 2, long", "mrae_long", seeds(5.2)),
     ]
+
+
+def write_small_study(tmp_path: Path, steps: int = 20, records: bool = True):
+    """A loaded study of three rows, 2 seeds each: single C1, MRAE template 1 and the mixed row
+    continuing it (its config with its own data seed 5 and pretraining steps 7); runs under
+    ``tmp_path/runs``, a budget of `steps` steps and, with `records`, a ledger in ``tmp_path/records``."""
+    from mrae.apps.study.spec import load_study
+
+    (tmp_path / "a.yaml").write_text("model: {extractor: single, pretrained: synthetic}\n")
+    (tmp_path / "b.yaml").write_text("model: {extractor: mrae, template: 1, pretrained: synthetic}\n")
+    (tmp_path / "c.yaml").write_text(
+        "model: {extractor: mrae, template: 2, pretrained: synthetic}\ndata: {synthetic: {seed: 5}}\n"
+        "pretrain: {steps: 7}\n")
+    path = tmp_path / "study.yaml"
+    path.write_text(
+        f"out: {tmp_path / 'runs'}\n"
+        + (f"records: {tmp_path / 'records'}\n" if records else "")
+        + f"overrides: [train.steps={steps}, 'train.milestones=[10]', train.eval_every=10]\n"
+        "rows:\n"
+        "  - {name: single C1, config: a.yaml, role: baseline, seeds: 2}\n"
+        "  - {name: MRAE template 1, config: b.yaml, role: mrae, seeds: 2}\n"
+        "  - {name: mixed, config: c.yaml, role: mixed, seeds: 2, init_from: MRAE template 1}\n"
+    )
+    return load_study(path)
+
+
+@pytest.fixture
+def small_study() -> Callable[..., object]:
+    """`small_study(tmp_path, steps=20, records=True)`: :func:`write_small_study`."""
+    return write_small_study

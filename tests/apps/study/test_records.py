@@ -4,30 +4,12 @@ trained again before the run that continues it, and a --quick study records noth
 
 import json
 import shutil
-from pathlib import Path
 
 from mrae.apps.study import runner
 from mrae.apps.study.records import backfill, read_record, record_path, write_record
-from mrae.apps.study.spec import load_study, run_dir
+from mrae.apps.study.spec import run_dir
 from mrae.apps.study.summary import summarize
 from mrae.files import write_json_atomic
-
-
-def _study(tmp_path: Path, steps: int = 20):
-    (tmp_path / "a.yaml").write_text("model: {extractor: single, pretrained: synthetic}\n")
-    (tmp_path / "b.yaml").write_text("model: {extractor: mrae, template: 1, pretrained: synthetic}\n")
-    (tmp_path / "c.yaml").write_text("model: {extractor: mrae, template: 2, pretrained: synthetic}\n")
-    path = tmp_path / "study.yaml"
-    path.write_text(
-        f"out: {tmp_path / 'runs'}\n"
-        f"records: {tmp_path / 'records'}\n"
-        f"overrides: [train.steps={steps}, 'train.milestones=[10]', train.eval_every=10]\n"
-        "rows:\n"
-        "  - {name: single C1, config: a.yaml, role: baseline, seeds: 2}\n"
-        "  - {name: MRAE template 1, config: b.yaml, role: mrae, seeds: 2}\n"
-        "  - {name: mixed, config: c.yaml, role: mixed, seeds: 2, init_from: MRAE template 1}\n"
-    )
-    return load_study(path)
 
 
 def _jobs(study):
@@ -46,8 +28,8 @@ def _finish(study, row, seed, ap: float, weights: bool = True) -> None:
     write_json_atomic(folder / "final_metrics.json", {"AP": ap, "AP50": 2 * ap, "train_seconds": 1.0})
 
 
-def test_a_clean_clone_reports_the_recorded_runs_as_the_run_folders_did(tmp_path):
-    study = _study(tmp_path)
+def test_a_clean_clone_reports_the_recorded_runs_as_the_run_folders_did(tmp_path, small_study):
+    study = small_study(tmp_path)
     for (row, seed), ap in zip(_jobs(study), (0.1, 0.2, 0.3, 0.4, 0.5, 0.6), strict=True):
         _finish(study, row, seed, ap)
     before = summarize(study)
@@ -63,21 +45,21 @@ def test_a_clean_clone_reports_the_recorded_runs_as_the_run_folders_did(tmp_path
     assert all(runner.finished(study, row, seed) for row, seed in _jobs(study))
 
 
-def test_a_record_of_another_budget_is_ignored(tmp_path):
-    study = _study(tmp_path)
+def test_a_record_of_another_budget_is_ignored(tmp_path, small_study):
+    study = small_study(tmp_path)
     _finish(study, study.rows[0], 0, 0.1)
     write_record(study, study.rows[0], 0, {"AP": 0.1})
     assert read_record(study, study.rows[0], 0) is not None
     shutil.rmtree(study.out)
-    longer = _study(tmp_path, steps=40)  # the same rows and records folder, another budget
+    longer = small_study(tmp_path, steps=40)  # the same rows and records folder, another budget
     assert read_record(longer, longer.rows[0], 0) is None
     assert not runner.finished(longer, longer.rows[0], 0)
     record_path(study, study.rows[0], 0).write_text("{not json")
     assert read_record(study, study.rows[0], 0) is None
 
 
-def test_a_recorded_parent_whose_weights_are_gone_is_trained_again_first(tmp_path, monkeypatch):
-    study = _study(tmp_path)
+def test_a_recorded_parent_whose_weights_are_gone_is_trained_again_first(tmp_path, monkeypatch, small_study):
+    study = small_study(tmp_path)
     t1 = study.rows[1]
     _finish(study, t1, 0, 0.3)
     write_record(study, t1, 0, {"AP": 0.3})
@@ -94,27 +76,27 @@ def test_a_recorded_parent_whose_weights_are_gone_is_trained_again_first(tmp_pat
     assert events == [("MRAE template 1", 0), ("mixed", 0)]
 
 
-def test_a_run_that_continues_a_recorded_diverged_run_needs_no_weights(tmp_path, monkeypatch):
+def test_a_run_that_continues_a_recorded_diverged_run_needs_no_weights(tmp_path, monkeypatch, small_study):
     import mrae.engine.train
 
     monkeypatch.setattr(mrae.engine.train, "train", lambda *a, **k: (_ for _ in ()).throw(AssertionError))
-    study = _study(tmp_path)
+    study = small_study(tmp_path)
     write_record(study, study.rows[1], 1, {"diverged": "training diverged at step 3"})
     record = runner.run_row(study, study.rows[2], 1, quick=False)
     assert "not trained: the run it continues (MRAE template 1, seed 1) diverged" in record["diverged"]
     assert read_record(study, study.rows[2], 1)["final"] == record
 
 
-def test_a_quick_study_records_nothing(tmp_path):
-    study = _study(tmp_path)
+def test_a_quick_study_records_nothing(tmp_path, small_study):
+    study = small_study(tmp_path)
     _finish(study, study.rows[0], 0, 0.1)
     assert record_path(study, study.rows[0], 0, quick=True) is None
     assert backfill(study, _jobs(study), quick=True) == 0
     assert not (tmp_path / "records").exists()
 
 
-def test_a_setting_added_to_the_code_since_the_record_at_its_default_keeps_the_record(tmp_path):
-    study = _study(tmp_path)
+def test_a_setting_added_to_the_code_since_the_record_at_its_default_keeps_the_record(tmp_path, small_study):
+    study = small_study(tmp_path)
     _finish(study, study.rows[0], 0, 0.1)
     path = write_record(study, study.rows[0], 0, {"AP": 0.1})
     record = json.loads(path.read_text())

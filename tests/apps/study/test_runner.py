@@ -7,34 +7,17 @@ from pathlib import Path
 import pytest
 
 from mrae.apps.study import runner
-from mrae.apps.study.spec import load_study, run_dir
+from mrae.apps.study.spec import run_dir
 from mrae.engine.config import PretrainConfig
 from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
-
-
-def _study(tmp_path: Path):
-    (tmp_path / "a.yaml").write_text("model: {extractor: single, pretrained: synthetic}\n")
-    (tmp_path / "b.yaml").write_text("model: {extractor: mrae, template: 1, pretrained: synthetic}\n")
-    (tmp_path / "c.yaml").write_text(
-        "model: {extractor: mrae, pretrained: synthetic}\ndata: {synthetic: {seed: 5}}\n"
-        "pretrain: {steps: 7}\n")
-    path = tmp_path / "study.yaml"
-    path.write_text(
-        f"out: {tmp_path / 'runs'}\n"
-        "rows:\n"
-        "  - {name: single C1, config: a.yaml, role: baseline, seeds: 2}\n"
-        "  - {name: MRAE template 1, config: b.yaml, role: mrae, seeds: 2}\n"
-        "  - {name: mixed, config: c.yaml, role: mixed, seeds: 2, init_from: MRAE template 1}\n"
-    )
-    return load_study(path)
 
 
 def _jobs(study):
     return [(row, seed) for row in study.rows for seed in range(row.seeds)]
 
 
-def test_shared_data_and_pretrained_trunks_are_made_once_per_setting(tmp_path, monkeypatch):
+def test_shared_data_and_pretrained_trunks_are_made_once_per_setting(tmp_path, monkeypatch, small_study):
     import mrae.engine.config
     import mrae.engine.pretrain
 
@@ -42,14 +25,14 @@ def test_shared_data_and_pretrained_trunks_are_made_once_per_setting(tmp_path, m
     monkeypatch.setattr(mrae.engine.config, "resolve_data", lambda cfg: data.append(cfg.data.synthetic.seed))
     monkeypatch.setattr(mrae.engine.pretrain, "resolve_pretrained",
                         lambda cfg: trunks.append(cfg.pretrain.steps))
-    study = _study(tmp_path)
+    study = small_study(tmp_path, records=False)
     runner.prepare_shared(study, _jobs(study), quick=False)
     assert sorted(data) == [0, 5]  # two data settings among six runs
     assert sorted(trunks) == [7, PretrainConfig().steps]  # two pretraining settings
 
 
-def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped(tmp_path, monkeypatch):
-    study = _study(tmp_path)
+def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped(tmp_path, monkeypatch, small_study):
+    study = small_study(tmp_path, records=False)
     events = []
     monkeypatch.setattr(runner, "prepare_shared",
                         lambda study, jobs, quick: events.append(("prepare", [(r.name, s) for r, s in jobs])))
@@ -70,20 +53,20 @@ def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped
     assert events == []  # everything finished: nothing prepared, nothing run
 
 
-def test_a_run_whose_parent_has_no_finished_run_is_refused(tmp_path):
-    study = _study(tmp_path)
+def test_a_run_whose_parent_has_no_finished_run_is_refused(tmp_path, small_study):
+    study = small_study(tmp_path, records=False)
     with pytest.raises(ConfigError, match="continues row 'MRAE template 1' \\(seed 0\\)"):
         runner.run_jobs(study, [(study.rows[2], 0)], quick=False)
 
 
-def test_a_run_that_continues_a_diverged_run_is_recorded_as_diverged_untrained(tmp_path, monkeypatch):
+def test_a_run_that_continues_a_diverged_run_is_recorded_as_diverged_untrained(tmp_path, monkeypatch, small_study):
     import mrae.engine.train
 
     def no_training(*args, **kwargs):
         raise AssertionError("must not train")
 
     monkeypatch.setattr(mrae.engine.train, "train", no_training)
-    study = _study(tmp_path)
+    study = small_study(tmp_path, records=False)
     write_json_atomic(run_dir(study, study.rows[1], 1) / "final_metrics.json",
                       {"diverged": "training diverged at step 3", "train_seconds": 1.0})
     record = runner.run_row(study, study.rows[2], 1, quick=False)
@@ -108,8 +91,8 @@ def _worker_killed(*args):
     os._exit(9)  # what SIGKILL or the OOM killer does to a worker
 
 
-def test_a_killed_worker_is_one_clear_error(tmp_path):
-    study = _study(tmp_path)
+def test_a_killed_worker_is_one_clear_error(tmp_path, small_study):
+    study = small_study(tmp_path, records=False)
     jobs = [(study.rows[0], 0)]
     with pytest.raises(MraeError, match="a study worker died .* single C1, seed 0; .* resume"):
         runner._run_pool(study, jobs, quick=True, workers=1, target=_worker_killed)
