@@ -36,24 +36,31 @@ def _scene(index: int, width: int, height: int):
     return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
 
 
-def _median_ms(run, images) -> float:
-    times = []
+def _paired_median_ms(runs, images) -> list[float]:
+    """The median ms per image of each of ``runs`` (functions of one image), taking turns on every
+    image so that a change of the machine's load hits them alike; the first image warms up."""
+    times: list[list[float]] = [[] for _ in runs]
     for image in images:
-        start = time.perf_counter()
-        run(image)
-        times.append(time.perf_counter() - start)
-    return 1000 * statistics.median(times[1:])
+        for run, kept in zip(runs, times, strict=True):
+            start = time.perf_counter()
+            run(image)
+            kept.append(time.perf_counter() - start)
+    return [1000 * statistics.median(kept[1:]) for kept in times]
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None)
+    parser.add_argument("--out", default=None, help="also write the table here (a new file)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     args = parser.parse_args()
+    if args.out and Path(args.out).exists() and not args.overwrite:
+        parser.error(f"--out {args.out} exists; give another path, or --overwrite to replace it")
     import onnxruntime as ort
     import torch
 
+    from mrae.engine.eta import machine_now
     from mrae.evaluation.slicing import SliceOptions, sliced_detect
     from mrae.modeling.caps import detections_per_image
     from mrae.modeling.detector import build_detector
@@ -62,7 +69,7 @@ def main() -> int:
     from mrae.tables import markdown_table
 
     torch.set_num_threads(args.threads)
-    start_load = os.getloadavg()[0]
+    start_machine = machine_now()
     whole = [_scene(i, 512, 300) for i in range(args.images + 1)]
     large = [_scene(i, 1024, 600) for i in range(args.images + 1)]
     tiles = SliceOptions(tile_h=300, tile_w=512, overlap=0.2, batch_size=1)
@@ -84,11 +91,11 @@ def main() -> int:
                 cells = []
                 with torch.inference_mode():
                     for images, sliced in ((whole, False), (large, True)):
-                        for detector in (model, runtime):
-                            if sliced:
-                                cells.append(_median_ms(lambda im, d=detector: sliced_detect(d, im, tiles), images))
-                            else:
-                                cells.append(_median_ms(lambda im, d=detector: d([im]), images))
+                        if sliced:
+                            runs = [lambda im, d=d: sliced_detect(d, im, tiles) for d in (model, runtime)]
+                        else:
+                            runs = [lambda im, d=d: d([im]) for d in (model, runtime)]
+                        cells.extend(_paired_median_ms(runs, images))
                 rows.append([host, name, *(f"{c:.0f}" for c in cells),
                              f"{cells[0] / cells[1]:.2f}", f"{cells[2] / cells[3]:.2f}"])
                 print(rows[-1], file=sys.stderr)
@@ -96,8 +103,9 @@ def main() -> int:
               "PyTorch ms (1024x600 sliced)", "onnxruntime ms (1024x600 sliced)",
               "speed-up whole", "speed-up sliced"]
     note = (f"{os.cpu_count()} cores, torch {torch.__version__}, onnxruntime {ort.__version__}, "
-            f"{args.threads} thread(s), median of {args.images} images after 1; load average "
-            f"before/after: {start_load:.2f} / {os.getloadavg()[0]:.2f}")
+            f"{args.threads} thread(s), median of {args.images} images after 1, PyTorch and "
+            f"onnxruntime taking turns on each image; the machine before: {start_machine}; "
+            f"after: {machine_now()}")
     table = markdown_table(header, rows) + "\n\n" + note + "\n"
     print(table)
     if args.out:
