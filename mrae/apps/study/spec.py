@@ -14,7 +14,9 @@ A study file (``configs/synth/study.yaml``) holds:
   apart, and the runner trains the paper's host (Faster R-CNN) first;
 - ``overrides``: ``key=value`` settings applied to every row (the budget); ``quick``: those added
   by ``--quick``; ``out``: the runs' folder; ``readme``: the README whose headline block the study
-  rewrites; ``records``: the folder of the ledger of finished runs (:mod:`mrae.apps.study.records`).
+  rewrites; ``records``: the folder of the ledger of finished runs (:mod:`mrae.apps.study.records`);
+  ``title``: the results page's heading (default: the synthetic benchmark's); ``about``: markdown
+  put at the top of the page, for what every reader must see (the data's citation, rows cut).
 """
 
 from __future__ import annotations
@@ -72,10 +74,19 @@ class Study:
     source: Path
     readme: Path | None = None  # README whose headline block the study rewrites (study file's `readme`)
     records: Path | None = None  # the ledger of finished runs (study file's `records`; records.py)
+    title: str | None = None  # the results page's heading (study file's `title`)
+    about: str | None = None  # markdown at the top of the results page (study file's `about`)
 
 
 def slug(name: str) -> str:
     return "".join(c if c.isalnum() else "_" for c in name.lower()).strip("_")
+
+
+def _text(path: Path, raw: dict, key: str) -> str | None:
+    value = raw.get(key)
+    if value is not None and not isinstance(value, str):
+        raise ConfigError(f"{path}: `{key}` must be text (markdown), got {type(value).__name__}")
+    return value.strip() if value else None
 
 
 def load_study(path: str | Path, out: str | None = None) -> Study:
@@ -119,6 +130,8 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
         source=path,
         readme=Path(raw["readme"]) if raw.get("readme") else None,
         records=Path(raw["records"]) if raw.get("records") else None,
+        title=_text(path, raw, "title"),
+        about=_text(path, raw, "about"),
     )
     hosts = [_check_role(study, row) for row in rows]
     rows[:] = [replace(row, detector=host) for row, host in zip(rows, hosts, strict=True)]

@@ -174,6 +174,8 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
     return clean({
         "format": RESULTS_FORMAT,
         "study": str(study.source),
+        "title": study.title,
+        "about": study.about,
         "command": command,
         "commit": commit_id,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

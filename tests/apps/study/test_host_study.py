@@ -201,6 +201,13 @@ def test_the_host_section_says_which_rows_have_not_run_yet(results):
     assert _section(render_page(old, "c.png", None)) == section
 
 
+def test_the_page_takes_the_study_files_title_and_about(results):
+    page = render_page({**results, "title": "Real images", "about": "**Cite** us."}, "c.png", None)
+    assert page.startswith("# Real images\n") and "\n**Cite** us.\n" in page
+    default = render_page(results, "c.png", None)  # a JSON written before the keys existed
+    assert default.startswith("# Reproducing the paper's Tables 2 and 3 on the synthetic")
+
+
 def test_the_host_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp_path, row, results):
     host = _host_rows(row, "retinanet", [5.0, 5.2, 4.9], [2.5, 2.6, 2.4], [])
     host[0]["name"], host[1]["name"] = "RetinaNet MRAE template 2", "RetinaNet single C2"

@@ -132,3 +132,23 @@ def test_the_synthetic_study_has_every_row_with_three_seeds():
     assert row_config(study, by_role["fpn_all_anchors"]).model.fpn_anchors == "all"
     templates = [row_config(study, row).model.template for row in paper if row.role == "mrae"]
     assert templates == [1, 2, 3]
+
+
+def test_title_and_about_are_read_as_text_and_refused_otherwise(tmp_path):
+    row = "  - {name: a, config: mrae_t2.yaml, role: mrae}\n"
+    study = load_study(_study(tmp_path, row, 'title: "Real images"\nabout: |\n  Cite: Someone (2023).\n'))
+    assert (study.title, study.about) == ("Real images", "Cite: Someone (2023).")
+    assert load_study(_study(tmp_path, row)).title is None
+    with pytest.raises(ConfigError, match="`about` must be text"):
+        load_study(_study(tmp_path, row, "about: [1, 2]\n"))
+
+
+def test_every_hituav_page_carries_the_datasets_citation():
+    """The HIT-UAV license asks every page reporting on it to cite it: the study files put it on
+    their pages (``about``), the cut rows and the partial curve with it."""
+    root = Path(__file__).resolve().parents[3] / "configs" / "hituav"
+    for name in ("study.yaml", "pretraining.yaml"):
+        about = load_study(root / name).about
+        assert "HIT-UAV: A\n" in about and "https://doi.org/10.1038/s41597-023-02066-6" in about
+        assert "CC BY 4.0" in about
+    assert "Rows cut for the CPU" in load_study(root / "study.yaml").about
