@@ -333,13 +333,14 @@ class Trainer:
         distributed.barrier()
         metrics = None
         if self.process.is_main:
-            every, curve = self.cfg.eval.max_images, self.cfg.eval.curve_max_images
-            partial = curve is not None and self.step < self.max_steps and (every is None or curve < every)
-            count = curve if partial else every
+            everything = len(self.val_set)
+            final = min(everything, self.cfg.eval.max_images or everything)
+            curve = self.cfg.eval.curve_max_images
+            images = min(final, curve) if curve is not None and self.step < self.max_steps else final
             metrics, _ = evaluate_model(self.model, self.val_set, device=self.process.device,
-                                        max_images=count, progress=False)
-            metrics["images"] = float(min(len(self.val_set), count or len(self.val_set)))
-            if partial and metrics["images"] < len(self.val_set):
+                                        max_images=images, progress=False)
+            metrics["images"] = float(images)
+            if images < final:
                 metrics[PARTIAL] = 1.0
         metrics = distributed.broadcast_object(metrics)
         self.model.train()

@@ -3,6 +3,8 @@ NMS, without the background label."""
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import Tensor
 from torchvision.models.detection import _utils as det_utils
@@ -14,7 +16,7 @@ from mrae.modeling.caps import cap_detections
 MIN_SIZE = 1e-2
 
 
-class CappedOneStage:
+class CappedOneStage(ABC):
     """Mixin before torchvision's RetinaNet or FCOS: its post-processing (per map level: score
     threshold, the ``topk_candidates`` best, decode, clip; per-class NMS), then drop label 0 and
     boxes under ``MIN_SIZE`` px wide or high (clipped to the image's border: Faster R-CNN's box
@@ -37,13 +39,13 @@ class CappedOneStage:
     nms_thresh: float
     topk_candidates: int
 
+    @abstractmethod
     def level_scores(self, head_outputs: dict[str, list[Tensor]], image: int, level: int) -> Tensor:
         """The scores [HWA, C] of one image's map level (RetinaNet: the sigmoid of the logits)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decode_boxes(self, regression: Tensor, anchors: Tensor) -> Tensor:
         """Boxes [K, 4] xyxy from their regression [K, 4] and anchors [K, 4]."""
-        raise NotImplementedError
 
     def postprocess_detections(
         self, head_outputs: dict[str, list[Tensor]], anchors: list[list[Tensor]],
