@@ -21,7 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true",
                         help="one seed, the study file's `quick` overrides (tiny data, few steps)")
     parser.add_argument("--report", help="results page to write, with results.json beside it "
-                        "(default: docs/results.md; with --quick: OUT/results.md)")
+                        "(default: the study file's `report`, else docs/results.md; with --quick: OUT/results.md)")
     parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows")
     parser.add_argument("--report-only", action="store_true",
                         help="train nothing: summarize the finished runs and write the results")
@@ -45,6 +45,7 @@ def _command(args: argparse.Namespace) -> str:
         ["mrae study", shlex.quote(args.study)]
         + (["--quick"] if args.quick else [])
         + ([f"--out {shlex.quote(args.out)}"] if args.out else [])
+        + ([f"--report {shlex.quote(args.report)}"] if args.report else [])
         + (["--rows", *map(shlex.quote, args.rows)] if args.rows else [])
         + ([f"--jobs {args.jobs}"] if args.jobs > 1 else [])
     )
@@ -65,7 +66,8 @@ def check_outputs(study, report: Path, readme: Path | None, args: argparse.Names
         raise ConfigError(f"--report {report}: the results JSON goes beside the page; give a .md path")
     # --render-only rewrites the results JSON too, where the claims are judged again (rejudge).
     outputs = output_paths(report)
-    inputs = [args.study, readme, *(row.config for row in study.rows)]
+    compared = [study.compare.results, study.compare.readme] if study.compare else []
+    inputs = [args.study, readme, *compared, *(row.config for row in study.rows)]
     for path in outputs:
         check_file(path, "study", inputs=inputs, overwrite=args.overwrite, flag="--report")
     return outputs
@@ -77,15 +79,17 @@ def main(args: argparse.Namespace) -> int:
     from mrae.ownership import record_files
 
     study = load_study(args.study, args.out)
-    report = Path(args.report or (study.out / "results.md" if args.quick else "docs/results.md"))
+    report = Path(args.report) if args.report else study.out / "results.md" if args.quick else study.report
     results_path = report.with_suffix(".json")
     readme = None if args.quick else (Path(args.readme) if args.readme else study.readme)
+    # the README whose block compares this study's verdicts with another's (never with --quick)
+    compare_readme = None if args.quick or study.compare is None else study.compare.readme
     if args.render_only and not results_path.is_file():
         raise ConfigError(f"{results_path}: no results to render; run the study first")
     if args.render_only:
         outputs = check_outputs(study, report, readme, args)
         rejudge(results_path)
-        render_report(results_path, report, readme)
+        render_report(results_path, report, readme, compare_readme)
         record_files([p for p in outputs if p.is_file()], "study")
         print(f"results page: {report} (rendered from {results_path})")
         return 0
@@ -122,7 +126,7 @@ def main(args: argparse.Namespace) -> int:
     measure_speed(study, summary, args.quick, images=2 if args.quick else 20)
     results = build_results(study, summary, _command(args), commit_id, args.quick)
     write_json_atomic(results_path, results)
-    render_report(results_path, report, readme)
+    render_report(results_path, report, readme, compare_readme)
     record_files([p for p in outputs if p.is_file()], "study")  # its own: replaced next time
     print(markdown_table(results["rows"]))
     print(f"\nresults: {results_path}\nresults page: {report}")

@@ -21,6 +21,8 @@ from mrae.apps.study.claims import (
     host_of,
     mean_ap,
 )
+from mrae.apps.study.compare import COMPARE_BEGIN, COMPARE_END, comparison_section
+from mrae.apps.study.compare import readme_block as comparison_block
 from mrae.apps.study.plots import plot_attention, plot_convergence
 from mrae.errors import ConfigError
 from mrae.files import write_text_atomic
@@ -29,6 +31,7 @@ from mrae.tables import markdown_table as write_table
 
 METRIC_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "AR1", "AR10", "AR100", "ARs", "ARm")
 HEADLINE_COLUMNS = ("AP", "AP50", "APs", "AR100")
+SPREAD_BAR = 0.05  # a row's seed spread the budget aims at: sample std of AP at most ~5% of its mean
 README_BEGIN = "<!-- mrae study: headline table begin -->"
 README_END = "<!-- mrae study: headline table end -->"
 
@@ -145,7 +148,23 @@ def budget_lines(results: dict[str, Any]) -> list[str]:
             f"- continued: **{c['name']}** starts from the final weights of {c['init_from']} and "
             f"trains {c['steps']} more steps ({c['total_steps']} in all)"
         )
-    return lines
+    spread = seed_spread(results["rows"])
+    return lines + ([spread] if spread else [])
+
+
+def seed_spread(rows: list[dict]) -> str | None:
+    """The budget's check: each row's seed spread (sample standard deviation of AP over its mean),
+    and the rows above :data:`SPREAD_BAR`; None while no row has two seeds."""
+    spreads = [(e["name"], e["std"]["AP"] / e["mean"]["AP"]) for e in rows
+               if len(e["seeds"]) > 1 and e["mean"].get("AP") and e["std"].get("AP") is not None]
+    if not spreads:
+        return None
+    over = [name for name, spread in spreads if spread > SPREAD_BAR]
+    return (f"- seed spread (sample standard deviation of a row's AP over its mean; the budget aims at "
+            f"{100 * SPREAD_BAR:.0f}% or less, where the seeds agree against the gaps between rows): "
+            + ", ".join(f"{name} {100 * spread:.1f}%" for name, spread in spreads)
+            + f"; {len(spreads) - len(over)} of {len(spreads)} rows within {100 * SPREAD_BAR:.0f}%"
+            + (f", above it: {', '.join(over)}" if over else ""))
 
 
 def conclusion(results: dict[str, Any]) -> str:
@@ -161,9 +180,11 @@ def conclusion(results: dict[str, Any]) -> str:
     said = "; ".join(f"{verdict}: {', '.join(titles)}" for verdict, titles in groups.items())
     b = results["budget"]
     seeds = sorted({len(e["seeds"]) for e in results["rows"] if e["seeds"]})
+    data = ("on other data (one dataset here)" if not b["data"].startswith("synthetic")
+            else "on real images (synthetic shapes only here)")
     return (
         f"**In short**: of {len(claims)} claims judged, {said}. What it still cannot say: whether "
-        f"this holds on real images (synthetic shapes only here), for the paper's ImageNet "
+        f"this holds {data}, for the paper's ImageNet "
         f"ResNet-101 (here {b['backbone']}, initial weights {_start(b, short=True)}), or after the "
         f"paper's ~1M steps (here {b['steps']}); and with {'/'.join(map(str, seeds))} seeds a row the "
         "intervals are wide (a t-interval with 2 degrees of freedom is 4.3 standard errors each "
@@ -306,6 +327,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         *[f"- {line}" for line in discuss(rows)],
         "",
         *host_section(results),
+        *comparison_section(results),
         "## Convergence",
         "",
         f"![AP against training step]({convergence})",
@@ -331,19 +353,25 @@ def readme_block(results: dict[str, Any], link: str) -> str:
     )
 
 
-def update_readme(readme: Path, results: dict[str, Any], report: Path) -> bool:
-    """Replace the README's block between the headline markers; False where there is none."""
+def update_readme(readme: Path, results: dict[str, Any], report: Path, compared: bool = False) -> bool:
+    """Replace the README's block between the headline markers (``compared``: the comparison
+    markers, with :func:`mrae.apps.study.compare.readme_block`); False where there is none, or
+    where the compared study's results are missing."""
+    first, last = (COMPARE_BEGIN, COMPARE_END) if compared else (README_BEGIN, README_END)
     if not readme.is_file():
         return False
     text = readme.read_text()
-    begin, end = text.find(README_BEGIN), text.find(README_END)
+    begin, end = text.find(first), text.find(last)
     if begin < 0 or end < begin:
         return False
     try:
         link = str(report.resolve().relative_to(readme.resolve().parent))
     except ValueError:
         link = str(report)
-    write_text_atomic(readme, text[:begin] + readme_block(results, link) + text[end + len(README_END):])
+    block = comparison_block(results, link) if compared else readme_block(results, link)
+    if block is None:
+        return False
+    write_text_atomic(readme, text[:begin] + block + text[end + len(last):])
     return True
 
 
@@ -365,9 +393,11 @@ def rejudge(results_json_path: str | Path) -> bool:
 
 
 def render_report(results_json_path: str | Path, report: str | Path | None = None,
-                  readme: str | Path | None = None) -> Path:
+                  readme: str | Path | None = None, compare_readme: str | Path | None = None) -> Path:
     """Render the page (default: the JSON's path with ``.md``), its two plots beside it and, where
-    `readme` is given, the README's headline block, all from the results JSON alone."""
+    `readme` is given, the README's headline block, all from the results JSON alone; where the
+    results name another study to compare with (``compare``), that study's results JSON too, for
+    the page's comparison section and the comparison block of `compare_readme`."""
     results_json_path = Path(results_json_path)
     text = read_text(results_json_path, JSON_LIMIT, what="results JSON", error=ConfigError)
     try:
@@ -388,4 +418,7 @@ def render_report(results_json_path: str | Path, report: str | Path | None = Non
                                           attention.name if has_attention else None))
     if readme is not None and update_readme(Path(readme), results, report):
         print(f"headline table written into {readme}")
+    if (compare_readme is not None and results.get("compare")
+            and update_readme(Path(compare_readme), results, report, compared=True)):
+        print(f"comparison with the {results['compare']['other']} study written into {compare_readme}")
     return report

@@ -16,7 +16,13 @@ A study file (``configs/synth/study.yaml``) holds:
   by ``--quick``; ``out``: the runs' folder; ``readme``: the README whose headline block the study
   rewrites; ``records``: the folder of the ledger of finished runs (:mod:`mrae.apps.study.records`);
   ``title``: the results page's heading (default: the synthetic benchmark's); ``about``: markdown
-  put at the top of the page, for what every reader must see (the data's citation, rows cut).
+  put at the top of the page, for what every reader must see (the data's citation, rows cut);
+  ``report``: the results page (default ``docs/results.md``; the results JSON goes beside it), so
+  that a second study never writes over the first one's page; ``compare``: ``{results, this,
+  other, readme}``, another study's results JSON whose verdicts the page sets beside this study's
+  (:mod:`mrae.apps.study.compare`), the two studies' names in that comparison, and the README whose
+  comparison block it rewrites (optional). Paths outside ``rows`` are relative to the working
+  folder (the repository's root), as the commands' own paths are.
 """
 
 from __future__ import annotations
@@ -45,6 +51,9 @@ ROLES: dict[str, str] = {
 # Rows whose model keeps attention weights: measured after training and drawn in the attention plot.
 ATTENTION_ROLES = ("soft", "mrae", "mrae_spatial", "mixed", "mrae_long")
 ROW_KEYS = ("name", "config", "role", "seeds", "init_from", "schedule_scale")
+STUDY_KEYS = ("rows", "overrides", "quick", "out", "readme", "records", "title", "about", "report", "compare")
+COMPARE_KEYS = ("results", "this", "other", "readme")
+DEFAULT_REPORT = Path("docs/results.md")
 
 
 @dataclass(frozen=True)
@@ -66,6 +75,16 @@ class Row:
 
 
 @dataclass(frozen=True)
+class Compare:
+    """Another study whose verdicts this study's page sets beside its own (study file's `compare`)."""
+
+    results: Path  # the other study's results JSON
+    this: str  # this study's name in the comparison ("HIT-UAV")
+    other: str  # the other's ("synthetic")
+    readme: Path | None = None  # README whose comparison block the study rewrites
+
+
+@dataclass(frozen=True)
 class Study:
     rows: list[Row]
     out: Path
@@ -76,6 +95,8 @@ class Study:
     records: Path | None = None  # the ledger of finished runs (study file's `records`; records.py)
     title: str | None = None  # the results page's heading (study file's `title`)
     about: str | None = None  # markdown at the top of the results page (study file's `about`)
+    report: Path = DEFAULT_REPORT  # the results page (study file's `report`)
+    compare: Compare | None = None  # another study to compare verdicts with (study file's `compare`)
 
 
 def slug(name: str) -> str:
@@ -87,6 +108,35 @@ def _text(path: Path, raw: dict, key: str) -> str | None:
     if value is not None and not isinstance(value, str):
         raise ConfigError(f"{path}: `{key}` must be text (markdown), got {type(value).__name__}")
     return value.strip() if value else None
+
+
+def _report(path: Path, value: Any) -> Path:
+    if value is None:
+        return DEFAULT_REPORT
+    if not isinstance(value, str) or not value.lower().endswith(".md"):
+        raise ConfigError(f"{path}: `report` must be the results page's path ending in .md, got {value!r}")
+    return Path(value)
+
+
+def _compare(path: Path, value: Any) -> Compare | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ConfigError(f"{path}: `compare` must be a mapping with keys {list(COMPARE_KEYS)}")
+    unknown = set(value) - set(COMPARE_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: compare has unknown key(s) {sorted(unknown)}; valid: {list(COMPARE_KEYS)}")
+    for key in ("results", "this", "other"):
+        if not isinstance(value.get(key), str) or not value[key].strip():
+            raise ConfigError(f"{path}: compare.{key} must be non-empty text (the other study's results "
+                              "JSON, this study's name, the other's name)")
+    if not value["results"].lower().endswith(".json"):
+        raise ConfigError(f"{path}: compare.results must be a results JSON (.json), got {value['results']!r}")
+    readme = value.get("readme")
+    if readme is not None and not isinstance(readme, str):
+        raise ConfigError(f"{path}: compare.readme must be a path, got {readme!r}")
+    return Compare(Path(value["results"]), value["this"].strip(), value["other"].strip(),
+                   Path(readme) if readme else None)
 
 
 def load_study(path: str | Path, out: str | None = None) -> Study:
@@ -104,6 +154,9 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
         raise ConfigError(f"{path}: not valid YAML ({shorten(str(error))})") from None
     if not isinstance(raw, dict) or not isinstance(raw.get("rows"), list) or not raw["rows"]:
         raise ConfigError(f"{path}: a study file needs a non-empty list `rows`")
+    unknown = set(raw) - set(STUDY_KEYS)
+    if unknown:
+        raise ConfigError(f"{path}: unknown key(s) {sorted(unknown)}; valid: {list(STUDY_KEYS)}")
     rows = [_row(path, i, item) for i, item in enumerate(raw["rows"])]
     folders: dict[str, str] = {}
     for row in rows:
@@ -132,6 +185,8 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
         records=Path(raw["records"]) if raw.get("records") else None,
         title=_text(path, raw, "title"),
         about=_text(path, raw, "about"),
+        report=_report(path, raw.get("report")),
+        compare=_compare(path, raw.get("compare")),
     )
     hosts = [_check_role(study, row) for row in rows]
     rows[:] = [replace(row, detector=host) for row, host in zip(rows, hosts, strict=True)]

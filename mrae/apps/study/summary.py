@@ -176,6 +176,8 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "study": str(study.source),
         "title": study.title,
         "about": study.about,
+        "compare": ({"results": str(study.compare.results), "this": study.compare.this,
+                     "other": study.compare.other} if study.compare else None),
         "command": command,
         "commit": commit_id,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

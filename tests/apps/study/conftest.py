@@ -64,6 +64,37 @@ def paper_like() -> list[dict]:
     ]
 
 
+@pytest.fixture
+def results(paper_like) -> dict:
+    """A results JSON's content around `paper_like` (claims not judged: ``[]``)."""
+    from mrae.apps.study.summary import MIXED_REASON
+
+    return {
+        "format": 1,
+        "study": "configs/synth/study.yaml",
+        "command": "mrae study configs/synth/study.yaml --jobs 2",
+        "commit": "0123abc",
+        "date": "2026-11-25 15:24 UTC",
+        "quick": False,
+        "machine": {"machine": "x86_64", "threads": 2, "torch": "2.14.1", "device": "CPU"},
+        "budget": {
+            "steps": 100, "batch_size": 2, "epochs": 0.25, "lr": 0.02, "momentum": 0.9,
+            "milestones": [70, 90], "warmup_steps": 10, "eval_every": 50, "backbone": "resnet18",
+            "pretrained": "synthetic", "head": "mlp", "out_channels": 256, "min_size": 300,
+            "max_size": 512, "data": "synthetic data: 800 train and 200 val images (seed 0)",
+            "differs": [],
+            "scaled": [{"name": "MRAE template 2, long", "role": "mrae_long", "schedule_scale": 2,
+                        "steps": 200, "milestones": [140, 180], "warmup_steps": 20,
+                        "reason": MIXED_REASON}],
+            "continued": [{"name": "MRAE template 1 -> 2 (mixed)", "init_from": "MRAE template 1",
+                           "steps": 100, "total_steps": 200}],
+        },
+        "ms_images": 20,
+        "rows": paper_like,
+        "claims": [],
+    }
+
+
 def write_small_study(tmp_path: Path, steps: int = 20, records: bool = True):
     """A loaded study of three rows, 2 seeds each: single C1, MRAE template 1 and the mixed row
     continuing it (its config with its own data seed 5 and pretraining steps 7); runs under

@@ -15,34 +15,6 @@ from mrae.apps.study.report import (
 from mrae.apps.study.summary import MIXED_REASON
 
 
-@pytest.fixture
-def results(paper_like) -> dict:
-    return {
-        "format": 1,
-        "study": "configs/synth/study.yaml",
-        "command": "mrae study configs/synth/study.yaml --jobs 2",
-        "commit": "0123abc",
-        "date": "2026-11-25 15:24 UTC",
-        "quick": False,
-        "machine": {"machine": "x86_64", "threads": 2, "torch": "2.14.1", "device": "CPU"},
-        "budget": {
-            "steps": 100, "batch_size": 2, "epochs": 0.25, "lr": 0.02, "momentum": 0.9,
-            "milestones": [70, 90], "warmup_steps": 10, "eval_every": 50, "backbone": "resnet18",
-            "pretrained": "synthetic", "head": "mlp", "out_channels": 256, "min_size": 300,
-            "max_size": 512, "data": "synthetic data: 800 train and 200 val images (seed 0)",
-            "differs": [],
-            "scaled": [{"name": "MRAE template 2, long", "role": "mrae_long", "schedule_scale": 2,
-                        "steps": 200, "milestones": [140, 180], "warmup_steps": 20,
-                        "reason": MIXED_REASON}],
-            "continued": [{"name": "MRAE template 1 -> 2 (mixed)", "init_from": "MRAE template 1",
-                           "steps": 100, "total_steps": 200}],
-        },
-        "ms_images": 20,
-        "rows": paper_like,
-        "claims": [],
-    }
-
-
 def test_table_shows_mean_and_spread_only_for_several_seeds(row):
     table = markdown_table([row("single C1", "baseline", [2.2, 2.5, 2.8]), row("soft", "soft", [0.04])])
     assert "| single C1 | 3 | 2.5 ± 0.3 |" in table
@@ -85,6 +57,25 @@ def test_the_budget_says_which_row_has_a_scaled_schedule_and_why(tmp_path, resul
             + MIXED_REASON) in text
     assert ("- continued: **MRAE template 1 -> 2 (mixed)** starts from the final weights of MRAE "
             "template 1 and trains 100 more steps (200 in all)") in text
+
+
+def test_the_seed_spread_of_every_row_is_checked_against_five_percent(row):
+    from mrae.apps.study.report import seed_spread
+
+    line = seed_spread([row("a", "baseline", [10.0, 10.2, 9.8]), row("b", "soft", [3.0, 4.0, 5.0]),
+                        row("one seed", "mrae", [7.0])])
+    assert line.startswith("- seed spread (sample standard deviation of a row's AP over its mean; ")
+    assert line.endswith(": a 2.0%, b 25.0%; 1 of 2 rows within 5%, above it: b")
+    assert seed_spread([row("a", "baseline", [10.0, 10.1])]).endswith("; 1 of 1 rows within 5%")
+    assert seed_spread([row("one seed", "mrae", [7.0])]) is None
+
+
+def test_the_conclusion_names_what_the_data_cannot_say(results):
+    from mrae.apps.study.report import conclusion
+
+    assert "whether this holds on real images (synthetic shapes only here)" in conclusion(results)
+    real = {**results, "budget": {**results["budget"], "data": "data: a (train), b (val)"}}
+    assert "whether this holds on other data (one dataset here)" in conclusion(real)
 
 
 def test_the_attention_plot_takes_every_row_that_keeps_attention_weights(paper_like):

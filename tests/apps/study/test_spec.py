@@ -1,5 +1,6 @@
 """Reading the study file: roles, seeds, schedule_scale, run folders, init_from; one-line errors."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -152,3 +153,41 @@ def test_every_hituav_page_carries_the_datasets_citation():
         assert "HIT-UAV: A\n" in about and "https://doi.org/10.1038/s41597-023-02066-6" in about
         assert "CC BY 4.0" in about
     assert "Rows cut for the CPU" in load_study(root / "study.yaml").about
+
+
+def test_an_unknown_top_level_key_is_refused_naming_the_valid_ones(tmp_path):
+    row = "  - {name: a, config: mrae_t2.yaml, role: mrae}\n"
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['readm'\]; valid: \['rows'") as error:
+        load_study(_study(tmp_path, row, "readm: README.md\n"))
+    assert "\n" not in str(error.value)
+
+
+def test_report_and_compare_are_read_and_checked(tmp_path):
+    row = "  - {name: a, config: mrae_t2.yaml, role: mrae}\n"
+    study = load_study(_study(tmp_path, row))
+    assert (study.report, study.compare) == (Path("docs/results.md"), None)
+    study = load_study(_study(tmp_path, row, "report: docs/real.md\ncompare: {results: docs/results.json, "
+                                            "this: real, other: synthetic, readme: README.md}\n"))
+    assert study.report == Path("docs/real.md")
+    assert study.compare.results == Path("docs/results.json")
+    assert (study.compare.this, study.compare.other, study.compare.readme) == ("real", "synthetic",
+                                                                                Path("README.md"))
+    for extra, said in [
+        ("report: docs/real.json\n", "`report` must be the results page's path ending in .md"),
+        ("compare: docs/results.json\n", "`compare` must be a mapping"),
+        ("compare: {results: docs/results.json, this: real}\n", "compare.other must be non-empty text"),
+        ("compare: {results: docs/results.md, this: a, other: b}\n", "compare.results must be a results JSON"),
+        ("compare: {results: r.json, this: a, other: b, page: x}\n", "compare has unknown key(s) ['page']"),
+    ]:
+        with pytest.raises(ConfigError, match=re.escape(said)):
+            load_study(_study(tmp_path, row, extra))
+
+
+def test_the_hituav_studies_write_their_own_pages_and_compare_with_the_synthetic_one():
+    """Run without --report, neither HIT-UAV study may write the synthetic study's docs/results.md."""
+    root = Path(__file__).resolve().parents[3] / "configs" / "hituav"
+    study, pretraining = load_study(root / "study.yaml"), load_study(root / "pretraining.yaml")
+    assert study.report == Path("docs/results_hituav.md")
+    assert pretraining.report == Path("docs/results_hituav_pretraining.md")
+    assert study.compare.results == Path("docs/results.json") and study.compare.readme == Path("README.md")
+    assert study.records == pretraining.records == Path("docs/results_hituav_runs")
