@@ -57,13 +57,15 @@ PARTIAL = "partial"
 @dataclass
 class StepStats:
     """What the hooks share about the steps, kept in every checkpoint: the sums of the losses and
-    the seconds since the last log record (``count`` steps), and the training time so far (the
-    steps with their data wait, not the evaluations and checkpoints)."""
+    the seconds since the last log record (``count`` steps), the training time so far (the steps
+    with their data wait, not the evaluations and checkpoints) and the evaluations' time so far;
+    both clocks go on across resumes (the work a resume repeats is counted once)."""
 
     sums: dict[str, float] = field(default_factory=dict)
     count: int = 0
     seconds: float = 0.0
     train_seconds: float = 0.0
+    eval_seconds: float = 0.0
 
     def add_losses(self, losses: Mapping[str, float]) -> None:
         for name, value in losses.items():
@@ -232,9 +234,12 @@ class EvalHook(HookBase):
         if self.evaluate_fn is None:
             return
         s = self.state
+        started = time.perf_counter()
         metrics = dict(self.evaluate_fn())
+        s.stats.eval_seconds += time.perf_counter() - started
         if s.log is not None:
-            s.log.log_eval(s.step, metrics, train_seconds=s.stats.train_seconds)
+            s.log.log_eval(s.step, metrics, train_seconds=s.stats.train_seconds,
+                           eval_seconds=s.stats.eval_seconds)
         if s.is_main:
             shown = ", ".join(f"{k} {100 * metrics[k]:.1f}" for k in ("AP", "AP50", "AR100") if k in metrics)
             logger.info(f"step {s.step}: {shown}")

@@ -3,7 +3,8 @@ the lines a person reads (the ``mrae`` logger).
 
 Training lines are ``{"step": s, "loss": mean total loss, "lr": lr, "loss_<part>": ...,
 "grad_norm": ..., "step_seconds": s/step, "images_per_s": ..., "train_seconds": ...}`` and
-evaluation lines ``{"step": s, "eval": {metric: value}, "train_seconds": ...}``. A resumed run
+evaluation lines ``{"step": s, "eval": {metric: value}, "train_seconds": ..., "eval_seconds": ...}``
+(both clocks summed over resumes). A resumed run
 first drops the lines written after the step it resumes from, so the file reads as one
 uninterrupted run, and a half-written last line (a run killed while appending it) with a warning.
 
@@ -97,13 +98,17 @@ class MetricsLog:
                 self.writer.add_scalar(f"train/{name}", value, step)
             self.writer.add_scalar("train/lr", lr, step)
 
-    def log_eval(self, step: int, metrics: Mapping[str, float], train_seconds: float | None = None) -> None:
+    def log_eval(self, step: int, metrics: Mapping[str, float], train_seconds: float | None = None,
+                 eval_seconds: float | None = None) -> None:
         """One evaluation record (NaN, a metric without ground truth, is written as null);
-        ``train_seconds``: the training time (without evaluations) the model had."""
+        ``train_seconds``: the training time (without evaluations) the model had;
+        ``eval_seconds``: the run's evaluation time so far, this evaluation included."""
         clean = {k: None if _nan(v) else float(v) for k, v in metrics.items()}
         record = {"step": step, "eval": clean}
         if train_seconds is not None:
             record["train_seconds"] = round(float(train_seconds), 2)
+        if eval_seconds is not None:
+            record["eval_seconds"] = round(float(eval_seconds), 2)
         self._append(record)
         if self.writer is not None:
             for name, value in metrics.items():

@@ -370,6 +370,7 @@ class Trainer:
             "metrics_step": state.metrics_step,
             "log_window": {"sums": dict(s.sums), "count": s.count, "seconds": s.seconds},
             "train_seconds": s.train_seconds,
+            "eval_seconds": s.eval_seconds,
         }
 
     def _call(self, method: str) -> None:
@@ -419,7 +420,8 @@ class Trainer:
         window = state.get("log_window") or {}
         self.state.stats = StepStats(sums=dict(window.get("sums", {})), count=int(window.get("count", 0)),
                                      seconds=float(window.get("seconds", 0.0)),
-                                     train_seconds=float(state.get("train_seconds", 0.0)))
+                                     train_seconds=float(state.get("train_seconds", 0.0)),
+                                     eval_seconds=float(state.get("eval_seconds", 0.0)))
         states = state.get("rng") or []
         if len(states) == self.process.world_size:
             set_rng_state(states[self.process.rank])

@@ -95,6 +95,13 @@ def test_resume_repeats_the_uninterrupted_run(straight_run, tiny_config, tmp_pat
     assert losses(run) == pytest.approx(losses(straight_run), rel=1e-6, abs=1e-6)
     resumed, straight = read_metrics(run), read_metrics(straight_run)
     assert [r["step"] for r in resumed] == [r["step"] for r in straight]
+    # The run's clocks go on across the resume: the second process adds to what the first measured.
+    first_eval = next(r for r in resumed if "eval" in r)
+    last_eval = [r for r in resumed if "eval" in r][-1]
+    assert 0 < first_eval["eval_seconds"] < last_eval["eval_seconds"]
+    assert first_eval["train_seconds"] < last_eval["train_seconds"]
+    state = load_checkpoint(run / "checkpoints" / "last.pth")
+    assert state["eval_seconds"] == pytest.approx(last_eval["eval_seconds"], abs=0.01)
     a = load_checkpoint(run / "checkpoints" / "last.pth")["model"]
     b = load_checkpoint(straight_run / "checkpoints" / "last.pth")["model"]
     for key in b:

@@ -131,13 +131,34 @@ def _stored(config: dict[str, Any]) -> Any:
 
 
 def backfill(study: Study, jobs: list[tuple[Row, int]], quick: bool = False) -> int:
-    """Write the missing records of finished runs (a run folder with ``final_metrics.json``);
-    returns how many were written."""
+    """Write the missing records of finished runs (a run folder with ``final_metrics.json``), and
+    those of runs whose time :func:`upgrade_clocks` corrected; returns how many were written."""
     from mrae.apps.study.runner import read_final  # a damaged file: one line, not a traceback
 
     written = 0
     for row, seed in jobs:
         done = run_dir(study, row, seed) / "final_metrics.json"
-        if done.is_file() and read_record(study, row, seed, quick) is None:
+        if not done.is_file():
+            continue
+        upgraded = upgrade_clocks(done)
+        if upgraded or read_record(study, row, seed, quick) is None:
             written += write_record(study, row, seed, read_final(done), quick) is not None
     return written
+
+
+def upgrade_clocks(done: Path) -> bool:
+    """Correct the time of a run finished before the study kept the run's own clocks: its
+    ``train_seconds`` was the wall time of the process that finished it, which for a resumed run
+    leaves out every earlier process. That value becomes ``wall_seconds`` and ``train_seconds``
+    is read from the run's log (:func:`mrae.apps.study.runner.run_clocks`); returns whether
+    ``done`` (``final_metrics.json``) was rewritten."""
+    from mrae.apps.study.runner import read_final, run_clocks
+
+    final = read_final(done)
+    if "wall_seconds" in final or "diverged" in final or "train_seconds" not in final:
+        return False
+    clocks = run_clocks(done.parent)
+    if "train_seconds" not in clocks:
+        return False
+    write_json_atomic(done, {**final, "wall_seconds": final["train_seconds"], **clocks})
+    return True

@@ -148,7 +148,7 @@ def budget_lines(results: dict[str, Any]) -> list[str]:
             f"- continued: **{c['name']}** starts from the final weights of {c['init_from']} and "
             f"trains {c['steps']} more steps ({c['total_steps']} in all)"
         )
-    spread = seed_spread(results["rows"])
+    spread = seed_spread(paper_rows(results["rows"]))  # the host rows: their own section
     return lines + ([spread] if spread else [])
 
 
@@ -165,6 +165,25 @@ def seed_spread(rows: list[dict]) -> str | None:
             + ", ".join(f"{name} {100 * spread:.1f}%" for name, spread in spreads)
             + f"; {len(spreads) - len(over)} of {len(spreads)} rows within {100 * SPREAD_BAR:.0f}%"
             + (f", above it: {', '.join(over)}" if over else ""))
+
+
+def _span(values: list[float]) -> str:
+    return f"{min(values):.1f} to {max(values):.1f} minutes" if values else "not measured"
+
+
+def run_minutes(rows: list[dict]) -> str:
+    """``training A to B minutes, evaluation C to D minutes``: the range over the rows' finished
+    runs of the training clock (steps and their data wait) and of the evaluations' clock (runs
+    finished before the study kept it have none)."""
+    runs = [r for e in rows for r in e["runs"]]
+    train = [r["train_seconds"] / 60 for r in runs if r.get("train_seconds")]
+    evaluation = [r["eval_seconds"] / 60 for r in runs if r.get("eval_seconds") is not None]
+    text = f"training {_span(train)}"
+    if evaluation:
+        text += f", evaluation {_span(evaluation)}" + (
+            f" ({len(evaluation)} of {len(runs)} runs; the others finished before it was kept)"
+            if len(evaluation) < len(runs) else "")
+    return text
 
 
 def conclusion(results: dict[str, Any]) -> str:
@@ -232,7 +251,6 @@ def host_section(results: dict[str, Any]) -> list[str]:
                      _ap_cell(_host_entry(rows, host, "baseline"), with_name=True),
                      _ap_cell(_host_entry(rows, host, "fusion", extractor="sum"))])
     host_rows = [e for e in rows if host_of(e) in hosts]
-    minutes = [r["train_seconds"] / 60 for e in host_rows for r in e["runs"] if r.get("train_seconds")]
     names = " and ".join(HOST_NAMES.get(h, h) for h in hosts)
     lines = [
         "## Does the ordering hold in one-stage hosts?",
@@ -256,8 +274,9 @@ def host_section(results: dict[str, Any]) -> list[str]:
     ]
     if host_rows:
         lines += [markdown_table(host_rows), "",
-                  f"Training time per run of these rows: {min(minutes, default=float('nan')):.1f} to "
-                  f"{max(minutes, default=float('nan')):.1f} minutes.", ""]
+                  f"Time per run of these rows: {run_minutes(host_rows)}.", ""]
+        spread = seed_spread(host_rows)
+        lines += [spread, ""] if spread else []
     return lines
 
 
@@ -265,7 +284,6 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
     """The results page (markdown) for `results`; the plots are linked by file name."""
     rows = results["rows"]
     machine = results["machine"]
-    minutes = [r["train_seconds"] / 60 for e in rows for r in e["runs"] if r.get("train_seconds")]
     quick = (["", "**A `--quick` run: tiny data and a few steps, a test of the pipeline, not a "
               "result.**"] if results.get("quick") else [])
     title = results.get("title") or "Reproducing the paper's Tables 2 and 3 on the synthetic small-object benchmark"
@@ -284,9 +302,8 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         f"- machine: {machine['machine']}, {machine['threads']} torch threads, torch {machine['torch']}, "
         f"{machine['device']}",
         *budget_lines(results),
-        f"- training time per run (wall, including its evaluations; with `--jobs N`, N runs share "
-        f"the cores): {min(minutes, default=float('nan')):.1f} to "
-        f"{max(minutes, default=float('nan')):.1f} minutes",
+        f"- time per run (the run's own clocks, summed over resumes; with `--jobs N`, N runs share "
+        f"the cores): {run_minutes(paper_rows(rows))}",
         "",
         "AP and AR are COCO's (pycocotools), x100, on the val split; mean ± sample standard "
         "deviation over seeds where a row has several. ms/img: inference of each row's first "

@@ -109,13 +109,14 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
         metrics = train(cfg, folder, resume=resume, init_from=None if resume else init_from)
     except TrainingDiverged as error:
         # Reported as diverged, never rerun with other settings (the study's rule).
-        record = {"diverged": str(error), "train_seconds": time.perf_counter() - started}
+        wall = time.perf_counter() - started
+        record = {"diverged": str(error), "train_seconds": wall, **run_clocks(folder), "wall_seconds": wall}
         write_json_atomic(done, record)
         write_record(study, row, seed, record, quick)
         print(f"{row.name}, seed {seed}: {error}", flush=True)
         return record
     metrics = dict(metrics)
-    metrics["train_seconds"] = time.perf_counter() - started
+    metrics.update(run_clocks(folder), wall_seconds=time.perf_counter() - started)
     model, _, _ = load_model(folder / "checkpoints" / "last.pth")
     metrics.update(complexity(model, cfg))
     if row.role in ATTENTION_ROLES:
@@ -123,6 +124,23 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     write_json_atomic(done, metrics)
     write_record(study, row, seed, metrics, quick)
     return metrics
+
+
+def run_clocks(folder: Path) -> dict[str, float]:
+    """The run's time from its own log, summed over resumes (the work a resume repeats counted
+    once): ``train_seconds`` (the steps with their data wait) and ``eval_seconds`` (its
+    evaluations), each from the last line of ``metrics.jsonl`` that has it; empty without a log.
+    A run's ``wall_seconds`` is the time of the process that finished it only."""
+    from mrae.engine.metrics_log import read_metrics
+
+    if not (folder / "metrics.jsonl").is_file():
+        return {}
+    clocks: dict[str, float] = {}
+    for record in read_metrics(folder):
+        for key in ("train_seconds", "eval_seconds"):
+            if record.get(key) is not None:
+                clocks[key] = float(record[key])
+    return clocks
 
 
 def die_with_parent() -> None:

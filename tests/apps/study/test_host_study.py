@@ -193,7 +193,7 @@ def test_the_host_section_says_which_rows_have_not_run_yet(results):
             "Faster R-CNN): not judged: the study has no finished row of role baseline in RetinaNet and row "
             "of role mrae with template 2 in RetinaNet.") in section
     assert "- **FCOS: MRAE beats sum**" in section
-    assert "Training time per run of these rows" not in section  # no host row has run
+    assert "Time per run of these rows" not in section  # no host row has run
     # A JSON of a study without other hosts has no such section; one written before the hosts
     # were kept (no `hosts`) has it.
     assert "one-stage hosts" not in render_page({**results, "hosts": ["faster_rcnn"]}, "c.png", None)
@@ -224,7 +224,7 @@ def test_the_host_rows_get_their_own_table_and_stay_out_of_the_main_one(tmp_path
             in section)
     assert "- **RetinaNet: MRAE beats the best single-level baseline** (paper: 5.0 vs 2.6 AP, 1.9x, in Faster R-CNN): **held" in section
     assert "| RetinaNet MRAE template 2 | 3 | 5.0 ± 0.2 |" in section
-    assert "Training time per run of these rows: 1.0 to 1.0 minutes." in section
+    assert "Time per run of these rows: training 1.0 to 1.0 minutes." in section
     assert "**RetinaNet sum, seed 0 diverged**" in page
 
 

@@ -107,3 +107,34 @@ def test_a_setting_added_to_the_code_since_the_record_at_its_default_keeps_the_r
     record["config"]["train"]["keep_last"] = 7  # not the default: another run
     path.write_text(json.dumps(record))
     assert read_record(study, study.rows[0], 0) is None
+
+
+def test_a_run_timed_by_its_last_process_only_gets_its_own_clocks(tmp_path, small_study):
+    """Runs finished before the study read the run's own clocks kept the finishing process's wall
+    time as train_seconds; a resumed run so looked minutes long. backfill corrects the run and its
+    record from the run's log, once."""
+    study = small_study(tmp_path)
+    row = study.rows[0]
+    _finish(study, row, 0, 0.1)
+    folder = run_dir(study, row, 0)
+    with (folder / "metrics.jsonl").open("a") as log:  # the trainer's clock, summed over resumes
+        log.write(json.dumps({"step": 20, "loss": 1.0, "train_seconds": 1500.0}) + "\n")
+    write_record(study, row, 0, runner.read_final(folder / "final_metrics.json"))
+    assert backfill(study, [(row, 0)]) == 1
+    final = json.loads((folder / "final_metrics.json").read_text())
+    assert (final["train_seconds"], final["wall_seconds"], final["AP"]) == (1500.0, 1.0, 0.1)
+    assert read_record(study, row, 0)["final"] == final
+    assert backfill(study, [(row, 0)]) == 0  # once
+
+
+def test_run_clocks_come_from_the_last_lines_that_have_them(tmp_path):
+    folder = tmp_path / "run"
+    folder.mkdir()
+    assert runner.run_clocks(folder) == {}
+    (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in [
+        {"step": 5, "loss": 1.0, "train_seconds": 50.0},
+        {"step": 5, "eval": {"AP": 0.1}, "train_seconds": 50.0, "eval_seconds": 7.0},
+        {"step": 10, "loss": 1.0, "train_seconds": 100.0},
+        {"step": 10, "eval": {"AP": 0.2}, "train_seconds": 100.0, "eval_seconds": 14.5},
+    ]) + "\n")
+    assert runner.run_clocks(folder) == {"train_seconds": 100.0, "eval_seconds": 14.5}

@@ -70,6 +70,18 @@ def test_the_seed_spread_of_every_row_is_checked_against_five_percent(row):
     assert seed_spread([row("one seed", "mrae", [7.0])]) is None
 
 
+def test_the_time_per_run_gives_both_clocks_and_says_which_runs_lack_one(row):
+    from mrae.apps.study.report import run_minutes
+
+    a, b = row("a", "baseline", [10.0, 11.0]), row("b", "soft", [5.0])
+    a["runs"][0].update(train_seconds=600.0, eval_seconds=120.0)
+    a["runs"][1].update(train_seconds=900.0, eval_seconds=180.0)
+    assert run_minutes([a]) == "training 10.0 to 15.0 minutes, evaluation 2.0 to 3.0 minutes"
+    assert run_minutes([a, b]) == ("training 1.0 to 15.0 minutes, evaluation 2.0 to 3.0 minutes (2 of 3 "
+                                   "runs; the others finished before it was kept)")
+    assert run_minutes([]) == "training not measured"
+
+
 def test_the_conclusion_names_what_the_data_cannot_say(results):
     from mrae.apps.study.report import conclusion
 
