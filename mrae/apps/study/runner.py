@@ -253,9 +253,12 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
     import multiprocessing
     import os
 
+    from mrae.apps.study.pace import Pace
+
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
     pending = pool_order(jobs)
     running, count, total = {}, 0, len(jobs)
+    pace, started = Pace(), {}
     context = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
         while pending or running:
@@ -269,6 +272,9 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                     log = run_dir(study, *job) / "study.log"
                     print(f"[{count}/{total}] {job[0].name}, seed {job[1]}: started (log: {log})", flush=True)
                     running[pool.submit(target or _run_logged, study, *job, quick, threads)] = (count, job)
+                    # a resumed run's time is not a whole run's: it does not set the pace
+                    resumed = (run_dir(study, *job) / "checkpoints" / "last.pth").is_file()
+                    started[job] = (time.perf_counter(), resumed)
             if not running:  # a parent that is neither done nor queued: refused above
                 raise ConfigError("the study cannot go on: every pending run waits for a missing run")
             done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
@@ -283,5 +289,10 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                     ) from None
                 result = ("diverged" if "diverged" in metrics
                           else f"AP {100 * metrics['AP']:.1f}, AP50 {100 * metrics['AP50']:.1f}")
-                print(f"[{index}/{total}] {row.name}, seed {seed}: {result} "
-                      f"({metrics['train_seconds'] / 60:.1f} min)", flush=True)
+                start, resumed = started.pop((row, seed))
+                seconds = time.perf_counter() - start
+                if not resumed and "diverged" not in metrics:
+                    pace.add(row, seconds)
+                left = pace.left([r for r, _ in pending] + [r for _, (r, _) in running.values()], workers)
+                print(f"[{index}/{total}] {row.name}, seed {seed}: {result} ({seconds / 60:.1f} min)"
+                      + (f"; {left}" if left else ""), flush=True)

@@ -105,3 +105,19 @@ def test_the_pool_runs_seed_by_seed_with_the_long_runs_first_in_each_round():
     jobs = [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1), (b, 2)]
     order = [(row.name, seed) for row, seed in runner.pool_order(jobs)]
     assert order == [("long", 0), ("a", 0), ("long", 1), ("a", 1), ("long", 2), ("a", 2)]
+
+
+def _worker_done(study, row, seed, quick, threads):
+    """A run that finishes at once (what _run_logged returns)."""
+    return {"AP": 0.1 * (seed + 1), "AP50": 0.2, "train_seconds": 1.0}
+
+
+def test_each_finished_run_says_how_long_the_rest_takes(tmp_path, small_study, capsys):
+    study = small_study(tmp_path, records=False)
+    single = study.rows[0]
+    runner._run_pool(study, [(single, 0), (single, 1)], quick=True, workers=2, target=_worker_done)
+    lines = [line for line in capsys.readouterr().out.splitlines() if ": AP " in line]
+    assert len(lines) == 2
+    # The first to finish: the other is still training, timed by this row's run.
+    assert "; about 1 min left for 1 run, 2 at a time (at this process's pace so far)" in lines[0]
+    assert lines[1].endswith(" min)")  # nothing left

@@ -1,0 +1,35 @@
+"""The study's estimate of the time left, from the runs the process timed."""
+
+from pathlib import Path
+
+from mrae.apps.study.pace import Pace
+from mrae.apps.study.spec import Row
+
+A = Row("a", Path("a.yaml"), "baseline")
+B = Row("b", Path("b.yaml"), "mrae")
+LONG = Row("long", Path("l.yaml"), "mrae_long", schedule_scale=2)
+HOST = Row("retina", Path("r.yaml"), "mrae", detector="retinanet")
+
+
+def test_a_row_takes_its_own_mean_and_an_untimed_row_its_hosts_mean_times_its_scale():
+    pace = Pace()
+    assert pace.estimate(A) is None
+    pace.add(A, 600.0)
+    pace.add(A, 1200.0)
+    pace.add(B, 1800.0)
+    assert pace.estimate(A) == 900.0
+    assert pace.estimate(LONG) == 2 * (600.0 + 1200.0 + 1800.0) / 3
+    assert pace.estimate(HOST) is None  # another host: never guessed from Faster R-CNN's runs
+
+
+def test_the_time_left_divides_by_the_workers_and_counts_untimed_runs_apart():
+    pace = Pace()
+    pace.add(A, 1800.0)
+    assert pace.left([]) is None
+    assert pace.left([A, A, A, A], workers=2) == (
+        "about 1.0 h left for 4 runs, 2 at a time (at this process's pace so far)")
+    assert pace.left([A], workers=1) == "about 30 min left for 1 run (at this process's pace so far)"
+    assert pace.left([A, HOST, HOST], workers=2) == (
+        "about 15 min left for 1 run, 2 at a time; 2 runs of a host not timed yet (at this process's "
+        "pace so far)")
+    assert pace.left([HOST]) == "1 run of a host not timed yet (at this process's pace so far)"
