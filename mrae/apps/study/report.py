@@ -171,6 +171,42 @@ def _span(values: list[float]) -> str:
     return f"{min(values):.1f} to {max(values):.1f} minutes" if values else "not measured"
 
 
+def pretraining_section(results: dict[str, Any]) -> list[str]:
+    """The pretraining comparison: the rows of role ``start`` (MRAE from another trunk start)
+    against the study's own row of the same template (role ``mrae``), each with the interval of
+    the ratio of their AP (paired by seed; the paper gives no ratio, so held / did not hold /
+    undecided in direction); empty without such rows."""
+    from mrae.apps.study.claims import compare, describe_comparison, find
+
+    rows = results["rows"]
+    starts = [e for e in rows if e.get("role") == "start" and host_of(e) == PAPER_HOST]
+    if not starts:
+        return []
+    template = starts[0]["model"].get("template", 2)
+    reference = next(iter(find(rows, "mrae", template=template)), None)
+    entries = ([reference] if reference else []) + starts
+    grid = [[e["name"], _start({"pretrained": e["model"].get("pretrained", "?"),
+                                "backbone": results["budget"]["backbone"]}, short=True),
+             _ap_cell(e)] for e in entries]
+    lines = [
+        "## What the trunk's pretraining is worth",
+        "",
+        f"MRAE template {template} at the budget above from each trunk start; only "
+        "`model.pretrained` (and the pretraining it asks for) differs between these rows.",
+        "",
+        write_table(["row", "trunk start", "AP"], grid),
+        "",
+    ]
+    if reference is None:
+        return lines + [f"The study's own MRAE template {template} row has no finished run yet: "
+                        "no comparison.", ""]
+    for entry in starts:
+        c = compare(reference, entry, None)
+        lines.append(f"- **{reference['name']} against {entry['name']}**: "
+                     f"{describe_comparison(c, c['verdict'])}.")
+    return lines + [""]
+
+
 def run_minutes(rows: list[dict]) -> str:
     """``training A to B minutes, evaluation C to D minutes``: the range over the rows' finished
     runs of the training clock (steps and their data wait) and of the evaluations' clock (runs
@@ -344,6 +380,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         *[f"- {line}" for line in discuss(rows)],
         "",
         *host_section(results),
+        *pretraining_section(results),
         *comparison_section(results),
         "## Convergence",
         "",

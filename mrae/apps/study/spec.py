@@ -47,6 +47,7 @@ ROLES: dict[str, str] = {
     "fpn_all_anchors": "FPN with every anchor size on every map (extractor fpn, fpn_anchors all)",
     "mixed": "MRAE continued from another row's run with another template (extractor mrae, init_from)",
     "mrae_long": "MRAE trained as long as the mixed row in all (extractor mrae)",
+    "start": "MRAE from another trunk start: the pretraining comparison, left out of the claims (extractor mrae)",
 }
 # Rows whose model keeps attention weights: measured after training and drawn in the attention plot.
 ATTENTION_ROLES = ("soft", "mrae", "mrae_spatial", "mixed", "mrae_long")
@@ -233,6 +234,7 @@ def _check_role(study: Study, row: Row) -> str:
         "fpn_all_anchors": m.extractor == "fpn" and m.fpn_anchors == "all",
         "mixed": m.extractor == "mrae",
         "mrae_long": m.extractor == "mrae",
+        "start": m.extractor == "mrae",
     }[row.role]
     if not fits:
         raise ConfigError(

@@ -22,7 +22,8 @@ MIXED_REASON = ("the control for the mixed row: MRAE template 2 trained as many 
 def _model(cfg) -> dict[str, Any]:
     m = cfg.model
     return {"detector": m.detector, "extractor": m.extractor, "level": int(m.level),
-            "template": int(m.template), "mode": m.mode, "fpn_anchors": m.fpn_anchors}
+            "template": int(m.template), "mode": m.mode, "fpn_anchors": m.fpn_anchors,
+            "pretrained": m.pretrained}
 
 
 def summarize(study: Study, seeds_override: int | None = None, quick: bool = False) -> list[dict]:

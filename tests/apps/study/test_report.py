@@ -146,3 +146,28 @@ def test_the_page_says_how_every_rows_trunk_starts(tmp_path, results, pretrained
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))
     assert said in render_report(path).read_text()
+
+
+def test_the_pretraining_rows_get_their_own_section_and_no_claim(tmp_path, results, row):
+    from mrae.apps.study.claims import judge
+
+    ours = next(e for e in results["rows"] if e["name"] == "MRAE template 2")
+    ours["model"]["pretrained"] = "dataset"
+    synthetic = row("MRAE template 2, synthetic trunk", "start", [4.0, 4.1, 3.9])
+    scratch = row("MRAE template 2, no pretraining", "start", [1.0, 1.2, 0.9])
+    synthetic["model"]["pretrained"], scratch["model"]["pretrained"] = "synthetic", None
+    results["rows"] += [synthetic, scratch]
+    assert judge(results["rows"]) == judge([e for e in results["rows"] if e["role"] != "start"])
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    page = render_report(path).read_text()
+    section = page[page.index("## What the trunk's pretraining is worth"):page.index("## Convergence")]
+    assert ("| MRAE template 2 | pretrained offline on crops of the training set's own boxes, `mrae "
+            "pretrain --annotations` | 5.0 ± 0.1 (3 seeds) |") in section
+    assert "| MRAE template 2, no pretraining | random | 1.0 ± 0.2 (3 seeds) |" in section
+    assert ("- **MRAE template 2 against MRAE template 2, synthetic trunk**: AP (held): MRAE template 2 "
+            "5.00 ± 0.10 (3 seeds) vs MRAE template 2, synthetic trunk 4.00 ± 0.10 (3 seeds), "
+            "difference +1.00, ratio 1.25x") in section
+    plain = {**results, "rows": [e for e in results["rows"] if e["role"] != "start"]}
+    path.write_text(json.dumps(plain))
+    assert "## What the trunk's pretraining is worth" not in render_report(path).read_text()
