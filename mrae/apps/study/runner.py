@@ -227,11 +227,24 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
     print("preparing the shared data and pretrained weights ...", flush=True)
     prepare_shared(study, todo, quick)
     if workers <= 1:
+        from mrae.apps.study.pace import Pace
+
+        pace = Pace()
         for i, (row, seed) in enumerate(todo, 1):
             print(f"[{i}/{len(todo)}] {row.name}, seed {seed}", flush=True)
-            run_row(study, row, seed, quick)
+            resumed, start = _resumed(study, (row, seed)), time.perf_counter()
+            metrics = run_row(study, row, seed, quick)
+            if not resumed and "diverged" not in metrics:
+                pace.add(row, time.perf_counter() - start)
+            if left := pace.left([r for r, _ in todo[i:]]):
+                print(f"[{i}/{len(todo)}] {row.name}, seed {seed}: done; {left}", flush=True)
         return
     _run_pool(study, todo, quick, workers)
+
+
+def _resumed(study: Study, job: Job) -> bool:
+    """The run starts from its own checkpoint: its time is not a whole run's (no pace from it)."""
+    return (run_dir(study, *job) / "checkpoints" / "last.pth").is_file()
 
 
 def study_order(jobs: list[Job]) -> list[Job]:
@@ -272,9 +285,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                     log = run_dir(study, *job) / "study.log"
                     print(f"[{count}/{total}] {job[0].name}, seed {job[1]}: started (log: {log})", flush=True)
                     running[pool.submit(target or _run_logged, study, *job, quick, threads)] = (count, job)
-                    # a resumed run's time is not a whole run's: it does not set the pace
-                    resumed = (run_dir(study, *job) / "checkpoints" / "last.pth").is_file()
-                    started[job] = (time.perf_counter(), resumed)
+                    started[job] = (time.perf_counter(), _resumed(study, job))
             if not running:  # a parent that is neither done nor queued: refused above
                 raise ConfigError("the study cannot go on: every pending run waits for a missing run")
             done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)

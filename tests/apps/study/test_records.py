@@ -70,6 +70,7 @@ def test_a_recorded_parent_whose_weights_are_gone_is_trained_again_first(tmp_pat
     def run_row(study, row, seed, quick):
         events.append((row.name, seed))
         _finish(study, row, seed, 0.3)
+        return {"AP": 0.3}
 
     monkeypatch.setattr(runner, "run_row", run_row)
     runner.run_jobs(study, [(study.rows[2], 0)], quick=False, workers=1)

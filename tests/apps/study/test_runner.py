@@ -31,7 +31,8 @@ def test_shared_data_and_pretrained_trunks_are_made_once_per_setting(tmp_path, m
     assert sorted(trunks) == [7, PretrainConfig().steps]  # two pretraining settings
 
 
-def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped(tmp_path, monkeypatch, small_study):
+def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped(tmp_path, monkeypatch, small_study,
+                                                                                  capsys):
     study = small_study(tmp_path, records=False)
     events = []
     monkeypatch.setattr(runner, "prepare_shared",
@@ -40,6 +41,7 @@ def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped
     def run_row(study, row, seed, quick):
         events.append(("run", row.name, seed))
         write_json_atomic(run_dir(study, row, seed) / "final_metrics.json", {"AP": 0.1})
+        return {"AP": 0.1}
 
     monkeypatch.setattr(runner, "run_row", run_row)
     write_json_atomic(run_dir(study, study.rows[0], 0) / "final_metrics.json", {"AP": 0.1})
@@ -48,6 +50,11 @@ def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped
                                      ("mixed", 0), ("mixed", 1)])
     assert events[1:] == [("run", "single C1", 1), ("run", "MRAE template 1", 0),
                           ("run", "MRAE template 1", 1), ("run", "mixed", 0), ("run", "mixed", 1)]
+    # After each run but the last, the time left at this pace (every row here is Faster R-CNN).
+    done = [line for line in capsys.readouterr().out.splitlines() if ": done; about " in line]
+    assert [line.split(":")[0] for line in done] == ["[1/5] single C1, seed 1", "[2/5] MRAE template 1, seed 0",
+                                                     "[3/5] MRAE template 1, seed 1", "[4/5] mixed, seed 0"]
+    assert done[-1].endswith("left for 1 run (at this process's pace so far)")
     events.clear()
     runner.run_jobs(study, _jobs(study), quick=False, workers=1)
     assert events == []  # everything finished: nothing prepared, nothing run
