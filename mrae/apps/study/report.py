@@ -8,6 +8,7 @@ the same page byte for byte (every date and number on it comes from the JSON).
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -407,11 +408,16 @@ def readme_block(results: dict[str, Any], link: str) -> str:
     )
 
 
-def update_readme(readme: Path, results: dict[str, Any], report: Path, compared: bool = False) -> bool:
-    """Replace the README's block between the headline markers (``compared``: the comparison
-    markers, with :func:`mrae.apps.study.compare.readme_block`); False where there is none, or
-    where the compared study's results are missing."""
-    first, last = (COMPARE_BEGIN, COMPARE_END) if compared else (README_BEGIN, README_END)
+def update_readme(readme: Path, results: dict[str, Any], report: Path) -> bool:
+    """Replace the README's block between the headline markers; False where there is none."""
+    return _replace_block(readme, report, README_BEGIN, README_END, lambda link: readme_block(results, link))
+
+
+def _replace_block(readme: Path, report: Path, first: str, last: str,
+                   block: Callable[[str], str | None]) -> bool:
+    """Replace the README's text from marker `first` to marker `last` (both kept, as `block` writes
+    them) by ``block(link)``, `link` the page's path relative to the README; False where the
+    markers are missing or `block` gives None."""
     if not readme.is_file():
         return False
     text = readme.read_text()
@@ -422,10 +428,10 @@ def update_readme(readme: Path, results: dict[str, Any], report: Path, compared:
         link = str(report.resolve().relative_to(readme.resolve().parent))
     except ValueError:
         link = str(report)
-    block = comparison_block(results, link) if compared else readme_block(results, link)
-    if block is None:
+    written = block(link)
+    if written is None:
         return False
-    write_text_atomic(readme, text[:begin] + block + text[end + len(last):])
+    write_text_atomic(readme, text[:begin] + written + text[end + len(last):])
     return True
 
 
@@ -473,6 +479,7 @@ def render_report(results_json_path: str | Path, report: str | Path | None = Non
     if readme is not None and update_readme(Path(readme), results, report):
         print(f"headline table written into {readme}")
     if (compare_readme is not None and results.get("compare")
-            and update_readme(Path(compare_readme), results, report, compared=True)):
+            and _replace_block(Path(compare_readme), report, COMPARE_BEGIN, COMPARE_END,
+                               lambda link: comparison_block(results, link))):
         print(f"comparison with the {results['compare']['other']} study written into {compare_readme}")
     return report

@@ -14,6 +14,7 @@ import json
 import time
 from pathlib import Path
 
+from mrae.apps.study.claims import PAPER_HOST
 from mrae.apps.study.records import read_record, remembered, write_record
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError, MraeError
@@ -247,17 +248,21 @@ def _resumed(study: Study, job: Job) -> bool:
     return (run_dir(study, *job) / "checkpoints" / "last.pth").is_file()
 
 
+def _study_key(job: Job) -> tuple[bool, int]:
+    return job[0].detector != PAPER_HOST, job[1]
+
+
 def study_order(jobs: list[Job]) -> list[Job]:
     """The order the study trains ``jobs`` in: the paper's host (Faster R-CNN) first, then the
     other hosts' rows (the host study, issue 18: it never delays the paper's rows); in each, seed by
     seed (after each round every row has as many finished seeds); otherwise the given order."""
-    return sorted(jobs, key=lambda job: (job[0].detector != "faster_rcnn", job[1]))
+    return sorted(jobs, key=_study_key)
 
 
 def pool_order(jobs: list[Job]) -> list[Job]:
     """The order a pool starts ``jobs`` in: :func:`study_order`, and within a seed the longest runs
     (a scaled schedule) first, so that they do not finish alone at the end."""
-    return sorted(jobs, key=lambda job: (job[0].detector != "faster_rcnn", job[1], -job[0].schedule_scale))
+    return sorted(jobs, key=lambda job: (*_study_key(job), -job[0].schedule_scale))
 
 
 def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None) -> None:
