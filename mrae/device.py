@@ -14,20 +14,29 @@ T = TypeVar("T")
 
 
 def resolve_device(device: str | torch.device, key: str = "device") -> torch.device:
-    """``"auto"`` -> CUDA when available, else the CPU; ``cpu``, ``cuda`` or ``cuda:N`` as given.
+    """``"auto"`` -> CUDA when available, else the CPU; ``cpu``, ``cuda`` (the current CUDA device,
+    with its index) or ``cuda:N`` as given.
 
     Raises:
         ConfigError: an unknown device name, or CUDA asked for on a machine without it (``key``
             names the setting in the message, e.g. ``train.device``).
     """
     if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        device = "cuda" if torch.cuda.is_available() else "cpu"
     try:
         chosen = torch.device(device)
     except RuntimeError:
         raise ConfigError(f"{key}: unknown device {device!r}; use cpu, cuda, cuda:N or auto") from None
-    if chosen.type == "cuda" and not torch.cuda.is_available():
+    if chosen.type != "cuda":
+        return chosen
+    if not torch.cuda.is_available():
         raise ConfigError(f"{key}: CUDA is not available on this machine; use {key}=cpu")
+    if chosen.index is None:  # torch.cuda.set_device and per-device calls need the index
+        return torch.device("cuda", torch.cuda.current_device())
+    if chosen.index >= torch.cuda.device_count():
+        raise ConfigError(f"{key}: {device} does not exist; this machine has "
+                          f"{torch.cuda.device_count()} CUDA device(s), cuda:0 to "
+                          f"cuda:{torch.cuda.device_count() - 1}")
     return chosen
 
 

@@ -43,6 +43,20 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
         entry["ms_images"] = count
 
 
+def run_machine(cfg) -> dict:
+    """Where a run trained: ``device`` ("CPU" or the GPU's name), ``torch`` (its version) and
+    ``mixed_precision`` (``train.amp``, which applies on CUDA only). Records without it were
+    trained on the CPU with the project's pinned torch."""
+    import torch
+
+    from mrae.device import resolve_device
+
+    device = resolve_device(cfg.train.device, key="train.device")
+    cuda = device.type == "cuda"
+    return {"device": torch.cuda.get_device_name(device) if cuda else "CPU",
+            "torch": torch.__version__, "mixed_precision": bool(cfg.train.amp) and cuda}
+
+
 def input_hw(cfg) -> tuple[int, int]:
     """The (height, width) one inference is measured at: the fixed size, or min/max side."""
     if cfg.model.get("fixed_size"):

@@ -86,7 +86,7 @@ def read_final(path: Path) -> dict:
 
 def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     """Train (or resume, or skip) one row for one seed and return its final metrics."""
-    from mrae.apps.study.measure import complexity, mean_attention
+    from mrae.apps.study.measure import complexity, mean_attention, run_machine
     from mrae.engine.checkpoint import load_model
     from mrae.engine.train import TrainingDiverged, train
 
@@ -111,13 +111,15 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     except TrainingDiverged as error:
         # Reported as diverged, never rerun with other settings (the study's rule).
         wall = time.perf_counter() - started
-        record = {"diverged": str(error), "train_seconds": wall, **run_clocks(folder), "wall_seconds": wall}
+        record = {"diverged": str(error), "train_seconds": wall, **run_clocks(folder), "wall_seconds": wall,
+                  "machine": run_machine(cfg)}
         write_json_atomic(done, record)
         write_record(study, row, seed, record, quick)
         print(f"{row.name}, seed {seed}: {error}", flush=True)
         return record
     metrics = dict(metrics)
-    metrics.update(run_clocks(folder), wall_seconds=time.perf_counter() - started)
+    metrics.update(run_clocks(folder), wall_seconds=time.perf_counter() - started,
+                   machine=run_machine(cfg))
     model, _, _ = load_model(folder / "checkpoints" / "last.pth")
     metrics.update(complexity(model, cfg))
     if row.role in ATTENTION_ROLES:
