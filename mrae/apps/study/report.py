@@ -317,6 +317,19 @@ def host_section(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+def trained_on_lines(groups: list[dict]) -> list[str]:
+    """The page's line on where the runs trained; the rows of each machine where there are several."""
+    def machine(group: dict) -> str:
+        return ", ".join([group["device"], *([f"torch {group['torch']}"] if group.get("torch") else []),
+                          *(["mixed precision"] if group.get("mixed_precision") else [])])
+
+    if len(groups) == 1:
+        return [f"- runs trained on: {machine(groups[0])} (all {groups[0]['runs']} runs)"]
+    return ["- runs trained on several machines (a claim between rows of two machines compares "
+            "them too):"] + [f"  - {machine(g)}: {g['runs']} runs, rows {', '.join(g['rows'])}"
+                             for g in groups]
+
+
 def render_page(results: dict[str, Any], convergence: str, attention: str | None) -> str:
     """The results page (markdown) for `results`; the plots are linked by file name."""
     rows = results["rows"]
@@ -338,6 +351,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         f"- date: {results['date']}",
         f"- machine: {machine['machine']}, {machine['threads']} torch threads, torch {machine['torch']}, "
         f"{machine['device']}",
+        *trained_on_lines(results.get("trained_on") or []),
         *budget_lines(results),
         f"- time per run (the run's own clocks, summed over resumes; with `--jobs N`, N runs share "
         f"the cores): {run_minutes(paper_rows(rows))}",

@@ -165,6 +165,24 @@ def _machine() -> dict[str, Any]:
             "device": "CUDA" if torch.cuda.is_available() else "CPU"}
 
 
+CPU_RECORD = {"device": "CPU", "torch": None, "mixed_precision": False}
+
+
+def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
+    """Where the rows' runs trained, one entry per machine (device, torch, mixed precision; runs
+    recorded before the study kept it trained on the CPU), each with its rows and run count, in
+    order of first appearance."""
+    groups: dict[str, dict[str, Any]] = {}
+    for entry in summary:
+        for run in entry["runs"]:
+            machine = {**CPU_RECORD, **(run.get("machine") or {})}
+            group = groups.setdefault(repr(sorted(machine.items())), {**machine, "rows": [], "runs": 0})
+            group["runs"] += 1
+            if entry["name"] not in group["rows"]:
+                group["rows"].append(entry["name"])
+    return list(groups.values())
+
+
 def build_results(study: Study, summary: list[dict], command: str, commit_id: str,
                   quick: bool = False) -> dict[str, Any]:
     """Everything the page and the README block are rendered from (``results.json``); ``hosts``:
@@ -184,6 +202,7 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
         "quick": quick,
         "machine": _machine(),
+        "trained_on": trained_on(summary),
         "budget": budget(study, quick),
         "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
         "hosts": hosts,

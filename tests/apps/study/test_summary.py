@@ -66,3 +66,20 @@ def test_finished_runs_are_summarized_with_their_role_and_model(tmp_path):
     claims = {c["id"]: c for c in results["claims"]}
     assert claims["mixed_hurts"]["comparisons"][0]["a"] == "long"
     assert claims["mixed_hurts"]["verdict"] == "undecided"  # one seed each: no interval
+
+
+def test_the_page_says_where_the_runs_trained():
+    from mrae.apps.study.report import trained_on_lines
+    from mrae.apps.study.summary import trained_on
+
+    gpu = {"device": "NVIDIA H200", "torch": "2.11.0", "mixed_precision": True}
+    rows = [{"name": "single C2", "runs": [{"AP": 0.1}, {"AP": 0.2, "machine": {
+                 "device": "CPU", "torch": None, "mixed_precision": False}}]},
+            {"name": "RetinaNet sum", "runs": [{"AP": 0.3, "machine": gpu}, {"AP": 0.3, "machine": gpu}]}]
+    groups = trained_on(rows)  # a record without `machine` trained on the CPU
+    assert [(g["device"], g["runs"], g["rows"]) for g in groups] == [
+        ("CPU", 2, ["single C2"]), ("NVIDIA H200", 2, ["RetinaNet sum"])]
+    lines = trained_on_lines(groups)
+    assert lines[0].startswith("- runs trained on several machines")
+    assert lines[2] == "  - NVIDIA H200, torch 2.11.0, mixed precision: 2 runs, rows RetinaNet sum"
+    assert trained_on_lines(trained_on(rows[:1])) == ["- runs trained on: CPU (all 2 runs)"]
