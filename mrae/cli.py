@@ -56,8 +56,26 @@ def error_line(error: BaseException) -> str:
     return text if len(text) <= MAX_ERROR_CHARS else text[: MAX_ERROR_CHARS - 3] + "..."
 
 
+def _run_by_a_worker_importing_the_script() -> bool:
+    """True when the caller is the top level of a script that a spawned worker process is importing
+    (multiprocessing runs the main script again as ``__mp_main__`` in each worker it spawns, as the
+    study's runs and the DataLoader's workers are): without an ``if __name__ == "__main__":``
+    guard the command would start again in every worker."""
+    frame = sys._getframe(2)
+    while frame is not None:
+        if frame.f_code.co_name == "<module>" and frame.f_globals.get("__name__") == "__mp_main__":
+            return True
+        frame = frame.f_back
+    return False
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if _run_by_a_worker_importing_the_script():
+        print(f"mrae {' '.join(argv[:1])}: error: called at the top level of a script that a worker "
+              "process imports; put the call under `if __name__ == \"__main__\":` (multiprocessing "
+              "runs the script again in each worker)", file=sys.stderr)
+        return 2
     if not argv or argv[0] not in COMMANDS:
         parser = _top_level_parser()
         parser.add_argument("command", choices=sorted(COMMANDS), help="what to do")

@@ -20,14 +20,13 @@ crops, whatever the number of worker processes.
 
 from __future__ import annotations
 
-from multiprocessing import get_context
-
 import numpy as np
 import torch
 from tqdm import tqdm
 
 from mrae.data.synth_scene import CLASSES, PRETRAIN_SPLIT_ID, render_scene
 from mrae.errors import ConfigError
+from mrae.parallel import map_in_processes
 
 CROP_CLASSES: tuple[str, ...] = (*CLASSES, "distractor", "background")
 DISTRACTOR_LABEL = len(CLASSES)
@@ -118,9 +117,8 @@ def make_crops(
     jobs = [(seed, i, size, jitter, background_per_image) for i in range(first, first + count)]
     desc = f"pretrain crops (scenes {first}..{first + count - 1})"
     if workers > 1:
-        with get_context("spawn").Pool(workers) as pool:
-            parts = list(tqdm(pool.imap(_scene_job, jobs, chunksize=8), total=count, desc=desc,
-                              disable=not progress, leave=False))
+        parts = list(tqdm(map_in_processes(_scene_job, jobs, workers, what="the pretraining crops"),
+                          total=count, desc=desc, disable=not progress, leave=False))
     else:
         parts = [_scene_job(j) for j in tqdm(jobs, desc=desc, disable=not progress, leave=False)]
     crops = torch.from_numpy(np.concatenate([c for c, _ in parts])).permute(0, 3, 1, 2).contiguous()

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import os
-from multiprocessing import get_context
 from pathlib import Path
 
 from tqdm import tqdm
@@ -38,6 +37,7 @@ from tqdm import tqdm
 from mrae.data.synth_scene import CLASSES, SPLITS, render
 from mrae.errors import ConfigError
 from mrae.files import write_text_atomic
+from mrae.parallel import map_in_processes
 
 IMAGE_EXT = ".jpg"
 JPEG_QUALITY = 95
@@ -130,12 +130,10 @@ def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: in
             results.append(render_and_save(job))
             bar.update()
     else:
-        # spawn: safe even when the caller has already started torch's threads
-        with get_context("spawn").Pool(workers) as pool:
-            results = []
-            for r in pool.imap(render_and_save, jobs, chunksize=8):
-                results.append(r)
-                bar.update()
+        results = []
+        for r in map_in_processes(render_and_save, jobs, workers, what="mrae synth"):
+            results.append(r)
+            bar.update()
     bar.close()
 
     paths = {}
