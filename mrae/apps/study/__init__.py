@@ -13,8 +13,12 @@ The modules, one job each:
 - :mod:`~mrae.apps.study.summary`: the finished runs aggregated into the results dict;
 - :mod:`~mrae.apps.study.claims`: the paper's claims judged on the ratio of two rows' AP over seeds
   (:mod:`~mrae.apps.study.effect`), and the same orderings in each other host (the host study);
-- :mod:`~mrae.apps.study.report`: ``results.json`` rendered as tables, plots, the page and the README
-  block (:mod:`~mrae.apps.study.plots` draws the plots).
+- :mod:`~mrae.apps.study.report`: ``results.json`` rendered as the page, its plots and the README
+  blocks; its parts: :mod:`~mrae.apps.study.tables` (the tables), :mod:`~mrae.apps.study.budget`
+  (the lines on the budget, time per run and machines), :mod:`~mrae.apps.study.sections` (the
+  host study and the pretraining comparison), :mod:`~mrae.apps.study.compare` (the comparison
+  with another study), :mod:`~mrae.apps.study.readme` (the README blocks) and
+  :mod:`~mrae.apps.study.plots` (the plots).
 
 The ``mrae study`` command that runs them in order is :mod:`mrae.commands.study`.
 """

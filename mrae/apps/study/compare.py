@@ -109,16 +109,16 @@ def read_results(path: Path) -> dict[str, Any] | None:
     return results if isinstance(results, dict) and isinstance(results.get("claims"), list) else None
 
 
-def comparison_section(results: dict[str, Any]) -> list[str]:
-    """The results page's section comparing this study with the one its ``compare`` names; empty
-    without ``compare``."""
+def comparison_section(results: dict[str, Any], other: dict[str, Any] | None) -> list[str]:
+    """The results page's section comparing this study with the one its ``compare`` names, whose
+    results are `other` (:func:`read_results`: None where missing); empty without ``compare``."""
     spec = results.get("compare")
     if not spec:
         return []
-    other = read_results(Path(spec["results"]))
     head = [f"## Against the {spec['other']} study", ""]
     if other is None:
-        return head + [f"The {spec['other']} study's results (`{spec['results']}`) are not there (or not readable) yet; "
+        return head + [f"The {spec['other']} study's results (`{spec['results']}`) are not there "
+                       "(or not readable) yet; "
                        f"`mrae study {results['study']} --render-only` adds this comparison once "
                        "they are.", ""]
     return head + [
@@ -133,10 +133,10 @@ def comparison_section(results: dict[str, Any]) -> list[str]:
     ]
 
 
-def readme_block(results: dict[str, Any], link: str) -> str | None:
-    """The README's comparison block, markers included; None where the other results are missing."""
+def readme_block(results: dict[str, Any], link: str, other: dict[str, Any] | None) -> str | None:
+    """The README's comparison block, markers included, from this study's `results` and the
+    other's (`other`, :func:`read_results`); None where the other results are missing."""
     spec = results["compare"]
-    other = read_results(Path(spec["results"]))
     if other is None:
         return None
     return (f"{COMPARE_BEGIN}\n"

@@ -27,7 +27,7 @@ def _save(fig, path: Path) -> None:
 
 def plot_convergence(rows: list[dict], path: Path) -> None:
     """AP on the validation split against training step, one line per row (mean over seeds); the
-    page draws the Faster R-CNN rows (:func:`mrae.apps.study.report.paper_rows`)."""
+    page draws the Faster R-CNN rows (:func:`mrae.apps.study.tables.paper_rows`)."""
     import numpy as np
 
     plt = _pyplot()

@@ -237,7 +237,7 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
             print(f"[{i}/{len(todo)}] {row.name}, seed {seed}", flush=True)
             resumed, start = _resumed(study, (row, seed)), time.perf_counter()
             metrics = run_row(study, row, seed, quick)
-            if not resumed and "diverged" not in metrics:
+            if _sets_pace(resumed, metrics):
                 pace.add(row, time.perf_counter() - start)
             if left := pace.left([r for r, _ in todo[i:]]):
                 print(f"[{i}/{len(todo)}] {row.name}, seed {seed}: done; {left}", flush=True)
@@ -248,6 +248,12 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
 def _resumed(study: Study, job: Job) -> bool:
     """The run starts from its own checkpoint: its time is not a whole run's (no pace from it)."""
     return (run_dir(study, *job) / "checkpoints" / "last.pth").is_file()
+
+
+def _sets_pace(resumed: bool, metrics: dict) -> bool:
+    """A finished run's wall time sets the pace (:class:`mrae.apps.study.pace.Pace`) only where it
+    trained whole here: not resumed from its own checkpoint (:func:`_resumed`), not diverged."""
+    return not resumed and "diverged" not in metrics
 
 
 def _study_key(job: Job) -> tuple[bool, int]:
@@ -309,7 +315,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                           else f"AP {100 * metrics['AP']:.1f}, AP50 {100 * metrics['AP50']:.1f}")
                 start, resumed = started.pop((row, seed))
                 seconds = time.perf_counter() - start
-                if not resumed and "diverged" not in metrics:
+                if _sets_pace(resumed, metrics):
                     pace.add(row, seconds)
                 left = pace.left([r for r, _ in pending] + [r for _, (r, _) in running.values()], workers)
                 print(f"[{index}/{total}] {row.name}, seed {seed}: {result} ({seconds / 60:.1f} min)"

@@ -24,7 +24,8 @@ from mrae.apps.study.effect import (
     SMALLER,
     UNDECIDED,
 )
-from mrae.apps.study.report import README_BEGIN, README_END, render_report
+from mrae.apps.study.readme import README_BEGIN, README_END
+from mrae.apps.study.report import render_report
 
 
 @pytest.mark.parametrize(("a", "b", "word"), [
@@ -132,3 +133,22 @@ def test_without_the_other_studys_results_the_page_says_so_and_the_readme_is_lef
     assert ("The synthetic study's results (`docs/results.json`) are not there (or not readable) yet; "
             "`mrae study configs/hituav/study.yaml --render-only` adds this comparison") in text
     assert readme.read_text() == f"{COMPARE_BEGIN}\nqueued\n{COMPARE_END}\n"
+
+
+def test_one_render_reads_the_other_studys_results_once(tmp_path, results, paper_like, monkeypatch):
+    from mrae.apps.study import compare
+
+    monkeypatch.chdir(tmp_path)
+    _write(tmp_path, {**results, "claims": judge(paper_like)}, "results.json")
+    real = _write(tmp_path, {**results, "claims": judge(_reversed(paper_like)),
+                             "compare": {"results": "docs/results.json", "this": "HIT-UAV",
+                                         "other": "synthetic"}}, "results_hituav.json")
+    readme = tmp_path / "README.md"
+    readme.write_text(f"{COMPARE_BEGIN}\nqueued\n{COMPARE_END}\n")
+    reads = []
+    read_text = compare.read_text
+    monkeypatch.setattr(compare, "read_text", lambda path, *a, **k: reads.append(path)
+                        or read_text(path, *a, **k))
+    text = render_report(real, compare_readme=readme).read_text()
+    assert "| claim | synthetic | HIT-UAV | agree |" in text and "queued" not in readme.read_text()
+    assert [str(path) for path in reads] == ["docs/results.json"]  # the page and the README block

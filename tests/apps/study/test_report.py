@@ -5,14 +5,10 @@ import json
 import pytest
 
 from mrae.apps.study.plots import attention_rows
-from mrae.apps.study.report import (
-    README_BEGIN,
-    README_END,
-    markdown_table,
-    render_report,
-    update_readme,
-)
+from mrae.apps.study.readme import README_BEGIN, README_END, update_readme
+from mrae.apps.study.report import render_report
 from mrae.apps.study.summary import MIXED_REASON
+from mrae.apps.study.tables import markdown_table
 
 
 def test_table_shows_mean_and_spread_only_for_several_seeds(row):
@@ -60,7 +56,7 @@ def test_the_budget_says_which_row_has_a_scaled_schedule_and_why(tmp_path, resul
 
 
 def test_the_seed_spread_of_every_row_is_checked_against_five_percent(row):
-    from mrae.apps.study.report import seed_spread
+    from mrae.apps.study.budget import seed_spread
 
     line = seed_spread([row("a", "baseline", [10.0, 10.2, 9.8]), row("b", "soft", [3.0, 4.0, 5.0]),
                         row("one seed", "mrae", [7.0])])
@@ -71,7 +67,7 @@ def test_the_seed_spread_of_every_row_is_checked_against_five_percent(row):
 
 
 def test_the_time_per_run_gives_both_clocks_and_says_which_runs_lack_one(row):
-    from mrae.apps.study.report import run_minutes
+    from mrae.apps.study.budget import run_minutes
 
     a, b = row("a", "baseline", [10.0, 11.0]), row("b", "soft", [5.0])
     a["runs"][0].update(train_seconds=600.0, eval_seconds=120.0)

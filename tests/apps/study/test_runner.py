@@ -128,3 +128,9 @@ def test_each_finished_run_says_how_long_the_rest_takes(tmp_path, small_study, c
     # The first to finish: the other is still training, timed by this row's run.
     assert "; about 1 min left for 1 run, 2 at a time (at this process's pace so far)" in lines[0]
     assert lines[1].endswith(" min)")  # nothing left
+
+
+def test_only_a_run_trained_whole_here_sets_the_pace():
+    assert runner._sets_pace(False, {"AP": 0.1})
+    assert not runner._sets_pace(True, {"AP": 0.1})  # resumed: part of a run
+    assert not runner._sets_pace(False, {"diverged": "training diverged at step 7"})

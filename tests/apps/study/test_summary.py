@@ -69,7 +69,7 @@ def test_finished_runs_are_summarized_with_their_role_and_model(tmp_path):
 
 
 def test_the_page_says_where_the_runs_trained():
-    from mrae.apps.study.report import trained_on_lines
+    from mrae.apps.study.budget import trained_on_lines
     from mrae.apps.study.summary import trained_on
 
     gpu = {"device": "NVIDIA H200", "torch": "2.11.0", "mixed_precision": True}

@@ -1,0 +1,120 @@
+"""The page's sections beyond the paper's Tables 2 and 3, from the results JSON: the host study
+(the same orderings in one-stage hosts) and the pretraining comparison (MRAE from each trunk
+start). Each is empty for a study without its rows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mrae.apps.study.budget import run_minutes, seed_spread, trunk_start
+from mrae.apps.study.claims import HOST_NAMES, PAPER_HOST, discuss_hosts, host_of, mean_ap
+from mrae.apps.study.tables import markdown_table, metric_cell, study_hosts
+from mrae.tables import markdown_table as write_table
+
+
+def pretraining_section(results: dict[str, Any]) -> list[str]:
+    """The pretraining comparison: the rows of role ``start`` (MRAE from another trunk start)
+    against the study's own row of the same template (role ``mrae``), each with the interval of
+    the ratio of their AP (paired by seed; the paper gives no ratio, so held / did not hold /
+    undecided in direction); empty without such rows."""
+    from mrae.apps.study.claims import compare, describe_comparison, find
+
+    rows = results["rows"]
+    starts = [e for e in rows if e.get("role") == "start" and host_of(e) == PAPER_HOST]
+    if not starts:
+        return []
+    template = starts[0]["model"].get("template", 2)
+    reference = next(iter(find(rows, "mrae", template=template)), None)
+    entries = ([reference] if reference else []) + starts
+    grid = [[e["name"], trunk_start({"pretrained": e["model"].get("pretrained", "?"),
+                                     "backbone": results["budget"]["backbone"]}, short=True),
+             _ap_cell(e)] for e in entries]
+    lines = [
+        "## What the trunk's pretraining is worth",
+        "",
+        f"MRAE template {template} at the budget above from each trunk start; only "
+        "`model.pretrained` (and the pretraining it asks for) differs between these rows.",
+        "",
+        write_table(["row", "trunk start", "AP"], grid),
+        "",
+    ]
+    if reference is None:
+        return lines + [f"The study's own MRAE template {template} row has no finished run yet: "
+                        "no comparison.", ""]
+    for entry in starts:
+        c = compare(reference, entry, None)
+        lines.append(f"- **{reference['name']} against {entry['name']}**: "
+                     f"{describe_comparison(c, c['verdict'])}.")
+    return lines + [""]
+
+
+def _ap_cell(entry: dict | None, with_name: bool = False) -> str:
+    """``51.0 ± 1.2 (3 seeds)`` (AP x100 over the finished seeds), ``diverged (2 seeds)`` or
+    ``not run yet``; with `with_name`, the row's name first."""
+    if entry is None:
+        return "not run yet"
+    name = f"{entry['name']}: " if with_name else ""
+    if not entry["seeds"]:
+        return f"{name}diverged ({_seeds(len(entry.get('diverged') or {}))})"
+    text = f"{name}{metric_cell(entry, 'AP')} ({_seeds(len(entry['seeds']))})"
+    if entry.get("diverged"):
+        text += f", {len(entry['diverged'])} diverged"
+    return text
+
+
+def _seeds(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+def _host_entry(rows: list[dict], host: str, role: str, **model: Any) -> dict | None:
+    """The host's row of `role` with these model settings (the best by mean AP among several),
+    finished or diverged; None where none has run."""
+    found = [e for e in rows if host_of(e) == host and e.get("role") == role
+             and all(e.get("model", {}).get(k) == v for k, v in model.items())]
+    return max(found, key=lambda e: (bool(e["seeds"]), mean_ap(e) if e["seeds"] else 0.0),
+               default=None)
+
+
+def host_section(results: dict[str, Any]) -> list[str]:
+    """The page's section on the host study (issue 18), for the study's hosts other than Faster
+    R-CNN; empty for a study without them. Rows that have not run are said so."""
+    hosts = [h for h in study_hosts(results) if h != PAPER_HOST]
+    if not hosts:
+        return []
+    rows = results["rows"]
+    grid = []
+    for host in (PAPER_HOST, *hosts):
+        label = HOST_NAMES.get(host, host) + (" (the table above)" if host == PAPER_HOST else "")
+        grid.append([label, _ap_cell(_host_entry(rows, host, "mrae", template=2)),
+                     _ap_cell(_host_entry(rows, host, "baseline"), with_name=True),
+                     _ap_cell(_host_entry(rows, host, "fusion", extractor="sum"))])
+    host_rows = [e for e in rows if host_of(e) in hosts]
+    names = " and ".join(HOST_NAMES.get(h, h) for h in hosts)
+    lines = [
+        "## Does the ordering hold in one-stage hosts?",
+        "",
+        f"MRAE template 2, the best single level and sum again, in torchvision's {names} heads "
+        "instead of Faster R-CNN (`configs/synth/hosts/`, docs/hosts_and_export.md), with the "
+        "budget above: the same data, trunk, input size, schedule, batch and learning rate for "
+        "every row; only the host changes. RetinaNet puts Faster R-CNN's RPN anchors (the same "
+        "clustered sizes and ratios) on every position of the extractor's map, FCOS one point per "
+        "position; each trains its own head (4 + 4 convolutions; `head` above is Faster R-CNN's "
+        "box head), and Faster R-CNN's RPN and RoI-head sample counts do not apply. Each host's "
+        "claims are judged as above, on that host's rows alone: MRAE template 2 against the "
+        "host's best single level at the paper's ratio, and against sum in direction only (the "
+        "paper gives no number for sum).",
+        "",
+        write_table(["host", "MRAE template 2", "best single level", "sum"], grid),
+        "",
+        "AP x100 on the val split, mean ± sample standard deviation over seeds.",
+        "",
+        *[f"- {line}" for line in discuss_hosts(rows, hosts)],
+        "",
+    ]
+    if host_rows:
+        lines += [markdown_table(host_rows), "",
+                  f"Time per run of these rows: {run_minutes(host_rows)}.", ""]
+        spread = seed_spread(host_rows)
+        lines += [spread, ""] if spread else []
+    return lines
