@@ -11,7 +11,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mrae"
 # Lowest first; a module may import its own layer and the ones below.
 LAYERS = {
     "foundations": ("mrae.errors", "mrae.choices", "mrae.files", "mrae.tables", "mrae.device",
-                    "mrae.inputs", "mrae.ownership"),
+                    "mrae.inputs", "mrae.ownership", "mrae.parallel"),
     "models": ("mrae.modeling",),
     "data": ("mrae.data",),
     "evaluation": ("mrae.evaluation",),
