@@ -74,8 +74,9 @@ def check_outputs(study, report: Path, readme: Path | None, args: argparse.Names
 
 
 def main(args: argparse.Namespace) -> int:
-    from mrae.apps.study.report import markdown_table, rejudge, render_report
+    from mrae.apps.study.report import rejudge, render_report
     from mrae.apps.study.spec import load_study
+    from mrae.apps.study.tables import markdown_table
     from mrae.ownership import record_files
 
     study = load_study(args.study, args.out)

@@ -24,7 +24,7 @@ from mrae.apps.study.compare import readme_block as comparison_block
 from mrae.apps.study.plots import plot_attention, plot_convergence
 from mrae.apps.study.readme import replace_block, update_readme
 from mrae.apps.study.sections import host_section, pretraining_section
-from mrae.apps.study.tables import (  # markdown_table: mrae.commands.study imports it from here
+from mrae.apps.study.tables import (
     markdown_table,
     paper_rows,
     study_hosts,
