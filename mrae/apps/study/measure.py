@@ -8,7 +8,8 @@ import functools
 from mrae.apps.study.spec import Study, find_row, row_config, run_dir
 
 
-def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: int = 20) -> None:
+def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: int = 20,
+                  progress: bool = True) -> None:
     """Inference ms/image of every row, one after another in this process (batch 1, val images).
 
     The runs' own ms/image were taken while other runs shared the cores; this measures each row's
@@ -17,11 +18,12 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
     its weights here, which keeps its runs' own mean ms/image).
     """
     import torch
+    from tqdm import tqdm
 
     from mrae.device import timed
     from mrae.engine.checkpoint import load_model
 
-    for entry in rows:
+    for entry in tqdm(rows, desc="inference time", unit="row", disable=not progress):
         row = find_row(study, entry["name"])
         # The first seed whose weights are here (a run known only from the study's ledger has none;
         # a row without any keeps the runs' own ms/image).
