@@ -89,3 +89,46 @@ def world_files(tmp_path_factory, tiny_sections) -> tuple[Path, Path, Path]:
     config.write_text(tiny_sections("mrae", paths) + CAMPAIGN_TRAIN)
     assert cli.main(["train", "--config", str(config), "--out", str(root / "trained")]) == 0
     return data, config, root / "trained" / "checkpoints" / "last.pth"
+
+
+HOST_RUN = """
+model:
+  extractor: mrae
+  backbone: resnet18
+  trainable_layers: 5
+  out_channels: 32
+  min_size: 96
+  max_size: 128
+data:
+  train_images: {root}/images/train
+  train_annotations: {root}/annotations/instances_train.json
+  val_images: {root}/images/val
+  val_annotations: {root}/annotations/instances_val.json
+  workers: 0
+train:
+  steps: 4
+  batch_size: 2
+  lr: 0.01
+  warmup_steps: 2
+  log_every: 1
+  eval_every: 4
+  checkpoint_every: 2
+  device: cpu
+eval:
+  max_images: 2
+"""
+
+
+@pytest.fixture(scope="session")
+def host_run_config(tmp_path_factory) -> Path:
+    """A 4-step MRAE run on 4 synthetic 128 x 96 images (2 val) that any host trains
+    (tests/test_hosts_cli.py, tests/test_cuda.py add ``model.detector=...``, ``train.device=...``);
+    its data is in ``data/`` beside the YAML. Made once per session."""
+    from mrae import cli
+
+    root = tmp_path_factory.mktemp("hosts") / "data"
+    assert cli.main(["synth", str(root), "--images", "4", "--val-images", "2", "--seed", "1",
+                     "--width", "128", "--height", "96", "--workers", "0"]) == 0
+    path = root.parent / "tiny.yaml"
+    path.write_text(HOST_RUN.format(root=root))
+    return path

@@ -9,7 +9,6 @@ Skipped where there is no CUDA device (CI has none); on a GPU machine:
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -32,18 +31,6 @@ EXTRACTORS = [
     {"extractor": "sum"},
     {"extractor": "fpn"},
 ]
-CONFIG = """
-model: {{extractor: mrae, backbone: resnet18, trainable_layers: 5, out_channels: 32,
-         min_size: 96, max_size: 128}}
-data: {{train_images: {root}/images/train, train_annotations: {root}/annotations/instances_train.json,
-        val_images: {root}/images/val, val_annotations: {root}/annotations/instances_val.json,
-        workers: 0}}
-train: {{steps: 4, batch_size: 2, lr: 0.01, warmup_steps: 2, log_every: 1, eval_every: 4,
-         checkpoint_every: 2, device: cuda}}
-eval: {{max_images: 2}}
-"""
-
-
 @pytest.fixture
 def exact_float32():
     """TF32 off for the CPU/CUDA comparisons: cuDNN convolutions use it by default (~1e-3 off)."""
@@ -53,22 +40,12 @@ def exact_float32():
     torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
 
 
-@pytest.fixture(scope="module")
-def config(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("cuda") / "data"
-    assert cli.main(["synth", str(root), "--images", "4", "--val-images", "2", "--seed", "1",
-                     "--width", "128", "--height", "96", "--workers", "0"]) == 0
-    path = root.parent / "tiny.yaml"
-    path.write_text(CONFIG.format(root=root))
-    return path
-
-
 @pytest.mark.parametrize("amp", [True, False])
 @pytest.mark.parametrize("host", ["faster_rcnn", "retinanet", "fcos"])
-def test_train_resume_eval_predict_export_on_cuda(host, amp, config, tmp_path):
+def test_train_resume_eval_predict_export_on_cuda(host, amp, host_run_config, tmp_path):
     run = tmp_path / "run"
-    train = ["train", "--config", str(config), "--out", str(run), f"model.detector={host}",
-             f"train.amp={str(amp).lower()}"]
+    train = ["train", "--config", str(host_run_config), "--out", str(run), f"model.detector={host}",
+             "train.device=cuda", f"train.amp={str(amp).lower()}"]
     assert cli.main([*train, "train.steps=2"]) == 0
     assert cli.main([*train, "--resume"]) == 0
     losses = [r for r in read_metrics(run) if "loss" in r]
@@ -83,7 +60,7 @@ def test_train_resume_eval_predict_export_on_cuda(host, amp, config, tmp_path):
                          *extra]) == 0
         assert "AP" in json.loads((out / name).read_text())["metrics"]
 
-    images = config.parent / "data" / "images" / "val"
+    images = host_run_config.parent / "data" / "images" / "val"
     for extra in ([], ["--slice", "48x64"]):
         out = tmp_path / f"pictures{len(extra)}"
         assert cli.main(["predict", "--checkpoint", str(last), str(images), "--out", str(out),
