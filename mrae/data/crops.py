@@ -116,11 +116,9 @@ def make_crops(
         raise ConfigError(f"pretrain: the number of scenes must be >= 1, got {count}")
     jobs = [(seed, i, size, jitter, background_per_image) for i in range(first, first + count)]
     desc = f"pretrain crops (scenes {first}..{first + count - 1})"
-    if workers > 1:
-        parts = list(tqdm(map_in_processes(_scene_job, jobs, workers, what="the pretraining crops"),
-                          total=count, desc=desc, disable=not progress, leave=False))
-    else:
-        parts = [_scene_job(j) for j in tqdm(jobs, desc=desc, disable=not progress, leave=False)]
+    in_order = (map_in_processes(_scene_job, jobs, workers, what="the pretraining crops")
+                if workers > 1 else map(_scene_job, jobs))
+    parts = list(tqdm(in_order, total=count, desc=desc, disable=not progress, leave=False))
     crops = torch.from_numpy(np.concatenate([c for c, _ in parts])).permute(0, 3, 1, 2).contiguous()
     labels = torch.from_numpy(np.concatenate([lab for _, lab in parts]))
     return crops, labels

@@ -123,18 +123,9 @@ def generate(out_dir: str | os.PathLike, train_images: int = 800, val_images: in
                   str(out / "images" / split / f"{i:06d}{IMAGE_EXT}"), *extra) for i in range(n)]
     (out / "annotations").mkdir(parents=True, exist_ok=True)
 
-    bar = tqdm(total=len(jobs), desc="synth", unit="img", disable=not progress)
-    if workers <= 1 or len(jobs) < 2 * workers:
-        results = []
-        for job in jobs:
-            results.append(render_and_save(job))
-            bar.update()
-    else:
-        results = []
-        for r in map_in_processes(render_and_save, jobs, workers, what="mrae synth"):
-            results.append(r)
-            bar.update()
-    bar.close()
+    in_order = (map(render_and_save, jobs) if workers <= 1 or len(jobs) < 2 * workers
+                else map_in_processes(render_and_save, jobs, workers, what="mrae synth"))
+    results = list(tqdm(in_order, total=len(jobs), desc="synth", unit="img", disable=not progress))
 
     paths = {}
     start = 0
