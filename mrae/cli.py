@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import signal
 import sys
+import threading
 
 from mrae.errors import MraeError
 
@@ -87,6 +89,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog=f"mrae {name}", description=text)
     module.add_arguments(parser)
     args = parser.parse_args(rest)
+    # SIGTERM (`kill PID`) stops a command as Ctrl-C does: a training run says how to resume, a
+    # study stops its runs, and the exit code is 130 either way.
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
     try:
         return int(module.main(args) or 0)
     except MraeError as error:
@@ -100,6 +106,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"mrae {name}: interrupted", file=sys.stderr)
         return 130
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
 
 
 if __name__ == "__main__":

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
-import threading
 from pathlib import Path
 
 from mrae.engine.config import load_config
@@ -38,15 +36,9 @@ def main(args: argparse.Namespace) -> int:
     log_to_stderr()  # progress, warnings and evaluations as plain lines on stderr
     cfg = load_config(args.config, args.overrides)
     run_dir = Path(args.out) if args.out else Path("runs") / cfg.name
-    main_thread = threading.current_thread() is threading.main_thread()
-    # SIGTERM stops a run as Ctrl-C does: its log says the step and how to resume
-    previous = signal.signal(signal.SIGTERM, signal.default_int_handler) if main_thread else None
-    try:
-        metrics = train(cfg, run_dir, resume=args.resume, init_from=args.init_from,
-                        inputs=[args.config], overwrite=args.overwrite)
-    finally:
-        if main_thread:
-            signal.signal(signal.SIGTERM, previous)
+    # SIGTERM stops a run as Ctrl-C does (mrae.cli.main): its log says the step and how to resume
+    metrics = train(cfg, run_dir, resume=args.resume, init_from=args.init_from,
+                    inputs=[args.config], overwrite=args.overwrite)
     if int(os.environ.get("RANK", "0")) == 0:  # under torchrun, rank 0 alone reports
         if metrics:
             print(TABLE_HEADER)

@@ -278,6 +278,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
     import concurrent.futures as futures
     import multiprocessing
     import os
+    import sys
 
     from mrae.apps.study.pace import Pace
 
@@ -287,36 +288,44 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
     pace, started = Pace(), {}
     context = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
-        while pending or running:
-            for job in list(pending):
-                if len(running) >= workers:
-                    break
-                parent = parent_run(study, *job)
-                if parent is None or ready_to_continue(study, *parent) or _diverged(study, parent, quick):
-                    pending.remove(job)
-                    count += 1
-                    log = run_dir(study, *job) / "study.log"
-                    print(f"[{count}/{total}] {job[0].name}, seed {job[1]}: started (log: {log})", flush=True)
-                    running[pool.submit(target or _run_logged, study, *job, quick, threads)] = (count, job)
-                    started[job] = (time.perf_counter(), _resumed(study, job))
-            if not running:  # a parent that is neither done nor queued: refused above
-                raise ConfigError("the study cannot go on: every pending run waits for a missing run")
-            done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
-            for future in done:
-                index, (row, seed) = running.pop(future)
-                try:
-                    metrics = future.result()  # a failed run stops the study; finished runs stay done
-                except futures.process.BrokenProcessPool:
-                    raise MraeError(
-                        f"a study worker died (killed, or out of memory) while training {row.name}, "
-                        f"seed {seed}; finished runs are kept: run the same command again to resume"
-                    ) from None
-                result = ("diverged" if "diverged" in metrics
-                          else f"AP {100 * metrics['AP']:.1f}, AP50 {100 * metrics['AP50']:.1f}")
-                start, resumed = started.pop((row, seed))
-                seconds = time.perf_counter() - start
-                if _sets_pace(resumed, metrics):
-                    pace.add(row, seconds)
-                left = pace.left([r for r, _ in pending] + [r for _, (r, _) in running.values()], workers)
-                print(f"[{index}/{total}] {row.name}, seed {seed}: {result} ({seconds / 60:.1f} min)"
-                      + (f"; {left}" if left else ""), flush=True)
+        try:
+            while pending or running:
+                for job in list(pending):
+                    if len(running) >= workers:
+                        break
+                    parent = parent_run(study, *job)
+                    if parent is None or ready_to_continue(study, *parent) or _diverged(study, parent, quick):
+                        pending.remove(job)
+                        count += 1
+                        log = run_dir(study, *job) / "study.log"
+                        print(f"[{count}/{total}] {job[0].name}, seed {job[1]}: started (log: {log})", flush=True)
+                        running[pool.submit(target or _run_logged, study, *job, quick, threads)] = (count, job)
+                        started[job] = (time.perf_counter(), _resumed(study, job))
+                if not running:  # a parent that is neither done nor queued: refused above
+                    raise ConfigError("the study cannot go on: every pending run waits for a missing run")
+                done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                for future in done:
+                    index, (row, seed) = running.pop(future)
+                    try:
+                        metrics = future.result()  # a failed run stops the study; finished runs stay done
+                    except futures.process.BrokenProcessPool:
+                        raise MraeError(
+                            f"a study worker died (killed, or out of memory) while training {row.name}, "
+                            f"seed {seed}; finished runs are kept: run the same command again to resume"
+                        ) from None
+                    result = ("diverged" if "diverged" in metrics
+                              else f"AP {100 * metrics['AP']:.1f}, AP50 {100 * metrics['AP50']:.1f}")
+                    start, resumed = started.pop((row, seed))
+                    seconds = time.perf_counter() - start
+                    if _sets_pace(resumed, metrics):
+                        pace.add(row, seconds)
+                    left = pace.left([r for r, _ in pending] + [r for _, (r, _) in running.values()], workers)
+                    print(f"[{index}/{total}] {row.name}, seed {seed}: {result} ({seconds / 60:.1f} min)"
+                          + (f"; {left}" if left else ""), flush=True)
+        except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under `mrae study`
+            # Leaving the pool would wait for the runs in progress (20 minutes and more).
+            for process in multiprocessing.active_children():
+                process.terminate()
+            print("mrae study: interrupted; the runs in progress continue from their last "
+                  "checkpoint when the same command runs again", file=sys.stderr, flush=True)
+            raise

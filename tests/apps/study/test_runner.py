@@ -134,3 +134,33 @@ def test_only_a_run_trained_whole_here_sets_the_pace():
     assert runner._sets_pace(False, {"AP": 0.1})
     assert not runner._sets_pace(True, {"AP": 0.1})  # resumed: part of a run
     assert not runner._sets_pace(False, {"diverged": "training diverged at step 7"})
+
+
+def _worker_sleeps(*args):
+    """A run that trains for two minutes (far longer than the test waits)."""
+    import time
+
+    time.sleep(120)
+
+
+def test_ctrl_c_stops_the_runs_in_progress_instead_of_waiting_for_them(tmp_path, small_study, capsys):
+    import multiprocessing
+    import os
+    import signal
+    import threading
+    import time
+
+    study = small_study(tmp_path, records=False)
+    jobs = [(study.rows[0], 0), (study.rows[0], 1)]
+    # Ctrl-C (as `kill -INT` or SIGTERM under `mrae study`) once both workers have started.
+    timer = threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT))
+    timer.start()
+    start = time.perf_counter()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            runner._run_pool(study, jobs, quick=True, workers=2, target=_worker_sleeps)
+    finally:
+        timer.cancel()
+    assert time.perf_counter() - start < 100  # the workers' runs would take 120 s
+    assert multiprocessing.active_children() == []
+    assert "interrupted; the runs in progress continue from their last checkpoint" in capsys.readouterr().err
