@@ -165,17 +165,34 @@ def _machine() -> dict[str, Any]:
             "device": "CUDA" if torch.cuda.is_available() else "CPU"}
 
 
-CPU_RECORD = {"device": "CPU", "torch": None, "mixed_precision": False}
+def pinned_torch() -> str | None:
+    """The torch version the project's install pins (``torch==X`` in its requirements), None
+    where the package metadata is missing or pins none."""
+    from importlib.metadata import PackageNotFoundError, requires
+
+    try:
+        requirements = requires("mrae") or []
+    except PackageNotFoundError:
+        return None
+    for requirement in requirements:
+        name, _, version = requirement.partition("==")
+        if name.strip() == "torch" and version:
+            return version.split(";")[0].strip()
+    return None
 
 
 def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
-    """Where the rows' runs trained, one entry per machine (device, torch, mixed precision; runs
-    recorded before the study kept it trained on the CPU), each with its rows and run count, in
-    order of first appearance."""
+    """Where the rows' runs trained, one entry per machine (device, torch, mixed precision), each
+    with its rows and run count, in order of first appearance. Runs recorded before the study kept
+    it trained on the CPU with the pinned torch (:func:`pinned_torch`); torch versions are compared
+    without their build label (``2.14.1+cu130`` is ``2.14.1``: the same code, built for CUDA)."""
     groups: dict[str, dict[str, Any]] = {}
+    cpu = {"device": "CPU", "torch": pinned_torch(), "mixed_precision": False}
     for entry in summary:
         for run in entry["runs"]:
-            machine = {**CPU_RECORD, **(run.get("machine") or {})}
+            machine = {**cpu, **(run.get("machine") or {})}
+            if machine["torch"]:
+                machine["torch"] = str(machine["torch"]).split("+")[0]
             group = groups.setdefault(repr(sorted(machine.items())), {**machine, "rows": [], "runs": 0})
             group["runs"] += 1
             if entry["name"] not in group["rows"]:

@@ -70,16 +70,24 @@ def test_finished_runs_are_summarized_with_their_role_and_model(tmp_path):
 
 def test_the_page_says_where_the_runs_trained():
     from mrae.apps.study.budget import trained_on_lines
-    from mrae.apps.study.summary import trained_on
+    from mrae.apps.study.summary import pinned_torch, trained_on
 
-    gpu = {"device": "NVIDIA H200", "torch": "2.11.0", "mixed_precision": True}
+    pin = pinned_torch()  # pyproject's torch==X
+    assert pin
+    gpu = {"device": "NVIDIA H200", "torch": "2.11.0+cu130", "mixed_precision": True}
+    # a record without `machine` trained on the CPU with the pinned torch: the same machine as a
+    # record that names it, whatever the wheel's build label
     rows = [{"name": "single C2", "runs": [{"AP": 0.1}, {"AP": 0.2, "machine": {
-                 "device": "CPU", "torch": None, "mixed_precision": False}}]},
+                 "device": "CPU", "torch": f"{pin}+cu130", "mixed_precision": False}}]},
             {"name": "RetinaNet sum", "runs": [{"AP": 0.3, "machine": gpu}, {"AP": 0.3, "machine": gpu}]}]
-    groups = trained_on(rows)  # a record without `machine` trained on the CPU
+    groups = trained_on(rows)
     assert [(g["device"], g["runs"], g["rows"]) for g in groups] == [
         ("CPU", 2, ["single C2"]), ("NVIDIA H200", 2, ["RetinaNet sum"])]
     lines = trained_on_lines(groups)
     assert lines[0].startswith("- runs trained on several machines")
     assert lines[2] == "  - NVIDIA H200, torch 2.11.0, mixed precision: 2 runs, rows RetinaNet sum"
-    assert trained_on_lines(trained_on(rows[:1])) == ["- runs trained on: CPU (all 2 runs)"]
+    assert trained_on_lines(trained_on(rows[:1])) == [f"- runs trained on: CPU, torch {pin} (all 2 runs)"]
+    # another torch on the same device is another machine
+    other = [{"name": "single C2", "runs": [{"AP": 0.1}, {"AP": 0.2, "machine": {
+                  "device": "CPU", "torch": "0.0.1", "mixed_precision": False}}]}]
+    assert len(trained_on(other)) == 2
