@@ -224,6 +224,14 @@ def paper_claims(rows: list[Entry]) -> list[dict[str, Any]]:
         claims.append(_claim("soft_barely_learns", title, paper, [], missing=_missing({BASELINE: best, "row of role soft": soft})))
 
     claims.append(_mixed_claim(rows))
+    title = "MRAE beats the simple fusions (concatenation, element-wise sum)"
+    paper = "not in its tables; Fig. 2 shows them as what MRAE differs from"
+    fusions = find(rows, "fusion")
+    if fusions and t2:
+        claims.append(_claim("vs_fusions", title, paper, [compare(t2, e, None) for e in fusions]))
+    else:
+        claims.append(_claim("vs_fusions", title, paper, [],
+                             missing=_missing({"rows of role fusion": fusions[0] if fusions else None, T2: t2})))
     for role, title in (("fpn", "MRAE beats FPN"),
                         ("fpn_all_anchors", "MRAE beats FPN with every anchor size on every map")):
         fpn = _first(rows, role)

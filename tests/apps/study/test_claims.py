@@ -188,3 +188,20 @@ def test_the_attention_observation_uses_each_rows_template_and_includes_soft(row
     assert "in 1 of 2 MRAE rows" in line
     assert "MRAE template 1 0.60/0.20/0.20" in line
     assert "**Where soft attention looks**: mean C1/C2/C3 weights of soft 0.30/0.30/0.40." in lines
+
+
+def test_mrae_against_the_simple_fusions_needs_every_fusion_row(paper_like, row):
+    def fusion(name, aps):
+        entry = row(name, "fusion", aps)
+        entry["model"]["extractor"] = name
+        return entry
+
+    behind = paper_like + [fusion("concat", [3.0, 3.1, 3.2]), fusion("sum", [3.3, 3.2, 3.4])]
+    claim = _claims(behind)["vs_fusions"]
+    assert claim["verdict"] == HELD_DIRECTION
+    assert [c["b"] for c in claim["comparisons"]] == ["concat", "sum"]
+    # One fusion ahead of MRAE (as sum is on the synthetic benchmark): the claim did not hold.
+    ahead = paper_like + [fusion("concat", [3.0, 3.1, 3.2]), fusion("sum", [5.6, 5.5, 5.7])]
+    assert _claims(ahead)["vs_fusions"]["verdict"] == NOT_HELD
+    missing = _claims(paper_like)["vs_fusions"]
+    assert missing["verdict"] is None and "rows of role fusion" in missing["missing"]
