@@ -124,8 +124,8 @@ def main(args: argparse.Namespace) -> int:
     if not summary:
         raise ConfigError(f"{study.out}: no finished run to report; run the study first")
     print("measuring inference time of every row, one after another ...", flush=True)
-    measure_speed(study, summary, args.quick, images=2 if args.quick else 20)
-    results = build_results(study, summary, _command(args), commit_id, args.quick)
+    ms_machine = measure_speed(study, summary, args.quick, images=2 if args.quick else 20)
+    results = build_results(study, summary, _command(args), commit_id, args.quick, ms_machine)
     write_json_atomic(results_path, results)
     render_report(results_path, report, readme, compare_readme)
     record_files([p for p in outputs if p.is_file()], "study")  # its own: replaced next time

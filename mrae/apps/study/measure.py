@@ -9,19 +9,24 @@ from mrae.apps.study.spec import Study, find_row, row_config, run_dir
 
 
 def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: int = 20,
-                  progress: bool = True) -> None:
+                  progress: bool = True) -> str:
     """Inference ms/image of every row, one after another in this process (batch 1, val images).
 
     The runs' own ms/image were taken while other runs shared the cores; this measures each row's
     first finished model on the same images with the same threads, so the rows compare as ratios.
     Sets ``entry["ms_per_image"]`` and ``entry["ms_images"]`` (not for a row none of whose runs has
-    its weights here, which keeps its runs' own mean ms/image).
+    its weights here, which keeps its runs' own mean ms/image). Returns the machine's speed and
+    load as the measurement starts (:func:`mrae.engine.eta.machine_now`), for the page: a busy
+    machine times every row slower, so the numbers are read as ratios beside it.
     """
     import torch
     from tqdm import tqdm
 
     from mrae.device import timed
     from mrae.engine.checkpoint import load_model
+    from mrae.engine.eta import machine_now
+
+    machine = machine_now()
 
     for entry in tqdm(rows, desc="inference time", unit="row", disable=not progress):
         row = find_row(study, entry["name"])
@@ -43,6 +48,7 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
                 seconds.append(timed(functools.partial(model, [image]), torch.device("cpu"))[1])
         entry["ms_per_image"] = 1000.0 * sum(seconds) / len(seconds)
         entry["ms_images"] = count
+    return machine
 
 
 def run_machine(cfg) -> dict:

@@ -93,7 +93,10 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         "AP and AR are COCO's (pycocotools), x100, on the val split; mean ± sample standard "
         "deviation over seeds where a row has several. ms/img: inference of each row's first "
         f"model, batch 1, on the first {results['ms_images']} val images, measured one row after "
-        "another in one process after training; GFLOPs of one image at the input size above.",
+        "another in one process after training"
+        + (f" (the machine then: {results['ms_machine']}; compare the rows as ratios)"
+           if results.get("ms_machine") else "")
+        + "; GFLOPs of one image at the input size above.",
         "",
         f"Read it as a comparison at a fixed, small budget: every row starts from "
         f"{trunk_start(results['budget'])} and trains the steps above, where the paper fine-tuned "

@@ -201,9 +201,11 @@ def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
 
 
 def build_results(study: Study, summary: list[dict], command: str, commit_id: str,
-                  quick: bool = False) -> dict[str, Any]:
+                  quick: bool = False, ms_machine: str | None = None) -> dict[str, Any]:
     """Everything the page and the README block are rendered from (``results.json``); ``hosts``:
-    the hosts of the study's rows (``model.detector``), in the study file's order, finished or not."""
+    the hosts of the study's rows (``model.detector``), in the study file's order, finished or not;
+    ``ms_machine``: the machine's speed and load when the rows' inference was timed
+    (:func:`mrae.apps.study.measure.measure_speed`)."""
     from mrae.apps.study.claims import judge
 
     hosts = list(dict.fromkeys(row.detector for row in study.rows))
@@ -222,6 +224,7 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "trained_on": trained_on(summary),
         "budget": budget(study, quick),
         "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
+        "ms_machine": ms_machine,
         "hosts": hosts,
         "rows": summary,
         "claims": judge(summary, hosts),

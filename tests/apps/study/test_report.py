@@ -167,3 +167,14 @@ def test_the_pretraining_rows_get_their_own_section_and_no_claim(tmp_path, resul
     plain = {**results, "rows": [e for e in results["rows"] if e["role"] != "start"]}
     path.write_text(json.dumps(plain))
     assert "## What the trunk's pretraining is worth" not in render_report(path).read_text()
+
+
+def test_the_inference_times_are_read_beside_the_machines_speed_and_load(tmp_path, results):
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))  # a results file written before the study kept it
+    assert "the machine then" not in render_report(path).read_text()
+    results["ms_machine"] = "61 GFLOP/s float32 matmul at 2 threads, load average 3.9"
+    path.write_text(json.dumps(results))
+    assert ("measured one row after another in one process after training (the machine then: 61 "
+            "GFLOP/s float32 matmul at 2 threads, load average 3.9; compare the rows as ratios)"
+            ) in render_report(path).read_text()
