@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from mrae.apps.study.claims import discuss
+from mrae.apps.study.sections import conclusion
 from mrae.apps.study.tables import headline_table, paper_rows
 from mrae.files import write_text_atomic
 
@@ -25,6 +26,7 @@ def readme_block(results: dict[str, Any], link: str) -> str:
         f"Written by `{results['command']}` ({results['date'][:10]}); the full table, the plots, "
         f"the budget and the discussion are in [{link}]({link}).\n\n"
         f"{headline_table(paper_rows(results['rows']))}\n\n"
+        f"{conclusion(results)}\n\n"
         + "".join(f"- {line}\n" for line in discuss(results["rows"]))
         + README_END
     )

@@ -23,7 +23,7 @@ from mrae.apps.study.compare import COMPARE_BEGIN, COMPARE_END, comparison_secti
 from mrae.apps.study.compare import readme_block as comparison_block
 from mrae.apps.study.plots import plot_attention, plot_convergence
 from mrae.apps.study.readme import replace_block, update_readme
-from mrae.apps.study.sections import host_section, pretraining_section
+from mrae.apps.study.sections import conclusion, host_section, pretraining_section
 from mrae.apps.study.tables import (
     markdown_table,
     paper_rows,
@@ -32,32 +32,6 @@ from mrae.apps.study.tables import (
 from mrae.errors import ConfigError
 from mrae.files import write_text_atomic
 from mrae.inputs import JSON_LIMIT, read_text, shorten
-
-
-def conclusion(results: dict[str, Any]) -> str:
-    """One paragraph: what the study concludes (the claims by verdict) and what it cannot."""
-    from mrae.apps.study.claims import paper_claims
-
-    claims = [c for c in paper_claims(results["rows"]) if c["verdict"] is not None]
-    if not claims:
-        return ("**In short**: no claim could be judged yet (the rows each claim needs are not "
-                "finished).")
-    groups: dict[str, list[str]] = {}
-    for claim in claims:
-        groups.setdefault(claim["verdict"], []).append(claim["title"].rstrip("."))
-    said = "; ".join(f"{verdict}: {', '.join(titles)}" for verdict, titles in groups.items())
-    b = results["budget"]
-    seeds = sorted({len(e["seeds"]) for e in results["rows"] if e["seeds"]})
-    data = ("on other data (one dataset here)" if not b["data"].startswith("synthetic")
-            else "on real images (synthetic shapes only here)")
-    return (
-        f"**In short**: of {len(claims)} claims judged, {said}. What it still cannot say: whether "
-        f"this holds {data}, for the paper's ImageNet ResNet-101 (here {b['backbone']}, initial "
-        f"weights {trunk_start(b, short=True)}), or after the paper's ~1M steps (here "
-        f"{b['steps']}); and with {'/'.join(map(str, seeds))} seeds a row the intervals are wide "
-        "(a t-interval with 2 degrees of freedom is 4.3 standard errors each side), so an "
-        "undecided claim may be decided by more seeds rather than more steps."
-    )
 
 
 def render_page(results: dict[str, Any], convergence: str, attention: str | None,

@@ -1,6 +1,7 @@
-"""The page's sections beyond the paper's Tables 2 and 3, from the results JSON: the host study
-(the same orderings in one-stage hosts) and the pretraining comparison (MRAE from each trunk
-start). Each is empty for a study without its rows.
+"""The page's sections around the paper's Tables 2 and 3, from the results JSON: the conclusion
+(what the claims say, and what the study cannot; also in the README's block), the host study (the
+same orderings in one-stage hosts) and the pretraining comparison (MRAE from each trunk start).
+Each of the last two is empty for a study without its rows.
 """
 
 from __future__ import annotations
@@ -8,9 +9,40 @@ from __future__ import annotations
 from typing import Any
 
 from mrae.apps.study.budget import run_minutes, seed_spread, trunk_start
-from mrae.apps.study.claims import HOST_NAMES, PAPER_HOST, discuss_hosts, host_of, mean_ap
+from mrae.apps.study.claims import (
+    HOST_NAMES,
+    PAPER_HOST,
+    discuss_hosts,
+    host_of,
+    mean_ap,
+    paper_claims,
+)
 from mrae.apps.study.tables import markdown_table, metric_cell, study_hosts
 from mrae.tables import markdown_table as write_table
+
+
+def conclusion(results: dict[str, Any]) -> str:
+    """One paragraph: what the study concludes (the claims by verdict) and what it cannot."""
+    claims = [c for c in paper_claims(results["rows"]) if c["verdict"] is not None]
+    if not claims:
+        return ("**In short**: no claim could be judged yet (the rows each claim needs are not "
+                "finished).")
+    groups: dict[str, list[str]] = {}
+    for claim in claims:
+        groups.setdefault(claim["verdict"], []).append(claim["title"].rstrip("."))
+    said = "; ".join(f"{verdict}: {', '.join(titles)}" for verdict, titles in groups.items())
+    b = results["budget"]
+    seeds = sorted({len(e["seeds"]) for e in results["rows"] if e["seeds"]})
+    data = ("on other data (one dataset here)" if not b["data"].startswith("synthetic")
+            else "on real images (synthetic shapes only here)")
+    return (
+        f"**In short**: of {len(claims)} claims judged, {said}. What it still cannot say: whether "
+        f"this holds {data}, for the paper's ImageNet ResNet-101 (here {b['backbone']}, initial "
+        f"weights {trunk_start(b, short=True)}), or after the paper's ~1M steps (here "
+        f"{b['steps']}); and with {'/'.join(map(str, seeds))} seeds a row the intervals are wide "
+        "(a t-interval with 2 degrees of freedom is 4.3 standard errors each side), so an "
+        "undecided claim may be decided by more seeds rather than more steps."
+    )
 
 
 def pretraining_section(results: dict[str, Any]) -> list[str]:

@@ -79,7 +79,7 @@ def test_the_time_per_run_gives_both_clocks_and_says_which_runs_lack_one(row):
 
 
 def test_the_conclusion_names_what_the_data_cannot_say(results):
-    from mrae.apps.study.report import conclusion
+    from mrae.apps.study.sections import conclusion
 
     assert "whether this holds on real images (synthetic shapes only here)" in conclusion(results)
     real = {**results, "budget": {**results["budget"], "data": "data: a (train), b (val)"}}
@@ -107,6 +107,7 @@ def test_the_readme_block_between_the_markers_is_replaced_and_nothing_else(tmp_p
     assert "`mrae study configs/synth/study.yaml --jobs 2` (2026-11-25)" in text
     assert "| single C1 | 3 | 2.3 ± 0.1 |" in text
     assert "- **MRAE beats the best single-level baseline**" in text
+    assert "**In short**: of " in text and "What it still cannot say" in text  # the page's conclusion
     # Rendering again gives the same README.
     once = readme.read_bytes()
     render_report(path, readme=readme)
