@@ -120,15 +120,21 @@ eval:
 
 
 @pytest.fixture(scope="session")
-def host_run_config(tmp_path_factory) -> Path:
-    """A 4-step MRAE run on 4 synthetic 128 x 96 images (2 val) that any host trains
-    (tests/test_hosts_cli.py, tests/test_cuda.py add ``model.detector=...``, ``train.device=...``);
-    its data is in ``data/`` beside the YAML. Made once per session."""
+def tiny_data(tmp_path_factory) -> Path:
+    """4 synthetic 128 x 96 training images and 2 val (seed 1) in COCO format (``images/<split>``,
+    ``annotations/instances_<split>.json``), made once per session; tests only read it."""
     from mrae import cli
 
-    root = tmp_path_factory.mktemp("hosts") / "data"
+    root = tmp_path_factory.mktemp("tiny") / "data"
     assert cli.main(["synth", str(root), "--images", "4", "--val-images", "2", "--seed", "1",
                      "--width", "128", "--height", "96", "--workers", "0"]) == 0
-    path = root.parent / "tiny.yaml"
-    path.write_text(HOST_RUN.format(root=root))
+    return root
+
+
+@pytest.fixture(scope="session")
+def host_run_config(tmp_path_factory, tiny_data) -> Path:
+    """A 4-step MRAE run on :func:`tiny_data` that any host trains (tests/test_hosts_cli.py,
+    tests/test_cuda.py add ``model.detector=...``, ``train.device=...``). Made once per session."""
+    path = tmp_path_factory.mktemp("hosts") / "tiny.yaml"
+    path.write_text(HOST_RUN.format(root=tiny_data))
     return path

@@ -35,12 +35,8 @@ eval:
 
 
 @pytest.fixture(scope="module")
-def data_root(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("e2e") / "data"
-    code = cli.main(["synth", str(root), "--images", "4", "--val-images", "2", "--seed", "1",
-                     "--width", "128", "--height", "96", "--workers", "0"])
-    assert code == 0
-    return root
+def data_root(tiny_data) -> Path:
+    return tiny_data
 
 
 def _config(tmp_path: Path, root: Path, steps: int, sections, extractor: str = "mrae") -> Path:

@@ -42,7 +42,7 @@ def exact_float32():
 
 @pytest.mark.parametrize("amp", [True, False])
 @pytest.mark.parametrize("host", ["faster_rcnn", "retinanet", "fcos"])
-def test_train_resume_eval_predict_export_on_cuda(host, amp, host_run_config, tmp_path):
+def test_train_resume_eval_predict_export_on_cuda(host, amp, host_run_config, tiny_data, tmp_path):
     run = tmp_path / "run"
     train = ["train", "--config", str(host_run_config), "--out", str(run), f"model.detector={host}",
              "train.device=cuda", f"train.amp={str(amp).lower()}"]
@@ -60,7 +60,7 @@ def test_train_resume_eval_predict_export_on_cuda(host, amp, host_run_config, tm
                          *extra]) == 0
         assert "AP" in json.loads((out / name).read_text())["metrics"]
 
-    images = host_run_config.parent / "data" / "images" / "val"
+    images = tiny_data / "images" / "val"
     for extra in ([], ["--slice", "48x64"]):
         out = tmp_path / f"pictures{len(extra)}"
         assert cli.main(["predict", "--checkpoint", str(last), str(images), "--out", str(out),

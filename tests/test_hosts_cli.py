@@ -14,7 +14,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.mark.parametrize("host", ["retinanet", "fcos"])
-def test_train_resume_eval_predict(host, host_run_config, tmp_path):
+def test_train_resume_eval_predict(host, host_run_config, tiny_data, tmp_path):
     run = tmp_path / "run"
     train = ["train", "--config", str(host_run_config), "--out", str(run), f"model.detector={host}"]
     assert cli.main([*train, "train.steps=2"]) == 0
@@ -31,7 +31,7 @@ def test_train_resume_eval_predict(host, host_run_config, tmp_path):
         metrics = json.loads((out / name).read_text())["metrics"]
         assert 0.0 <= metrics["AP"] <= 1.0 or metrics["AP"] != metrics["AP"]  # a fraction, or NaN
 
-    images = host_run_config.parent / "data" / "images" / "val"
+    images = tiny_data / "images" / "val"
     for extra, folder in [([], "pictures"), (["--slice", "48x64"], "pictures_sliced")]:
         out = tmp_path / folder
         assert cli.main(["predict", "--checkpoint", str(last), str(images), "--out", str(out),

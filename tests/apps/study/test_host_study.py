@@ -299,13 +299,10 @@ eval:
 
 
 @pytest.mark.usefixtures("one_thread")
-def test_a_quick_study_of_a_one_stage_row_runs_and_reports(tmp_path):
+def test_a_quick_study_of_a_one_stage_row_runs_and_reports(tmp_path, tiny_data):
     from mrae import cli
 
-    root = tmp_path / "data"
-    assert cli.main(["synth", str(root), "--images", "4", "--val-images", "2", "--seed", "1",
-                     "--width", "128", "--height", "96", "--workers", "0"]) == 0
-    (tmp_path / "retina.yaml").write_text(TINY.format(host="retinanet", root=root))
+    (tmp_path / "retina.yaml").write_text(TINY.format(host="retinanet", root=tiny_data))
     study = tmp_path / "study.yaml"
     study.write_text(f"out: {tmp_path / 'runs'}\nrows:\n"
                      "  - {name: RetinaNet MRAE template 2, config: retina.yaml, role: mrae, seeds: 3}\n"
