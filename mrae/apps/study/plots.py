@@ -25,33 +25,76 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
 
 
+# The convergence plot's panels: (title, the roles drawn). Every panel beyond the first also draws
+# MRAE template 2 (role mrae), the row its comparison is made against, and the row a continued run
+# starts from. A panel without rows of its own is left out.
+PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("Table 2: single levels, soft attention, MRAE templates", ("baseline", "soft", "mrae")),
+    ("Fusions and FPN (Fig. 1, 2)", ("fusion", "fpn", "fpn_all_anchors", "mrae_spatial")),
+    ("Switching templates (Table 3)", ("mixed", "mrae_long")),
+    ("The trunk's start", ("start",)),
+)
+
+
+def _reference(rows: list[dict]) -> dict | None:
+    """MRAE template 2 (role mrae): the row every later panel compares with."""
+    return next((e for e in rows if e.get("role") == "mrae"
+                 and (e.get("model") or {}).get("template") == 2), None)
+
+
+def panels(rows: list[dict]) -> list[tuple[str, list[dict]]]:
+    """The convergence plot's panels that have rows: (title, rows drawn in it), in :data:`PANELS`
+    order, the rows compared with first; a row of a role that no panel names is drawn in the first
+    panel."""
+    named = {role for _, roles in PANELS for role in roles}
+    reference = _reference(rows)
+    out = []
+    for i, (title, roles) in enumerate(PANELS):
+        own = [e for e in rows if e.get("role") in roles or (i == 0 and e.get("role") not in named)]
+        if not own:
+            continue
+        parents = [e for e in rows if e["name"] in {r.get("init_from") for r in own}]
+        extra = [e for e in ([reference] if i and reference is not None else []) + parents
+                 if e not in own]
+        out.append((title, [*{id(e): e for e in extra}.values(), *own]))
+    return out
+
+
 def plot_convergence(rows: list[dict], path: Path) -> None:
-    """AP on the validation split against training step, one line per row (mean over seeds); the
-    page draws the Faster R-CNN rows (:func:`mrae.apps.study.tables.paper_rows`)."""
+    """AP on the validation split against training step (mean over seeds, band min..max), one
+    panel per comparison (:func:`panels`); the page draws the Faster R-CNN rows
+    (:func:`mrae.apps.study.tables.paper_rows`). A row keeps its colour in every panel."""
     import numpy as np
 
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(8, 5))
+    shown = panels(rows) or [("", [])]
+    fig, axes = plt.subplots(1, len(shown), figsize=(5.2 * len(shown) + 0.8, 4.6), squeeze=False,
+                             sharey=True)
     palette = plt.get_cmap("tab20")
-    for i, entry in enumerate(rows):
-        curves = [c for c in entry["curves"] if c]
-        if not curves:
-            continue
-        length = min(len(c) for c in curves)
-        # A run that continues another (the mixed row) is drawn after its parent's steps.
-        steps = np.array([s for s, _ in curves[0][:length]]) + entry.get("step_offset", 0)
-        values = np.array([[v for _, v in c[:length]] for c in curves]) * 100
-        style = "-" if entry.get("role") in MRAE_ROLES else "--"
-        colour = palette((2 * i) % 20 + (2 * i) // 20)  # 20 distinct colours, dark shades first
-        (line,) = ax.plot(steps, values.mean(0), style, color=colour, label=entry["name"], marker=".")
-        if len(curves) > 1:
-            ax.fill_between(steps, values.min(0), values.max(0), color=line.get_color(), alpha=0.15)
-    ax.set_xlabel("training step (a continued run: after its parent's steps)")
-    ax.set_ylabel("AP@[.5:.95] on val (%)")
-    ax.set_title("Convergence (mean over seeds; band: min..max)")
-    ax.grid(alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:  # no finished row drawn (a study of other hosts only)
-        ax.legend(fontsize=8, ncol=2)
+    colours = {e["name"]: palette((2 * i) % 20 + (2 * i) // 20)  # 20 colours, dark shades first
+               for i, e in enumerate(rows)}
+    for ax, (title, entries) in zip(axes[0], shown, strict=True):
+        for entry in entries:
+            curves = [c for c in entry["curves"] if c]
+            if not curves:
+                continue
+            length = min(len(c) for c in curves)
+            # A run that continues another (the mixed row) is drawn after its parent's steps.
+            steps = np.array([s for s, _ in curves[0][:length]]) + entry.get("step_offset", 0)
+            values = np.array([[v for _, v in c[:length]] for c in curves]) * 100
+            style = "-" if entry.get("role") in MRAE_ROLES else "--"
+            ax.plot(steps, values.mean(0), style, color=colours[entry["name"]], label=entry["name"],
+                    marker=".")
+            if len(curves) > 1:
+                ax.fill_between(steps, values.min(0), values.max(0), color=colours[entry["name"]],
+                                alpha=0.15)
+        ax.set_title(title, fontsize=10)
+        ax.set_xlabel("training step (a continued run: after its parent's steps)", fontsize=8)
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:  # no finished row drawn (a study of other hosts only)
+            ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("AP@[.5:.95] on val (%)")
+    fig.suptitle("Convergence (mean over seeds; band: min..max)")
     fig.tight_layout()
     _save(fig, path)
     plt.close(fig)
