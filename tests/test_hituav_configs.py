@@ -23,7 +23,7 @@ def test_the_study_has_the_deciding_rows_three_seeds_and_one_budget() -> None:
     configs = [row_config(study, row, seed) for row in study.rows for seed in range(row.seeds)
                if row.role != "start"]  # the pretraining comparison: its own test below
     budgets = {(c.train.steps, tuple(c.train.milestones), c.train.eval_every) for c in configs}
-    assert budgets == {(300, (210, 270), 75)}  # at least 300 steps, evaluated 4 times
+    assert budgets == {(1200, (840, 1080), 150)}  # at least 300 steps, evaluated 4 times or more
     starts = {(c.model.backbone, c.model.pretrained, c.pretrain.annotations) for c in configs}
     assert starts == {("resnet18", "dataset", ".cache/hituav/train.json")}
     assert {c.data.val_annotations for c in configs} == {".cache/hituav/val.json"}
@@ -42,7 +42,7 @@ def test_the_cut_rows_keep_their_configs_at_the_same_budget() -> None:
 
     for name in ("sum.yaml", "fpn_all_anchors.yaml"):
         cfg = load_config(STUDY.parent / name, load_study(STUDY).overrides)
-        assert cfg.train.steps == 300 and cfg.model.pretrained == "dataset"
+        assert cfg.train.steps == 1200 and cfg.model.pretrained == "dataset"
 
 
 def test_frames_are_seen_at_native_size() -> None:
