@@ -7,6 +7,7 @@ from pathlib import Path
 
 from mrae.apps.study.claims import MRAE_ROLES
 from mrae.apps.study.spec import ATTENTION_ROLES
+from mrae.apps.study.tables import start_reference
 from mrae.files import atomic_path
 
 
@@ -25,9 +26,10 @@ def _save(fig, path: Path) -> None:
         fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
 
 
-# The convergence plot's panels: (title, the roles drawn). Every panel beyond the first also draws
-# MRAE template 2 (role mrae), the row its comparison is made against, and the row a continued run
-# starts from. A panel without rows of its own is left out.
+# The convergence plot's panels: (title, the roles drawn). Beside its own rows a panel draws the
+# rows they are compared with: MRAE template 2 (role mrae) in every panel beyond the first but the
+# trunk's, the row a continued run starts from, and the row a trunk start is compared with
+# (:func:`mrae.apps.study.tables.start_reference`). A panel without rows of its own is left out.
 PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("Table 2: single levels, soft attention, MRAE templates", ("baseline", "soft", "mrae")),
     ("Fusions and FPN (Fig. 1, 2)", ("fusion", "fpn", "fpn_all_anchors", "mrae_spatial")),
@@ -54,8 +56,9 @@ def panels(rows: list[dict]) -> list[tuple[str, list[dict]]]:
         if not own:
             continue
         parents = [e for e in rows if e["name"] in {r.get("init_from") for r in own}]
-        extra = [e for e in ([reference] if i and reference is not None else []) + parents
-                 if e not in own]
+        compared = ([start_reference(rows, e) for e in own] if "start" in roles
+                    else [reference] if i else [])
+        extra = [e for e in [*compared, *parents] if e is not None and e not in own]
         out.append((title, [*{id(e): e for e in extra}.values(), *own]))
     return out
 

@@ -1,6 +1,6 @@
 """The page's sections around the paper's Tables 2 and 3, from the results JSON: the conclusion
 (what the claims say, and what the study cannot; also in the README's block), the host study (the
-same orderings in one-stage hosts) and the pretraining comparison (MRAE from each trunk start).
+same orderings in one-stage hosts) and the pretraining comparison (a row from each trunk start).
 Each of the last two is empty for a study without its rows.
 """
 
@@ -17,7 +17,7 @@ from mrae.apps.study.claims import (
     mean_ap,
     paper_claims,
 )
-from mrae.apps.study.tables import markdown_table, metric_cell, study_hosts
+from mrae.apps.study.tables import markdown_table, metric_cell, start_reference, study_hosts
 from mrae.tables import markdown_table as write_table
 
 
@@ -46,39 +46,41 @@ def conclusion(results: dict[str, Any]) -> str:
 
 
 def pretraining_section(results: dict[str, Any]) -> list[str]:
-    """The pretraining comparison: the rows of role ``start`` (MRAE from another trunk start)
-    against the study's own row of the same template (role ``mrae``), each with the interval of
-    the ratio of their AP (paired by seed; the paper gives no ratio, so held / did not hold /
-    undecided in direction); empty without such rows."""
-    from mrae.apps.study.claims import compare, describe_comparison, find
+    """The pretraining comparison: the rows of role ``start`` against the row of the study whose
+    model differs only in its trunk start (:func:`mrae.apps.study.tables.start_reference`), each
+    with the interval of the ratio of their AP (paired by seed; the paper gives no ratio, so held /
+    did not hold / undecided in direction); empty without such rows."""
+    from mrae.apps.study.claims import compare, describe_comparison
 
     rows = results["rows"]
     starts = [e for e in rows if e.get("role") == "start" and host_of(e) == PAPER_HOST]
     if not starts:
         return []
-    template = starts[0]["model"].get("template", 2)
-    reference = next(iter(find(rows, "mrae", template=template)), None)
-    entries = ([reference] if reference else []) + starts
-    grid = [[e["name"], trunk_start({"pretrained": e["model"].get("pretrained", "?"),
-                                     "backbone": results["budget"]["backbone"]}, short=True),
-             _ap_cell(e)] for e in entries]
-    lines = [
-        "## What the trunk's pretraining is worth",
-        "",
-        f"MRAE template {template} at the budget above from each trunk start; only "
-        "`model.pretrained` (and the pretraining it asks for) differs between these rows.",
-        "",
-        write_table(["row", "trunk start", "AP"], grid),
-        "",
-    ]
-    if reference is None:
-        return lines + [f"The study's own MRAE template {template} row has no finished run yet: "
-                        "no comparison.", ""]
+    lines = ["## What the trunk's pretraining is worth", ""]
+    groups: dict[str, tuple[dict | None, list[dict]]] = {}
     for entry in starts:
-        c = compare(reference, entry, None)
-        lines.append(f"- **{reference['name']} against {entry['name']}**: "
-                     f"{describe_comparison(c, c['verdict'])}.")
-    return lines + [""]
+        reference = start_reference(rows, entry)
+        key = reference["name"] if reference else ""
+        groups.setdefault(key, (reference, []))[1].append(entry)
+    for reference, group in groups.values():
+        entries = ([reference] if reference else []) + group
+        grid = [[e["name"], trunk_start({"pretrained": e["model"].get("pretrained", "?"),
+                                         "backbone": results["budget"]["backbone"]}, short=True),
+                 _ap_cell(e)] for e in entries]
+        what = reference["name"] if reference else "The row"
+        lines += [f"{what} at the budget above from each trunk start; only `model.pretrained` (and "
+                  "the pretraining it asks for) differs between these rows.", "",
+                  write_table(["row", "trunk start", "AP"], grid), ""]
+        if reference is None or not reference["seeds"]:
+            lines += ["The row these trunk starts are compared with has no finished run yet: no "
+                      "comparison.", ""]
+            continue
+        for entry in group:
+            c = compare(reference, entry, None)
+            lines.append(f"- **{reference['name']} against {entry['name']}**: "
+                         f"{describe_comparison(c, c['verdict'])}.")
+        lines.append("")
+    return lines
 
 
 def _ap_cell(entry: dict | None, with_name: bool = False) -> str:

@@ -47,7 +47,8 @@ ROLES: dict[str, str] = {
     "fpn_all_anchors": "FPN with every anchor size on every map (extractor fpn, fpn_anchors all)",
     "mixed": "MRAE continued from another row's run with another template (extractor mrae, init_from)",
     "mrae_long": "MRAE trained as long as the mixed row in all (extractor mrae)",
-    "start": "MRAE from another trunk start: the pretraining comparison, left out of the claims (extractor mrae)",
+    "start": ("another trunk start of a row of the study: the pretraining comparison, left out of the "
+              "claims (any extractor; the config differs from that row's only in model.pretrained)"),
 }
 # Rows whose model keeps attention weights: measured after training and drawn in the attention plot.
 ATTENTION_ROLES = ("soft", "mrae", "mrae_spatial", "mixed", "mrae_long")
@@ -191,7 +192,33 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
     )
     hosts = [_check_role(study, row) for row in rows]
     rows[:] = [replace(row, detector=host) for row, host in zip(rows, hosts, strict=True)]
+    for row in rows:
+        if row.role == "start":
+            _check_start(study, row)
     return study
+
+
+def _trunk_free(config) -> dict[str, Any]:
+    """A run's config without what its trunk start changes (``model.pretrained`` and the
+    pretraining it asks for) and its name."""
+    from mrae.engine.config import to_dict
+
+    out = to_dict(config)
+    out.pop("name", None), out.pop("pretrain", None), out["model"].pop("pretrained")
+    return out
+
+
+def _check_start(study: Study, row: Row) -> None:
+    """A row of role ``start`` has its row of comparison: another row (not of role ``start``) whose
+    config differs from its own only in the trunk start (:func:`_trunk_free`)."""
+    mine = _trunk_free(row_config(study, row))
+    if not any(other.role != "start" and _trunk_free(row_config(study, other)) == mine
+               for other in study.rows):
+        raise ConfigError(
+            f"{study.source}: row {row.name!r} has role start, but no row of another role has the same "
+            f"config apart from model.pretrained; add that row (the one this trunk start is compared "
+            "with) or give this row another role"
+        )
 
 
 def _row(path: Path, i: int, item: Any) -> Row:
@@ -234,7 +261,7 @@ def _check_role(study: Study, row: Row) -> str:
         "fpn_all_anchors": m.extractor == "fpn" and m.fpn_anchors == "all",
         "mixed": m.extractor == "mrae",
         "mrae_long": m.extractor == "mrae",
-        "start": m.extractor == "mrae",
+        "start": True,  # its row of comparison: _check_start
     }[row.role]
     if not fits:
         raise ConfigError(

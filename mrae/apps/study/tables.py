@@ -13,6 +13,16 @@ METRIC_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "AR1", "AR10", "AR100", "A
 HEADLINE_COLUMNS = ("AP", "AP50", "APs", "AR100")
 
 
+def start_reference(rows: list[dict], start: dict) -> dict | None:
+    """The row a row of role ``start`` is compared with: the first row of another role whose model
+    settings equal its own apart from ``pretrained`` (the study file checks that it exists)."""
+    def trunk_free(entry: dict) -> dict:
+        return {k: v for k, v in (entry.get("model") or {}).items() if k != "pretrained"}
+
+    return next((e for e in rows if e.get("role") != "start" and trunk_free(e) == trunk_free(start)),
+                None)
+
+
 def paper_rows(rows: list[dict]) -> list[dict]:
     """The rows of the paper's host (Faster R-CNN): the main table, the plots' lines, the README."""
     return [e for e in rows if host_of(e) == PAPER_HOST]

@@ -8,9 +8,14 @@ from pathlib import Path
 
 import pytest
 
+# a role's extractor, as the study file's check has it (role start: MRAE unless given)
+EXTRACTORS = {"baseline": "single", "soft": "soft", "fusion": "sum", "fpn": "fpn",
+              "fpn_all_anchors": "fpn"}
+
 
 def make_row(name: str, role: str, aps: list[float], template: int = 2, level: int = 1,
-             curves: list | None = None, attention: list[float] | None = None) -> dict:
+             curves: list | None = None, attention: list[float] | None = None,
+             extractor: str | None = None) -> dict:
     """A summary entry with one finished run per AP in `aps` (AP given x100, as in the tables)."""
     n = len(aps)
     mean = sum(aps) / n if n else 0.0
@@ -19,8 +24,8 @@ def make_row(name: str, role: str, aps: list[float], template: int = 2, level: i
         "name": name,
         "role": role,
         "config": f"configs/{name}.yaml",
-        "model": {"extractor": "x", "level": level, "template": template, "mode": "global",
-                  "fpn_anchors": "per_level"},
+        "model": {"extractor": extractor or EXTRACTORS.get(role, "mrae"), "level": level,
+                  "template": template, "mode": "global", "fpn_anchors": "per_level"},
         "init_from": None,
         "schedule_scale": 1,
         "steps": 100,

@@ -12,6 +12,7 @@ def test_rows_fall_into_their_comparisons_panel_with_template_2_beside_them():
     rows = [_row("single C2", "baseline"), _row("MRAE template 1", "mrae", 1),
             _row("MRAE template 2", "mrae", 2), _row("sum", "fusion"),
             _row("t2, synthetic trunk", "start", 2)]
+    rows[-1]["model"]["pretrained"] = "synthetic"
     drawn = {title: [e["name"] for e in entries] for title, entries in panels(rows)}
     assert list(drawn) == ["Table 2: single levels, soft attention, MRAE templates",
                            "Fusions and FPN (Fig. 1, 2)", "The trunk's start"]  # no mixed rows: no panel
@@ -19,6 +20,13 @@ def test_rows_fall_into_their_comparisons_panel_with_template_2_beside_them():
         "single C2", "MRAE template 1", "MRAE template 2"]
     assert drawn["Fusions and FPN (Fig. 1, 2)"] == ["MRAE template 2", "sum"]
     assert drawn["The trunk's start"] == ["MRAE template 2", "t2, synthetic trunk"]
+
+
+def test_a_trunk_start_is_drawn_beside_the_row_it_differs_from_only_in_its_start():
+    rows = [_row("single C1", "baseline"), _row("MRAE template 2", "mrae", 2),
+            {**_row("single C1, no pretraining", "start"), "model": {"pretrained": None}}]
+    rows[0]["model"]["pretrained"] = "dataset"
+    assert [e["name"] for e in panels(rows)[-1][1]] == ["single C1", "single C1, no pretraining"]
 
 
 def test_a_continued_run_is_drawn_beside_the_row_it_continues():

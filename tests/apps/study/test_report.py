@@ -165,9 +165,24 @@ def test_the_pretraining_rows_get_their_own_section_and_no_claim(tmp_path, resul
     assert ("- **MRAE template 2 against MRAE template 2, synthetic trunk**: AP (held): MRAE template 2 "
             "5.00 ± 0.10 (3 seeds) vs MRAE template 2, synthetic trunk 4.00 ± 0.10 (3 seeds), "
             "difference +1.00, ratio 1.25x") in section
+    assert section.startswith("## What the trunk's pretraining is worth\n\nMRAE template 2 at the budget")
     plain = {**results, "rows": [e for e in results["rows"] if e["role"] != "start"]}
     path.write_text(json.dumps(plain))
     assert "## What the trunk's pretraining is worth" not in render_report(path).read_text()
+
+
+def test_a_trunk_start_is_compared_with_the_row_it_differs_from_only_in_its_start(tmp_path, results,
+                                                                                  row):
+    c1 = next(e for e in results["rows"] if e["name"] == "single C1")
+    scratch = row("single C1, no pretraining", "start", [1.0, 1.2, 0.9], extractor="single")
+    scratch["model"]["pretrained"] = None
+    results["rows"].append(scratch)
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    page = render_report(path).read_text()
+    section = page[page.index("## What the trunk's pretraining is worth"):page.index("## Convergence")]
+    assert section.count("| single C1") == 2 and "MRAE template 2 |" not in section
+    assert f"- **single C1 against single C1, no pretraining**: AP (held): single C1 {100 * c1['mean']['AP']:.2f}" in section
 
 
 def test_the_inference_times_are_read_beside_the_machines_speed_and_load(tmp_path, results):

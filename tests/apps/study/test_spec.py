@@ -12,6 +12,7 @@ CONFIGS = {
     "single.yaml": "model: {extractor: single, level: 2}\n",
     "mrae_t1.yaml": "model: {extractor: mrae, template: 1}\n",
     "mrae_t2.yaml": "model: {extractor: mrae, template: 2}\n",
+    "single_scratch.yaml": "base: single.yaml\nmodel: {pretrained: null}\n",
     "train.yaml": "train: {steps: 100, milestones: [70, 90], warmup_steps: 10, eval_every: 25, "
                   "checkpoint_every: 50}\nmodel: {extractor: mrae}\n",
 }
@@ -76,6 +77,14 @@ def test_a_row_without_a_valid_role_is_refused_naming_the_row_and_the_roles(tmp_
 def test_a_role_must_fit_the_rows_config(tmp_path):
     message = _error(tmp_path, "  - {name: C2, config: single.yaml, role: mrae}\n")
     assert "row 'C2' has role mrae" in message and "builds extractor single" in message
+
+
+def test_a_trunk_start_row_needs_the_row_it_differs_from_only_in_its_start(tmp_path):
+    rows = "  - {name: C2 from scratch, config: single_scratch.yaml, role: start}\n"
+    message = _error(tmp_path, "  - {name: t2, config: mrae_t2.yaml, role: mrae}\n" + rows)
+    assert "row 'C2 from scratch' has role start, but no row of another role" in message
+    study = load_study(_study(tmp_path, "  - {name: C2, config: single.yaml, role: baseline}\n" + rows))
+    assert [r.role for r in study.rows] == ["baseline", "start"]
 
 
 @pytest.mark.parametrize(("value", "key"), [("seeds: abc", "seeds"), ("seeds: 0", "seeds"),
