@@ -199,7 +199,7 @@ def main() -> int:
         report = json.loads(report_file(cache_path(cfg)).read_text())
         results["pretrain_minutes"] = round(sum(report["seconds"].values()) / 60, 2)
         results.update({
-            "command": "python benchmarks/recipe.py " + " ".join(sys.argv[1:]),
+            "command": shlex.join(["python", "benchmarks/recipe.py", *sys.argv[1:]]),
             "date": datetime.date.today().isoformat(), "minutes": args.minutes, "jobs": args.jobs,
             "threads": threads,
             "machine": f"{platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f} at start",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import datetime
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -123,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
     table = "\n".join(lines + ["", *ratios])
     print(table)
 
-    command = "python benchmarks/speed.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = shlex.join(["python", "benchmarks/speed.py", *(argv if argv is not None else sys.argv[1:])])
     machine = (f"{platform.machine()} {platform.processor() or ''}, {torch.get_num_threads()} torch "
                f"threads, torch {torch.__version__}, {platform.system()}")
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -24,6 +24,7 @@ import datetime
 import json
 import os
 import platform
+import shlex
 import statistics
 import sys
 import time
@@ -196,7 +197,7 @@ def main() -> int:
             label = name if len(variants) == 1 else f"{name} ({variant})"
             results.append((label, measure(cfg, kwargs, dataset, args.steps, args.warmup, variant)))
             print(f"{label}: {1000 * results[-1][1]['step']:.0f} ms/step", file=sys.stderr, flush=True)
-    command = "python benchmarks/train_speed.py " + " ".join(sys.argv[1:])
+    command = shlex.join(["python", "benchmarks/train_speed.py", *sys.argv[1:]])
     load = os.getloadavg()
     text = "\n".join([
         "# Where a training step's time goes",
