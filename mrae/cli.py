@@ -103,8 +103,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"mrae {name}: error: {where}{error.strerror or error_line(error)}; check the disk "
               "space and permissions, then run the command again", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"mrae {name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # a command may say what happens next
+        print(f"mrae {name}: interrupted" + (f"; {interrupt}" if str(interrupt) else ""), file=sys.stderr)
         return 130
     finally:
         if main_thread:

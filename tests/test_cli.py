@@ -34,3 +34,19 @@ def test_a_guarded_call_inside_a_worker_runs(tmp_path, capsys):
     with pytest.raises(SystemExit) as stop:  # a function of the script, called later: not refused
         work()
     assert stop.value.code == 0
+
+
+@pytest.mark.parametrize(("raised", "said"), [
+    (KeyboardInterrupt(), "mrae synth: interrupted\n"),
+    (KeyboardInterrupt("the runs resume"), "mrae synth: interrupted; the runs resume\n"),
+])
+def test_ctrl_c_ends_a_command_with_one_line_and_code_130(monkeypatch, capsys, raised, said):
+    from mrae import cli
+    from mrae.commands import synth
+
+    def interrupted(args):
+        raise raised
+
+    monkeypatch.setattr(synth, "main", interrupted)
+    assert cli.main(["synth", "out"]) == 130
+    assert capsys.readouterr().err == said

@@ -278,7 +278,6 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
     import concurrent.futures as futures
     import multiprocessing
     import os
-    import sys
 
     from mrae.apps.study.pace import Pace
 
@@ -326,6 +325,6 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
             # Leaving the pool would wait for the runs in progress (20 minutes and more).
             for process in multiprocessing.active_children():
                 process.terminate()
-            print("mrae study: interrupted; the runs in progress continue from their last "
-                  "checkpoint when the same command runs again", file=sys.stderr, flush=True)
-            raise
+            # `mrae.cli.main` prints it after "mrae study: interrupted"
+            raise KeyboardInterrupt("the runs in progress continue from their last checkpoint when "
+                                    "the same command runs again") from None
