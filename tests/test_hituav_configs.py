@@ -16,8 +16,8 @@ def test_the_study_has_the_deciding_rows_three_seeds_and_one_budget() -> None:
     assert [(r.name, r.role, r.seeds) for r in study.rows] == [
         ("single C1", "baseline", 3), ("single C2", "baseline", 3), ("single C3", "baseline", 3),
         ("soft", "soft", 3), ("MRAE template 1", "mrae", 3), ("MRAE template 2", "mrae", 3),
-        ("MRAE template 3", "mrae", 3), ("MRAE template 2, synthetic trunk", "start", 3),
-        ("MRAE template 2, no pretraining", "start", 3),
+        ("MRAE template 3", "mrae", 3), ("single C1, synthetic trunk", "start", 3),
+        ("single C1, no pretraining", "start", 3),
     ]  # fmt: skip  (sum and FPN are cut for the CPU: the study file says why)
     assert study.readme is None  # the README's headline block stays the synthetic study's
     configs = [row_config(study, row, seed) for row in study.rows for seed in range(row.seeds)
@@ -64,8 +64,8 @@ def test_the_pretraining_comparison_changes_only_the_trunk_start() -> None:
 
     study = load_study(STUDY)
     by_name = {row.name: row_config(study, row) for row in study.rows}
-    ours = by_name["MRAE template 2"]
-    synthetic, scratch = by_name["MRAE template 2, synthetic trunk"], by_name["MRAE template 2, no pretraining"]
+    ours = by_name["single C1"]
+    synthetic, scratch = by_name["single C1, synthetic trunk"], by_name["single C1, no pretraining"]
     assert (ours.model.pretrained, synthetic.model.pretrained, scratch.model.pretrained) == (
         "dataset", "synthetic", None)
     synth_base = load_config(STUDY.parents[1] / "synth" / "_base.yaml")
