@@ -27,7 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "predict": ("mrae.commands.predict", "detect objects in images and draw them"),
     "export": ("mrae.commands.export", "a checkpoint to ONNX (the whole detector, any image size)"),
     "demo": ("mrae.commands.demo", "synthetic data, train MRAE template 2, evaluate, draw"),
-    "study": ("mrae.commands.study", "reproduce the paper's Tables 2 and 3 on the synthetic benchmark"),
+    "study": ("mrae.commands.study", "reproduce the paper's Tables 2 and 3 from a study file (the synthetic benchmark, HIT-UAV, your data)"),
 }
 
 
