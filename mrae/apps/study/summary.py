@@ -4,6 +4,7 @@ holds, from which the page and the README block are rendered."""
 
 from __future__ import annotations
 
+import functools
 import math
 import subprocess
 import time
@@ -101,6 +102,27 @@ def commit() -> str:
     return sha + (" (with uncommitted changes)" if dirty else "")
 
 
+def _epochs(images_seen: int, data) -> float | None:
+    """Training images seen over the training set's size; None where the annotation file cannot
+    be read (a page rendered on a machine without the data)."""
+    if data.train_images is None:
+        return images_seen / int(data.synthetic.train_images)
+    count = _image_count(str(data.train_annotations))
+    return images_seen / count if count else None
+
+
+@functools.lru_cache(maxsize=8)
+def _image_count(path: str) -> int | None:
+    """The number of images in a COCO file (read once per report for all rows), None if unreadable."""
+    from mrae.data.validate import load_coco_json
+    from mrae.errors import MraeError
+
+    try:
+        return len(load_coco_json(path, fix_boxes=True)["images"])
+    except (MraeError, OSError):
+        return None
+
+
 def _row_budget(cfg, scale: int) -> dict[str, Any]:
     """What every row must share: the schedule (divided by the row's scale), data and model size."""
     t, d, m = cfg.train, cfg.data, cfg.model
@@ -109,7 +131,7 @@ def _row_budget(cfg, scale: int) -> dict[str, Any]:
     return {
         "steps": steps,
         "batch_size": int(t.batch_size),
-        "epochs": (steps * int(t.batch_size) / int(d.synthetic.train_images)) if synthetic else None,
+        "epochs": _epochs(steps * int(t.batch_size), d),
         "lr": float(t.lr),
         "momentum": float(t.momentum),
         "milestones": [int(s) // scale for s in t.milestones],

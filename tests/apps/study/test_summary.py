@@ -91,3 +91,20 @@ def test_the_page_says_where_the_runs_trained():
     other = [{"name": "single C2", "runs": [{"AP": 0.1}, {"AP": 0.2, "machine": {
                   "device": "CPU", "torch": "0.0.1", "mixed_precision": False}}]}]
     assert len(trained_on(other)) == 2
+
+
+def test_the_budget_counts_epochs_of_a_coco_training_set_too(tmp_path):
+    from mrae.apps.study.summary import budget
+
+    images = [{"id": i, "file_name": f"{i}.png", "width": 64, "height": 48} for i in range(1, 9)]
+    coco = {"images": images, "annotations": [], "categories": [{"id": 1, "name": "car"}]}
+    (tmp_path / "train.json").write_text(json.dumps(coco))
+    (tmp_path / "c2.yaml").write_text(
+        "model: {extractor: single, level: 2}\ntrain: {steps: 20, batch_size: 2}\n"
+        f"data: {{train_images: {tmp_path}, train_annotations: {tmp_path / 'train.json'}}}\n")
+    path = tmp_path / "study.yaml"
+    path.write_text(f"out: {tmp_path / 'runs'}\nrows:\n  - {{name: C2, config: c2.yaml, role: baseline}}\n")
+    assert budget(load_study(path))["epochs"] == 5.0  # 20 steps x 2 images / 8 images
+    (tmp_path / "train.json").unlink()  # rendered where the data is not: no epochs, no error
+    (tmp_path / "c2.yaml").write_text((tmp_path / "c2.yaml").read_text().replace("train.json", "gone.json"))
+    assert budget(load_study(path))["epochs"] is None
