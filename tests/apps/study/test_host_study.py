@@ -269,40 +269,12 @@ def test_run_jobs_reads_each_record_once(tmp_path, monkeypatch, small_study):
 
 # ------------------------------------------------------------------------------ end to end
 
-TINY = """
-model:
-  detector: {host}
-  extractor: mrae
-  backbone: resnet18
-  trainable_layers: 5
-  out_channels: 32
-  min_size: 96
-  max_size: 128
-data:
-  train_images: {root}/images/train
-  train_annotations: {root}/annotations/instances_train.json
-  val_images: {root}/images/val
-  val_annotations: {root}/annotations/instances_val.json
-  workers: 0
-train:
-  steps: 2
-  batch_size: 2
-  lr: 0.01
-  warmup_steps: 1
-  log_every: 1
-  eval_every: 2
-  checkpoint_every: 2
-  device: cpu
-eval:
-  max_images: 2
-"""
-
-
 @pytest.mark.usefixtures("one_thread")
-def test_a_quick_study_of_a_one_stage_row_runs_and_reports(tmp_path, tiny_data):
+def test_a_quick_study_of_a_one_stage_row_runs_and_reports(tmp_path, host_run_config):
     from mrae import cli
 
-    (tmp_path / "retina.yaml").write_text(TINY.format(host="retinanet", root=tiny_data))
+    # a study row's file names its host itself (the study reads model.detector from it)
+    (tmp_path / "retina.yaml").write_text(f"base: {host_run_config}\nmodel: {{detector: retinanet}}\n")
     study = tmp_path / "study.yaml"
     study.write_text(f"out: {tmp_path / 'runs'}\nrows:\n"
                      "  - {name: RetinaNet MRAE template 2, config: retina.yaml, role: mrae, seeds: 3}\n"
