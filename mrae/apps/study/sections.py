@@ -67,8 +67,8 @@ def pretraining_section(results: dict[str, Any]) -> list[str]:
         grid = [[e["name"], trunk_start({"pretrained": e["model"].get("pretrained", "?"),
                                          "backbone": results["budget"]["backbone"]}, short=True),
                  _ap_cell(e)] for e in entries]
-        what = reference["name"] if reference else "The row"
-        lines += [f"{what} at the budget above from each trunk start; only `model.pretrained` (and "
+        what = f"{reference['name']} at" if reference else "At"
+        lines += [f"{what} the budget above from each trunk start; only `model.pretrained` (and "
                   "the pretraining it asks for) differs between these rows.", "",
                   write_table(["row", "trunk start", "AP"], grid), ""]
         if reference is None or not reference["seeds"]:

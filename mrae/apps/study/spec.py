@@ -204,7 +204,9 @@ def _trunk_free(config) -> dict[str, Any]:
     from mrae.engine.config import to_dict
 
     out = to_dict(config)
-    out.pop("name", None), out.pop("pretrain", None), out["model"].pop("pretrained")
+    out.pop("name", None)
+    out.pop("pretrain", None)
+    out["model"].pop("pretrained")
     return out
 
 

@@ -185,6 +185,19 @@ def test_a_trunk_start_is_compared_with_the_row_it_differs_from_only_in_its_star
     assert f"- **single C1 against single C1, no pretraining**: AP (held): single C1 {100 * c1['mean']['AP']:.2f}" in section
 
 
+def test_trunk_starts_whose_row_has_not_finished_are_listed_without_a_comparison(tmp_path, results, row):
+    scratch = row("sum, no pretraining", "start", [1.0, 1.2, 0.9], extractor="sum")
+    scratch["model"]["pretrained"] = None
+    results["rows"].append(scratch)  # the study's sum row has no finished run
+    path = tmp_path / "results.json"
+    path.write_text(json.dumps(results))
+    page = render_report(path).read_text()
+    section = page[page.index("## What the trunk's pretraining is worth"):page.index("## Convergence")]
+    assert section.startswith("## What the trunk's pretraining is worth\n\nAt the budget above")
+    assert "| sum, no pretraining | random | 1.0 ± 0.2 (3 seeds) |" in section
+    assert "has no finished run yet: no comparison." in section
+
+
 def test_the_inference_times_are_read_beside_the_machines_speed_and_load(tmp_path, results):
     path = tmp_path / "results.json"
     path.write_text(json.dumps(results))  # a results file written before the study kept it
