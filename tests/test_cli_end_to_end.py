@@ -34,11 +34,6 @@ eval:
 """
 
 
-@pytest.fixture(scope="module")
-def data_root(tiny_data) -> Path:
-    return tiny_data
-
-
 def _config(tmp_path: Path, root: Path, steps: int, sections, extractor: str = "mrae") -> Path:
     paths = {f"{split}_{kind}": root / folder for split in ("train", "val")
              for kind, folder in (("images", f"images/{split}"),
@@ -48,8 +43,8 @@ def _config(tmp_path: Path, root: Path, steps: int, sections, extractor: str = "
     return path
 
 
-def test_train_kill_resume_eval_predict(tmp_path, data_root, tiny_sections):
-    config = _config(tmp_path, data_root, steps=40, sections=tiny_sections)
+def test_train_kill_resume_eval_predict(tmp_path, tiny_data, tiny_sections):
+    config = _config(tmp_path, tiny_data, steps=40, sections=tiny_sections)
     run = tmp_path / "run"
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     command = [sys.executable, "-m", "mrae.cli", "train", "--config", str(config), "--out", str(run)]
@@ -73,7 +68,7 @@ def test_train_kill_resume_eval_predict(tmp_path, data_root, tiny_sections):
     assert cli.main(["eval", "--config", str(config), "--checkpoint", str(last), "--out", str(out)]) == 0
     metrics = json.loads((out / "metrics_val.json").read_text())["metrics"]
     detections = out / "detections_val.json"
-    truth = COCO(str(data_root / "annotations" / "instances_val.json"))
+    truth = COCO(str(tiny_data / "annotations" / "instances_val.json"))
     if json.loads(detections.read_text()):
         evaluator = COCOeval(truth, truth.loadRes(str(detections)), "bbox")
         evaluator.params.imgIds = sorted(truth.getImgIds())[:2]
@@ -84,7 +79,7 @@ def test_train_kill_resume_eval_predict(tmp_path, data_root, tiny_sections):
         assert metrics["AR100"] == pytest.approx(max(evaluator.stats[8], 0.0))
 
     pictures = tmp_path / "pictures"
-    images = data_root / "images" / "val"
+    images = tiny_data / "images" / "val"
     assert cli.main(["predict", "--checkpoint", str(last), str(images), "--out", str(pictures),
                      "--score-thresh", "0.0", "--attention"]) == 0
     assert len(list(pictures.glob("*.jpg"))) == 2
@@ -92,10 +87,10 @@ def test_train_kill_resume_eval_predict(tmp_path, data_root, tiny_sections):
     assert len(weights) == 2
 
 
-def test_quick_study_runs_resumes_and_reports(tmp_path, data_root, tiny_sections):
+def test_quick_study_runs_resumes_and_reports(tmp_path, tiny_data, tiny_sections):
     rows = tmp_path / "rows"
     rows.mkdir()
-    config = _config(rows, data_root, steps=2, sections=tiny_sections)
+    config = _config(rows, tiny_data, steps=2, sections=tiny_sections)
     for name, extractor in [("single_c1", "single"), ("mrae_t1", "mrae")]:
         template = "  template: 1\n" if extractor == "mrae" else ""  # single reads no template
         (rows / f"{name}.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: {extractor}\n"
@@ -142,11 +137,11 @@ def test_quick_study_runs_resumes_and_reports(tmp_path, data_root, tiny_sections
 
 
 def test_parallel_study_waits_for_the_parent_run_and_reports_divergence(
-    tmp_path, data_root, tiny_sections, capsys
+    tmp_path, tiny_data, tiny_sections, capsys
 ):
     rows = tmp_path / "rows"
     rows.mkdir()
-    config = _config(rows, data_root, steps=2, sections=tiny_sections)
+    config = _config(rows, tiny_data, steps=2, sections=tiny_sections)
     (rows / "mrae_t1.yaml").write_text(f"base: {config.name}\nmodel:\n  extractor: mrae\n")
     (rows / "mrae_t1_then_t2.yaml").write_text("base: mrae_t1.yaml\nmodel:\n  template: 2\n")
     (rows / "huge_lr.yaml").write_text(
@@ -193,18 +188,18 @@ class _Payload:
 
 
 @pytest.mark.parametrize("command", ["eval", "predict", "init-from", "resume", "pretrained"])
-def test_no_command_runs_code_from_a_checkpoint(command, tmp_path, data_root, tiny_sections, capsys):
+def test_no_command_runs_code_from_a_checkpoint(command, tmp_path, tiny_data, tiny_sections, capsys):
     import torch
 
     marker = tmp_path / "code_ran"
     evil = tmp_path / "evil.pth"
     torch.save({"model": {}, "config": {}, "payload": _Payload(marker)}, evil)
-    config = _config(tmp_path, data_root, steps=1, sections=tiny_sections)
+    config = _config(tmp_path, tiny_data, steps=1, sections=tiny_sections)
     run = tmp_path / "run"
     if command == "eval":
         argv = ["eval", "--checkpoint", str(evil)]
     elif command == "predict":
-        argv = ["predict", "--checkpoint", str(evil), str(data_root / "images" / "val"),
+        argv = ["predict", "--checkpoint", str(evil), str(tiny_data / "images" / "val"),
                 "--out", str(tmp_path / "drawn")]
     elif command == "init-from":
         argv = ["train", "--config", str(config), "--out", str(run), "--init-from", str(evil)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mrae.apps.study.claims import MRAE_ROLES
+from mrae.apps.study.claims import MRAE_ROLES, find
 from mrae.apps.study.spec import ATTENTION_ROLES
 from mrae.apps.study.tables import start_reference
 from mrae.files import atomic_path
@@ -38,18 +38,12 @@ PANELS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def _reference(rows: list[dict]) -> dict | None:
-    """MRAE template 2 (role mrae): the row every later panel compares with."""
-    return next((e for e in rows if e.get("role") == "mrae"
-                 and (e.get("model") or {}).get("template") == 2), None)
-
-
 def panels(rows: list[dict]) -> list[tuple[str, list[dict]]]:
     """The convergence plot's panels that have rows: (title, rows drawn in it), in :data:`PANELS`
     order, the rows compared with first; a row of a role that no panel names is drawn in the first
     panel."""
     named = {role for _, roles in PANELS for role in roles}
-    reference = _reference(rows)
+    reference = next(iter(find(rows, "mrae", template=2)), None)  # what later panels compare with
     out = []
     for i, (title, roles) in enumerate(PANELS):
         own = [e for e in rows if e.get("role") in roles or (i == 0 and e.get("role") not in named)]

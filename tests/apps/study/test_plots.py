@@ -5,7 +5,7 @@ from mrae.apps.study.plots import panels, plot_convergence
 
 def _row(name, role, template=None, curve=((75, 0.1), (150, 0.2))):
     return {"name": name, "role": role, "model": {"template": template} if template else {},
-            "curves": [list(map(list, curve))]}
+            "seeds": [0], "curves": [list(map(list, curve))]}
 
 
 def test_rows_fall_into_their_comparisons_panel_with_template_2_beside_them():
