@@ -347,15 +347,29 @@ def describe_comparison(c: dict[str, Any], verdict: str | None = None) -> str:
     return text + (f" ({c['note']})" if c["note"] else "")
 
 
-def describe(claim: dict[str, Any]) -> str:
-    """One sentence: the claim, the paper's numbers, the verdict and the measured numbers."""
+def describe(claim: dict[str, Any], pending: list[dict] | None = None) -> str:
+    """One sentence: the claim, the paper's numbers, the verdict and the measured numbers.
+    `pending`: the study's runs without a result (``results.json``'s ``pending``), which tells a
+    claim whose rows the study does not run (none pending) from one whose rows have not finished;
+    None where unknown (results written before it was recorded)."""
     head = f"**{claim['title']}** (paper: {claim['paper']}): "
     if claim["verdict"] is None:
-        return head + f"not judged: the study has no finished {claim['missing']}."
+        return head + "not judged: " + _why_not_judged(claim["missing"], pending) + "."
     several = len(claim["comparisons"]) > 1
     parts = [describe_comparison(c, c["verdict"] if several else None) for c in claim["comparisons"]]
     extra = f"; {claim['extra']}" if claim["extra"] else ""
     return head + f"**{claim['verdict']}**. " + "; ".join(parts) + extra + "."
+
+
+def _why_not_judged(missing: str, pending: list[dict] | None) -> str:
+    if missing.startswith("evaluation"):  # the rows ran; how they were evaluated decides nothing
+        return f"the study has no {missing}"
+    if pending is None:
+        return f"the study has no finished {missing}"
+    if not pending:
+        return f"the study (all of its runs finished) runs no {missing}"
+    runs = sum(len(p["seeds"]) for p in pending)
+    return f"no {missing} has finished yet ({runs} run{'s' if runs != 1 else ''} of the study pending)"
 
 
 def observations(rows: list[Entry]) -> list[str]:
@@ -386,11 +400,14 @@ def observations(rows: list[Entry]) -> list[str]:
     return lines
 
 
-def discuss(rows: list[Entry]) -> list[str]:
-    """The page's "what held" list: one sentence per claim of the paper, then the observations."""
-    return [describe(claim) for claim in paper_claims(rows)] + observations(rows)
+def discuss(rows: list[Entry], pending: list[dict] | None = None) -> list[str]:
+    """The page's "what held" list: one sentence per claim of the paper, then the observations;
+    `pending` as for :func:`describe`."""
+    return [describe(claim, pending) for claim in paper_claims(rows)] + observations(rows)
 
 
-def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS) -> list[str]:
+def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
+                  pending: list[dict] | None = None) -> list[str]:
     """The host study's list: one sentence per claim of each host other than Faster R-CNN."""
-    return [describe(claim) for host in hosts if host != PAPER_HOST for claim in host_claims(rows, host)]
+    return [describe(claim, pending) for host in hosts if host != PAPER_HOST
+            for claim in host_claims(rows, host)]

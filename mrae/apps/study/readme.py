@@ -27,7 +27,7 @@ def readme_block(results: dict[str, Any], link: str) -> str:
         f"the budget and the discussion are in [{link}]({link}).\n\n"
         f"{headline_table(paper_rows(results['rows']))}\n\n"
         f"{conclusion(results)}\n\n"
-        + "".join(f"- {line}\n" for line in discuss(results["rows"]))
+        + "".join(f"- {line}\n" for line in discuss(results["rows"], results.get("pending")))
         + README_END
     )
 

@@ -143,7 +143,7 @@ def host_section(results: dict[str, Any]) -> list[str]:
         "",
         "AP x100 on the val split, mean ± sample standard deviation over seeds.",
         "",
-        *[f"- {line}" for line in discuss_hosts(rows, hosts)],
+        *[f"- {line}" for line in discuss_hosts(rows, hosts, results.get("pending"))],
         "",
     ]
     if host_rows:

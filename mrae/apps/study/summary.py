@@ -222,10 +222,25 @@ def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def pending_runs(study: Study, summary: list[dict], seeds_override: int | None = None) -> list[dict[str, Any]]:
+    """The study file's runs with no result yet (neither finished nor diverged), one entry per row
+    with any: ``{"name": row, "seeds": [seed, ...]}``, in the study file's order."""
+    done = {e["name"]: set(e["seeds"]) | {int(s) for s in e["diverged"]} for e in summary}
+    pending = []
+    for row in study.rows:
+        count = min(row.seeds, seeds_override) if seeds_override else row.seeds
+        missing = [seed for seed in range(count) if seed not in done.get(row.name, set())]
+        if missing:
+            pending.append({"name": row.name, "seeds": missing})
+    return pending
+
+
 def build_results(study: Study, summary: list[dict], command: str, commit_id: str,
                   quick: bool = False, ms_machine: str | None = None) -> dict[str, Any]:
     """Everything the page and the README block are rendered from (``results.json``); ``hosts``:
     the hosts of the study's rows (``model.detector``), in the study file's order, finished or not;
+    ``pending``: the study file's runs without a result yet (:func:`pending_runs`; empty once the
+    study is complete, so a claim without its rows then means the study does not run them);
     ``ms_machine``: the machine's speed and load when the rows' inference was timed
     (:func:`mrae.apps.study.measure.measure_speed`)."""
     from mrae.apps.study.claims import judge
@@ -248,6 +263,7 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
         "ms_machine": ms_machine,
         "hosts": hosts,
+        "pending": pending_runs(study, summary, 1 if quick else None),
         "rows": summary,
         "claims": judge(summary, hosts),
     })

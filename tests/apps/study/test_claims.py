@@ -159,7 +159,7 @@ def test_runs_evaluated_only_at_the_end_do_not_judge_convergence(row):
             row("MRAE template 2", "mrae", [5.0, 5.1, 5.0], curves=end_only)]
     claim = _claims(rows)["converges_faster"]
     assert claim["verdict"] is None and claim["comparisons"] == []
-    assert "not judged: the study has no finished evaluation partway through the schedule" in describe(claim)
+    assert "not judged: the study has no evaluation partway through the schedule" in describe(claim)
 
 
 def test_missing_rows_are_said_so_and_not_judged(row):
@@ -168,6 +168,16 @@ def test_missing_rows_are_said_so_and_not_judged(row):
             "the study has no finished row of role mrae with template 2.") in lines
     assert "not judged: the study has no finished row of role fpn_all_anchors and row of role mrae" in \
         _line(lines, "every anchor size")
+
+
+def test_a_claim_tells_rows_the_study_does_not_run_from_rows_not_finished_yet(row):
+    rows = [row("single C1", "baseline", [2.0, 2.1]), row("MRAE template 2", "mrae", [3.0, 3.1])]
+    complete = _line(discuss(rows, pending=[]), "Soft attention")
+    assert "not judged: the study (all of its runs finished) runs no row of role soft." in complete
+    running = _line(discuss(rows, pending=[{"name": "soft", "seeds": [1, 2]},
+                                           {"name": "sum", "seeds": [2]}]), "Soft attention")
+    assert "not judged: no row of role soft has finished yet (3 runs of the study pending)." in running
+    assert "the study has no finished row of role soft" in _line(discuss(rows), "Soft attention")
 
 
 def test_a_row_whose_every_seed_diverged_is_reported_and_left_out_of_the_verdicts(row):

@@ -207,3 +207,14 @@ def test_the_inference_times_are_read_beside_the_machines_speed_and_load(tmp_pat
     assert ("measured one row after another in one process after training (the machine then: 61 "
             "GFLOP/s float32 matmul at 2 threads, load average 3.9; compare the rows as ratios)"
             ) in render_report(path).read_text()
+
+
+def test_a_page_of_an_unfinished_study_says_which_runs_it_lacks(results):
+    from mrae.apps.study.report import render_page
+
+    partial = render_page({**results, "pending": [{"name": "FPN", "seeds": [1, 2]},
+                                                  {"name": "sum", "seeds": [2]}]}, "c.png", None)
+    assert ("**Partial: 3 runs of the study file have not finished (FPN (seeds 1, 2); sum (seed 2)); "
+            "the rows and claims below are those of the finished runs.**") in partial
+    assert "Partial" not in render_page({**results, "pending": []}, "c.png", None)
+    assert "Partial" not in render_page(results, "c.png", None)  # written before runs were counted

@@ -66,6 +66,11 @@ def test_finished_runs_are_summarized_with_their_role_and_model(tmp_path):
     claims = {c["id"]: c for c in results["claims"]}
     assert claims["mixed_hurts"]["comparisons"][0]["a"] == "long"
     assert claims["mixed_hurts"]["verdict"] == "undecided"  # one seed each: no interval
+    # the diverged seed has a result; the rows without any are pending, by seed
+    assert results["pending"] == [{"name": "not run", "seeds": [0]}]
+    del rows[0]  # without single C2's results, its three seeds are pending; --quick runs one a row
+    assert build_results(study, rows, "mrae study", "abc")["pending"][0] == {"name": "single C2", "seeds": [0, 1, 2]}
+    assert build_results(study, rows, "mrae study", "abc", quick=True)["pending"][0] == {"name": "single C2", "seeds": [0]}
 
 
 def test_the_page_says_where_the_runs_trained():
