@@ -3,7 +3,8 @@ results page and its plots beside it, and the README's headline block (:mod:`mra
 
 ``--render-only`` renders the page, the plots and the README block again from the results JSON
 without training or reading any run (the claims in the JSON are judged again from its rows first,
-so that a page always shows the verdict rules of the code that renders it).
+so that a page always shows the verdict rules of the code that renders it, and the study file's
+title and ``about`` are taken again: words, not measurements).
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train nothing: summarize the finished runs and write the results")
     parser.add_argument("--render-only", action="store_true",
                         help="train and read nothing: render the page, the plots and the README block "
-                        "again from the results JSON beside the page")
+                        "again from the results JSON beside the page (its claims judged again, the study file's "
+                        "title and about taken again)")
     parser.add_argument("--readme",
                         help="also write the headline table between this file's study markers "
                         "(default: the study file's `readme`, if any; never with --quick)")
@@ -64,7 +66,7 @@ def check_outputs(study, report: Path, readme: Path | None, args: argparse.Names
 
     if report.suffix.lower() == ".json":
         raise ConfigError(f"--report {report}: the results JSON goes beside the page; give a .md path")
-    # --render-only rewrites the results JSON too, where the claims are judged again (rejudge).
+    # --render-only rewrites the results JSON too, where the claims or the prose changed (rejudge).
     outputs = output_paths(report)
     compared = [study.compare.results, study.compare.readme] if study.compare else []
     inputs = [args.study, readme, *compared, *(row.config for row in study.rows)]
@@ -89,7 +91,7 @@ def main(args: argparse.Namespace) -> int:
         raise ConfigError(f"{results_path}: no results to render; run the study first")
     if args.render_only:
         outputs = check_outputs(study, report, readme, args)
-        rejudge(results_path)
+        rejudge(results_path, {"title": study.title, "about": study.about})
         render_report(results_path, report, readme, compare_readme)
         record_files([p for p in outputs if p.is_file()], "study")
         print(f"results page: {report} (rendered from {results_path})")

@@ -128,20 +128,20 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
     return "\n".join(lines)
 
 
-def rejudge(results_json_path: str | Path) -> bool:
-    """Judge the claims of a results JSON again from its rows (the verdict rules of this code);
-    rewrite the JSON only where they changed. Returns whether it was rewritten."""
+def rejudge(results_json_path: str | Path, prose: dict[str, str | None] | None = None) -> bool:
+    """Judge the claims of a results JSON again from its rows (the verdict rules of this code) and,
+    where `prose` is given (the study file's ``title`` and ``about``: words, not measurements), take
+    those again; rewrite the JSON only where something changed. Returns whether it was rewritten."""
     from mrae.apps.study.claims import judge
     from mrae.apps.study.summary import clean
     from mrae.files import write_json_atomic
 
     path = Path(results_json_path)
     results = json.loads(path.read_text())
-    claims = clean(judge(results["rows"], study_hosts(results)))
-    if claims == results.get("claims"):
+    updated = {**results, **(prose or {}), "claims": clean(judge(results["rows"], study_hosts(results)))}
+    if updated == results:
         return False
-    results["claims"] = claims
-    write_json_atomic(path, results)
+    write_json_atomic(path, updated)
     return True
 
 

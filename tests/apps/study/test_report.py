@@ -130,6 +130,10 @@ def test_render_only_judges_stale_claims_again_from_the_rows(tmp_path, results):
     assert [c["verdict"] for c in claims] == [c["verdict"] for c in judge(results["rows"])]
     before = path.read_bytes()
     assert rejudge(path) is False and path.read_bytes() == before  # nothing to change: untouched
+    # the study file's words (not measurements) are taken again where given
+    assert rejudge(path, {"title": "T", "about": "the budget, said anew"}) is True
+    assert json.loads(path.read_text())["about"] == "the budget, said anew"
+    assert json.loads(path.read_text())["rows"] == results["rows"]
 
 
 @pytest.mark.parametrize(("pretrained", "said"), [
