@@ -30,6 +30,23 @@ def lr_factor(
     return factor
 
 
+def schedule_warning(steps: int, milestones: Sequence[int], warmup_steps: int = 0) -> str | None:
+    """A one-line note where the schedule cannot be what was meant: milestones at or beyond the
+    last step (the lr never drops there: ``train.steps`` shortened, ``train.milestones`` left) or a
+    warm-up as long as the run; None where it is sound."""
+    notes = []
+    late = [m for m in milestones if m >= steps]
+    if late:
+        notes.append(f"train.milestones {', '.join(map(str, late))} {'lies' if len(late) == 1 else 'lie'} "
+                     "at or after the last step "
+                     f"(train.steps={steps}): the learning rate never drops there; give milestones "
+                     "within the schedule (the recipe: 70% and 90% of the steps)")
+    if warmup_steps >= steps:
+        notes.append(f"train.warmup_steps={warmup_steps} is not shorter than train.steps={steps}: "
+                     "the learning rate never reaches train.lr")
+    return "; ".join(notes) or None
+
+
 def build_scheduler(
     optimizer: Optimizer,
     milestones: Sequence[int],

@@ -70,6 +70,7 @@ class Trainer:
         from mrae.data.sizes import shrink_warning
         from mrae.engine.config import resolve_data, with_num_classes
         from mrae.engine.pretrain import resolve_pretrained
+        from mrae.engine.schedule import schedule_warning
 
         self.run_dir = run_dir = Path(run_dir)
         self.process = process
@@ -104,6 +105,8 @@ class Trainer:
 
         self.cfg = with_num_classes(cfg, self.train_set.num_classes)
         t = self.cfg.train
+        if process.is_main and (note := schedule_warning(int(t.steps), list(t.milestones), int(t.warmup_steps))):
+            logger.warning(f"mrae train: {note}")
         self.use_amp = bool(t.amp) and process.device.type == "cuda"
         # what the hooks see of the run (mrae.engine.hooks.TrainState)
         self.state = TrainState(max_steps=int(t.steps), is_main=process.is_main)

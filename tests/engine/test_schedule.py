@@ -35,3 +35,13 @@ def test_scheduler_steps_the_optimizer_lr():
         optimizer.step()
         scheduler.step()
     assert lrs == pytest.approx([3e-4, 3e-4, 3e-5, 3e-5, 3e-6])
+
+
+def test_a_schedule_whose_milestones_or_warm_up_pass_the_last_step_is_warned_of():
+    from mrae.engine.schedule import schedule_warning
+
+    assert schedule_warning(300, [210, 270], 30) is None
+    note = schedule_warning(100, [70, 210, 270], 10)
+    assert note.startswith("train.milestones 210, 270 lie at or after the last step (train.steps=100)")
+    assert "warmup" not in note
+    assert "train.warmup_steps=120 is not shorter than train.steps=100" in schedule_warning(100, [], 120)

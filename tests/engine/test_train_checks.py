@@ -1,4 +1,5 @@
-"""`mrae train` checks before it trains: missing image files, a resize that makes boxes tiny."""
+"""`mrae train` checks before it trains: missing image files, a resize that makes boxes tiny, a
+schedule whose milestones lie past its last step."""
 
 from __future__ import annotations
 
@@ -66,3 +67,16 @@ def test_the_shrink_warning_follows_tile_training(tmp_path, data, tiny_sections,
     assert cli.main(["train", "--config", str(config), *small, "data.train_crop=[32,48]",
                      "--out", str(tmp_path / "image")]) == 0
     assert "median training box" in capsys.readouterr().err
+
+
+def test_milestones_past_the_last_step_are_warned_of_before_training(tmp_path, data, tiny_sections, monkeypatch, capsys):
+    """The classic slip: train.steps shortened on the command line, the milestones left."""
+    monkeypatch.setattr(Trainer, "train", lambda self: {})
+    config = write_config(tmp_path / "tiny.yaml", tiny_sections, data)
+    assert cli.main(["train", "--config", str(config), "train.steps=4", "train.milestones=[3,8]",
+                     "--out", str(tmp_path / "late")]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if "train.milestones" in line]
+    assert len(warnings) == 1 and "train.milestones 8 lies at or after the last step (train.steps=4)" in warnings[0]
+    assert cli.main(["train", "--config", str(config), "train.steps=4", "train.milestones=[3]",
+                     "--out", str(tmp_path / "sound")]) == 0
+    assert "train.milestones" not in capsys.readouterr().err
