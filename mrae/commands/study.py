@@ -1,6 +1,7 @@
 """`mrae study STUDY.yaml`: train the study's runs (resumable), then write ``results.json``, the
 results page and its plots beside it, and the README's headline block (:mod:`mrae.apps.study`).
 
+``--status`` prints where the study stands (:mod:`mrae.apps.study.status`) and writes nothing.
 ``--render-only`` renders the page, the plots and the README block again from the results JSON
 without training or reading any run (the claims in the JSON are judged again from its rows first,
 so that a page always shows the verdict rules of the code that renders it, and the study file's
@@ -24,12 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--report", help="results page to write, with results.json beside it "
                         "(default: the study file's `report`, else docs/results.md; with --quick: OUT/results.md)")
     parser.add_argument("--rows", nargs="+", metavar="NAME", help="run only these rows")
-    parser.add_argument("--report-only", action="store_true",
-                        help="train nothing: summarize the finished runs and write the results")
-    parser.add_argument("--render-only", action="store_true",
-                        help="train and read nothing: render the page, the plots and the README block "
-                        "again from the results JSON beside the page (its claims judged again, the study file's "
-                        "title and about taken again)")
+    modes = parser.add_mutually_exclusive_group()
+    modes.add_argument("--status", action="store_true",
+                       help="train and write nothing: print each row's seeds finished (AP), "
+                       "part-trained (last step) and not started; safe while the study trains")
+    modes.add_argument("--report-only", action="store_true",
+                       help="train nothing: summarize the finished runs and write the results")
+    modes.add_argument("--render-only", action="store_true",
+                       help="train and read nothing: render the page, the plots and the README block "
+                       "again from the results JSON beside the page (its claims judged again, the study file's "
+                       "title and about taken again)")
     parser.add_argument("--readme",
                         help="also write the headline table between this file's study markers "
                         "(default: the study file's `readme`, if any; never with --quick)")
@@ -82,6 +87,13 @@ def main(args: argparse.Namespace) -> int:
     from mrae.ownership import record_files
 
     study = load_study(args.study, args.out)
+    if args.status:
+        from mrae.apps.study.status import status_table, study_status
+
+        print(f"{args.study} ({study.out}" + (f", records in {study.records}" if study.records and not args.quick
+                                              else "") + ")")
+        print(status_table(study_status(study, args.quick)))
+        return 0
     report = Path(args.report) if args.report else study.out / "results.md" if args.quick else study.report
     results_path = report.with_suffix(".json")
     readme = None if args.quick else (Path(args.readme) if args.readme else study.readme)

@@ -9,6 +9,7 @@ The modules, one job each:
 
 - :mod:`~mrae.apps.study.spec`: read and check the study file (``Study``, ``Row``, the roles);
 - :mod:`~mrae.apps.study.runner`: run the (row, seed) jobs, resumable, in a process pool;
+- :mod:`~mrae.apps.study.status`: where a study stands (``--status``), read without writing;
 - :mod:`~mrae.apps.study.measure`: speed, FLOPs and attention of a trained model;
 - :mod:`~mrae.apps.study.summary`: the finished runs aggregated into the results dict;
 - :mod:`~mrae.apps.study.claims`: the paper's claims judged on the ratio of two rows' AP over seeds

@@ -1,0 +1,108 @@
+"""Where a study stands (``mrae study STUDY --status``): each row's seeds finished (with their AP),
+diverged, part-trained (the last step its log holds, and how long ago it was logged) or not
+started. It reads the run folders and the ledger and writes nothing, so it can be asked while the
+study trains; whether a part-trained run is training now is for the reader to judge from how
+recent its last step is (asking the run's lock could collide with a worker taking it).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mrae.apps.study.records import remembered
+from mrae.apps.study.runner import final_metrics
+from mrae.apps.study.spec import Row, Study, row_config, run_dir
+from mrae.tables import markdown_table
+
+FINISHED, DIVERGED, PARTIAL, NOT_STARTED = "finished", "diverged", "part-trained", "not started"
+
+
+@dataclass(frozen=True)
+class RunState:
+    """One (row, seed): its state, and what is known of it (AP x100, or the last logged step of
+    ``steps`` and the seconds since it was logged)."""
+
+    seed: int
+    state: str
+    ap: float | None = None
+    step: int | None = None
+    steps: int | None = None
+    age_s: float | None = None
+
+    def describe(self) -> str:
+        if self.state == FINISHED:
+            return f"{self.seed}: {self.ap:.1f}" if self.ap is not None else f"{self.seed}"
+        if self.state == PARTIAL:
+            return f"{self.seed}: step {self.step}/{self.steps}, logged {_ago(self.age_s)}"
+        return str(self.seed)
+
+
+def _ago(seconds: float | None) -> str:
+    if seconds is None:
+        return "at an unknown time"
+    if seconds < 120:
+        return f"{seconds:.0f} s ago"
+    return f"{seconds / 60:.0f} min ago" if seconds < 7200 else f"{seconds / 3600:.1f} h ago"
+
+
+def last_logged_step(folder: Path) -> tuple[int, float] | None:
+    """The last training step in ``folder/metrics.jsonl`` and the file's modification time (epoch
+    seconds); None without a logged step. A torn last line (a killed write) is skipped."""
+    path = folder / "metrics.jsonl"
+    try:
+        lines, mtime = path.read_text().splitlines(), path.stat().st_mtime
+    except OSError:
+        return None
+    for line in reversed(lines):
+        try:
+            step = json.loads(line).get("step")
+        except (ValueError, AttributeError):
+            continue
+        if isinstance(step, int):
+            return step, mtime
+    return None
+
+
+def run_state(study: Study, row: Row, seed: int, quick: bool = False, now: float | None = None) -> RunState:
+    final = final_metrics(study, row, seed, quick)
+    if final is not None:
+        if "diverged" in final:
+            return RunState(seed, DIVERGED)
+        ap = final.get("AP")
+        return RunState(seed, FINISHED, ap=100 * ap if isinstance(ap, int | float) else None)
+    logged = last_logged_step(run_dir(study, row, seed))
+    if logged is None:
+        return RunState(seed, NOT_STARTED)
+    step, mtime = logged
+    steps = int(row_config(study, row, seed, quick=quick).train.steps)
+    return RunState(seed, PARTIAL, step=step, steps=steps,
+                    age_s=max(0.0, (now if now is not None else time.time()) - mtime))
+
+
+def study_status(study: Study, quick: bool = False, now: float | None = None) -> list[tuple[Row, list[RunState]]]:
+    """Every row of the study file with the state of each of its seeds (one with ``quick``)."""
+    with remembered(study):
+        return [(row, [run_state(study, row, seed, quick, now) for seed in range(1 if quick else row.seeds)])
+                for row in study.rows]
+
+
+def status_table(status: list[tuple[Row, list[RunState]]]) -> str:
+    """A markdown table, a line per row: seeds finished (AP x100), part-trained, not started or
+    diverged; then a line of totals."""
+    lines, counts = [], dict.fromkeys((FINISHED, PARTIAL, NOT_STARTED, DIVERGED), 0)
+    for row, states in status:
+        cells = []
+        for state in (FINISHED, PARTIAL, NOT_STARTED, DIVERGED):
+            chosen = [s for s in states if s.state == state]
+            counts[state] += len(chosen)
+            cells.append("; ".join(s.describe() for s in chosen) or "–")
+        lines.append([row.name, *cells])
+    table = markdown_table(["row", "finished (seed: AP)", "part-trained (seed: last step)",
+                            "not started (seeds)", "diverged (seeds)"], lines)
+    total = sum(counts.values())
+    return (table + f"\n\n{counts[FINISHED]} of {total} runs finished, {counts[PARTIAL]} part-trained "
+            f"(they resume from their last checkpoint), {counts[NOT_STARTED]} not started"
+            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + ".")

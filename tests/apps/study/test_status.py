@@ -1,0 +1,58 @@
+"""`mrae study --status`: every row's seeds finished (from the folder or the ledger), diverged,
+part-trained or not started, read without writing anything."""
+
+from __future__ import annotations
+
+import json
+
+from mrae import cli
+from mrae.apps.study.records import write_record
+from mrae.apps.study.spec import run_dir
+from mrae.apps.study.status import DIVERGED, FINISHED, NOT_STARTED, PARTIAL, status_table, study_status
+from mrae.files import write_json_atomic
+
+
+def _tree(root) -> dict:
+    return {str(p.relative_to(root)): p.stat().st_mtime_ns for p in sorted(root.rglob("*"))}
+
+
+def test_each_seed_is_finished_diverged_part_trained_or_not_started(tmp_path, small_study):
+    study = small_study(tmp_path)
+    c1, t1, mixed = study.rows
+    write_json_atomic(run_dir(study, c1, 0) / "final_metrics.json", {"AP": 0.127, "AP50": 0.3})
+    write_record(study, c1, 1, {"AP": 0.133})  # a clean clone: the ledger alone has it
+    write_json_atomic(run_dir(study, t1, 0) / "final_metrics.json", {"diverged": "at step 3"})
+    log = run_dir(study, t1, 1) / "metrics.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text(json.dumps({"step": 10, "loss": 1.0}) + "\n"
+                   + json.dumps({"step": 10, "eval": {"AP": 0.01}}) + "\n"
+                   + json.dumps({"step": 12, "loss": 0.9}) + "\n" + '{"step": 13, "lo')  # a torn write
+    now = log.stat().st_mtime + 300
+
+    status = study_status(study, now=now)
+    states = {(row.name, s.seed): s for row, runs in status for s in runs}
+    assert states["single C1", 0].state == FINISHED and round(states["single C1", 0].ap, 1) == 12.7
+    assert states["single C1", 1].state == FINISHED and round(states["single C1", 1].ap, 1) == 13.3
+    assert states["MRAE template 1", 0].state == DIVERGED
+    part = states["MRAE template 1", 1]
+    assert (part.state, part.step, part.steps, round(part.age_s)) == (PARTIAL, 12, 20, 300)
+    assert {states["mixed", k].state for k in (0, 1)} == {NOT_STARTED}
+
+    table = status_table(status)
+    assert "| single C1 | 0: 12.7; 1: 13.3 | – | – | – |" in table
+    assert "| MRAE template 1 | – | 1: step 12/20, logged 5 min ago | – | 0 |" in table
+    assert "| mixed | – | – | 0; 1 | – |" in table
+    assert table.endswith("2 of 6 runs finished, 1 part-trained (they resume from their last "
+                          "checkpoint), 2 not started, 1 diverged.")
+
+
+def test_status_on_the_command_line_writes_nothing(tmp_path, small_study, capsys):
+    study = small_study(tmp_path)
+    write_json_atomic(run_dir(study, study.rows[0], 0) / "final_metrics.json", {"AP": 0.2})
+    before = _tree(tmp_path)
+    assert cli.main(["study", str(study.source), "--status"]) == 0
+    out = capsys.readouterr().out
+    assert "| single C1 | 0: 20.0 | – | 1 | – |" in out and "1 of 6 runs finished" in out
+    assert _tree(tmp_path) == before  # no run folder, record, page or lock made
+    assert cli.main(["study", str(study.source), "--status", "--quick"]) == 0
+    assert "of 3 runs finished" in capsys.readouterr().out  # one seed a row
