@@ -8,7 +8,14 @@ import json
 from mrae import cli
 from mrae.apps.study.records import write_record
 from mrae.apps.study.spec import run_dir
-from mrae.apps.study.status import DIVERGED, FINISHED, NOT_STARTED, PARTIAL, status_table, study_status
+from mrae.apps.study.status import (
+    DIVERGED,
+    FINISHED,
+    NOT_STARTED,
+    PARTIAL,
+    status_table,
+    study_status,
+)
 from mrae.files import write_json_atomic
 
 
