@@ -22,19 +22,21 @@ FINISHED, DIVERGED, PARTIAL, NOT_STARTED = "finished", "diverged", "part-trained
 
 @dataclass(frozen=True)
 class RunState:
-    """One (row, seed): its state, and what is known of it (AP x100, or the last logged step of
-    ``steps`` and the seconds since it was logged)."""
+    """One (row, seed): its state, and what is known of it (AP x100 and the run's wall clock in
+    seconds, or the last logged step of ``steps`` and the seconds since it was logged)."""
 
     seed: int
     state: str
     ap: float | None = None
+    wall_s: float | None = None
     step: int | None = None
     steps: int | None = None
     age_s: float | None = None
 
     def describe(self) -> str:
         if self.state == FINISHED:
-            return f"{self.seed}: {self.ap:.1f}" if self.ap is not None else f"{self.seed}"
+            wall = f", {self.wall_s / 60:.0f} min" if self.wall_s else ""
+            return f"{self.seed}: {self.ap:.1f}{wall}" if self.ap is not None else f"{self.seed}{wall}"
         if self.state == PARTIAL:
             return f"{self.seed}: step {self.step}/{self.steps}, logged {_ago(self.age_s)}"
         return str(self.seed)
@@ -71,8 +73,9 @@ def run_state(study: Study, row: Row, seed: int, quick: bool = False, now: float
     if final is not None:
         if "diverged" in final:
             return RunState(seed, DIVERGED)
-        ap = final.get("AP")
-        return RunState(seed, FINISHED, ap=100 * ap if isinstance(ap, int | float) else None)
+        ap, wall = final.get("AP"), final.get("wall_seconds")
+        return RunState(seed, FINISHED, ap=100 * ap if isinstance(ap, int | float) else None,
+                        wall_s=float(wall) if isinstance(wall, int | float) else None)
     logged = last_logged_step(run_dir(study, row, seed))
     if logged is None:
         return RunState(seed, NOT_STARTED)
@@ -89,9 +92,27 @@ def study_status(study: Study, quick: bool = False, now: float | None = None) ->
                 for row in study.rows]
 
 
+def hours_left(status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
+    """Run-hours of wall clock left (each unfinished run at its row's mean wall clock over its
+    finished runs, a part-trained one for its steps still to train) and the unfinished runs of
+    rows with no timed run, which are not guessed."""
+    hours, untimed = 0.0, 0
+    for _, states in status:
+        walls = [s.wall_s for s in states if s.state == FINISHED and s.wall_s]
+        for s in states:
+            if s.state not in (PARTIAL, NOT_STARTED):
+                continue
+            if not walls:
+                untimed += 1
+                continue
+            share = 1 - s.step / s.steps if s.state == PARTIAL and s.steps else 1.0
+            hours += share * sum(walls) / len(walls) / 3600
+    return hours, untimed
+
+
 def status_table(status: list[tuple[Row, list[RunState]]]) -> str:
-    """A markdown table, a line per row: seeds finished (AP x100), part-trained, not started or
-    diverged; then a line of totals."""
+    """A markdown table, a line per row: seeds finished (AP x100, wall minutes), part-trained, not
+    started or diverged; then the totals and the run-hours left (:func:`hours_left`)."""
     lines, counts = [], dict.fromkeys((FINISHED, PARTIAL, NOT_STARTED, DIVERGED), 0)
     for row, states in status:
         cells = []
@@ -100,9 +121,20 @@ def status_table(status: list[tuple[Row, list[RunState]]]) -> str:
             counts[state] += len(chosen)
             cells.append("; ".join(s.describe() for s in chosen) or "–")
         lines.append([row.name, *cells])
-    table = markdown_table(["row", "finished (seed: AP)", "part-trained (seed: last step)",
+    table = markdown_table(["row", "finished (seed: AP, wall)", "part-trained (seed: last step)",
                             "not started (seeds)", "diverged (seeds)"], lines)
     total = sum(counts.values())
     return (table + f"\n\n{counts[FINISHED]} of {total} runs finished, {counts[PARTIAL]} part-trained "
             f"(they resume from their last checkpoint), {counts[NOT_STARTED]} not started"
-            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + ".")
+            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + "." + _left(status))
+
+
+def _left(status: list[tuple[Row, list[RunState]]]) -> str:
+    hours, untimed = hours_left(status)
+    if not hours and not untimed:
+        return ""
+    parts = [f"about {hours:.1f} run-hours" if hours else "",
+             f"{untimed} run{'s' if untimed != 1 else ''} of rows with no finished run, not guessed"
+             if untimed else ""]
+    return (" Left: " + " and ".join(p for p in parts if p) + " (each row at the mean wall clock of "
+            "its finished runs on the machines that trained them; divide by the runs trained at once).")

@@ -26,7 +26,8 @@ def _tree(root) -> dict:
 def test_each_seed_is_finished_diverged_part_trained_or_not_started(tmp_path, small_study):
     study = small_study(tmp_path)
     c1, t1, mixed = study.rows
-    write_json_atomic(run_dir(study, c1, 0) / "final_metrics.json", {"AP": 0.127, "AP50": 0.3})
+    write_json_atomic(run_dir(study, c1, 0) / "final_metrics.json", {"AP": 0.127, "AP50": 0.3,
+                                                                             "wall_seconds": 1800.0})
     write_record(study, c1, 1, {"AP": 0.133})  # a clean clone: the ledger alone has it
     write_json_atomic(run_dir(study, t1, 0) / "final_metrics.json", {"diverged": "at step 3"})
     log = run_dir(study, t1, 1) / "metrics.jsonl"
@@ -46,11 +47,16 @@ def test_each_seed_is_finished_diverged_part_trained_or_not_started(tmp_path, sm
     assert {states["mixed", k].state for k in (0, 1)} == {NOT_STARTED}
 
     table = status_table(status)
-    assert "| single C1 | 0: 12.7; 1: 13.3 | – | – | – |" in table
+    assert "| single C1 | 0: 12.7, 30 min; 1: 13.3 | – | – | – |" in table
     assert "| MRAE template 1 | – | 1: step 12/20, logged 5 min ago | – | 0 |" in table
     assert "| mixed | – | – | 0; 1 | – |" in table
-    assert table.endswith("2 of 6 runs finished, 1 part-trained (they resume from their last "
-                          "checkpoint), 2 not started, 1 diverged.")
+    assert ("2 of 6 runs finished, 1 part-trained (they resume from their last checkpoint), 2 not "
+            "started, 1 diverged. Left: 3 runs of rows with no finished run, not guessed") in table
+    # a row with a timed run: its other runs at that run's wall clock, a part-trained one for the rest
+    write_json_atomic(run_dir(study, mixed, 0) / "final_metrics.json", {"AP": 0.2, "wall_seconds": 7200.0})
+    run_dir(study, mixed, 1).mkdir(parents=True)
+    (run_dir(study, mixed, 1) / "metrics.jsonl").write_text(json.dumps({"step": 5}) + "\n")
+    assert "Left: about 1.5 run-hours and 1 run of rows with no finished run" in status_table(study_status(study))
 
 
 def test_status_on_the_command_line_writes_nothing(tmp_path, small_study, capsys):
