@@ -105,8 +105,6 @@ class Trainer:
 
         self.cfg = with_num_classes(cfg, self.train_set.num_classes)
         t = self.cfg.train
-        if process.is_main and (note := schedule_warning(int(t.steps), list(t.milestones), int(t.warmup_steps))):
-            logger.warning(f"mrae train: {note}")
         self.use_amp = bool(t.amp) and process.device.type == "cuda"
         # what the hooks see of the run (mrae.engine.hooks.TrainState)
         self.state = TrainState(max_steps=int(t.steps), is_main=process.is_main)
@@ -134,6 +132,9 @@ class Trainer:
         else:
             _seed_everything(t.seed + process.rank)
 
+        # after every check that can refuse the run: a refusal stays one line
+        if process.is_main and (note := schedule_warning(int(t.steps), list(t.milestones), int(t.warmup_steps))):
+            logger.warning(f"mrae train: {note}")
         if process.is_main:
             run_folder.write_config(run_dir, self.cfg, resume)
         self.hooks: list[HookBase] = []

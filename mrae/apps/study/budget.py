@@ -38,6 +38,10 @@ def budget_lines(results: dict[str, Any]) -> list[str]:
     epochs = f", about {b['epochs']:.2f} epochs" if b.get("epochs") is not None else ""
     same = ("identical for every row" if not b.get("differs")
             else f"the first row's; different for {', '.join(b['differs'])}")
+    if b.get("starts"):
+        same += (" (the initial weights aside for " + ", ".join(
+            f"{s['name']}: {trunk_start({**b, 'pretrained': s['pretrained']}, short=True)}"
+            for s in b["starts"]) + ")")
     lines = [
         f"- budget, {same}: {b['steps']} steps of batch {b['batch_size']}{epochs} (SGD, "
         f"lr {b['lr']}, momentum {b['momentum']}, milestones {b['milestones']}, warm-up "

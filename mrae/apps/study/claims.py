@@ -347,29 +347,50 @@ def describe_comparison(c: dict[str, Any], verdict: str | None = None) -> str:
     return text + (f" ({c['note']})" if c["note"] else "")
 
 
-def describe(claim: dict[str, Any], pending: list[dict] | None = None) -> str:
-    """One sentence: the claim, the paper's numbers, the verdict and the measured numbers.
-    `pending`: the study's runs without a result (``results.json``'s ``pending``), which tells a
-    claim whose rows the study does not run (none pending) from one whose rows have not finished;
-    None where unknown (results written before it was recorded)."""
+def describe(claim: dict[str, Any], lacking: str | None = None, pending: int | None = None) -> str:
+    """One sentence: the claim, the paper's numbers, the verdict and the measured numbers. For a
+    claim not judged, `pending` (the study's runs without a result; None where unknown, in results
+    written before they were counted) and `lacking` (the rows the study file itself does not have,
+    :func:`lacking_rows`) tell a claim whose rows the study does not run from one whose rows have
+    not finished."""
     head = f"**{claim['title']}** (paper: {claim['paper']}): "
     if claim["verdict"] is None:
-        return head + "not judged: " + _why_not_judged(claim["missing"], pending) + "."
+        return head + "not judged: " + _why_not_judged(claim["missing"], lacking, pending) + "."
     several = len(claim["comparisons"]) > 1
     parts = [describe_comparison(c, c["verdict"] if several else None) for c in claim["comparisons"]]
     extra = f"; {claim['extra']}" if claim["extra"] else ""
     return head + f"**{claim['verdict']}**. " + "; ".join(parts) + extra + "."
 
 
-def _why_not_judged(missing: str, pending: list[dict] | None) -> str:
+def _why_not_judged(missing: str, lacking: str | None, pending: int | None) -> str:
     if missing.startswith("evaluation"):  # the rows ran; how they were evaluated decides nothing
         return f"the study has no {missing}"
     if pending is None:
         return f"the study has no finished {missing}"
-    if not pending:
-        return f"the study (all of its runs finished) runs no {missing}"
-    runs = sum(len(p["seeds"]) for p in pending)
-    return f"no {missing} has finished yet ({runs} run{'s' if runs != 1 else ''} of the study pending)"
+    if lacking:
+        return f"the study file has no {lacking}"
+    return f"its rows have not all finished yet ({pending} run{'s' if pending != 1 else ''} of the study pending)"
+
+
+def _as_finished(pending: dict[str, Any]) -> Entry:
+    """A row with runs pending (``results.json``'s ``pending``: name, role, model, seeds) as if
+    they had finished, for finding rows only: its numbers are placeholders, never judged."""
+    seeds = list(pending["seeds"])
+    return {"name": pending["name"], "role": pending.get("role"), "model": pending.get("model") or {},
+            "seeds": seeds, "runs": [{"AP": 0.5} for _ in seeds],
+            "curves": [[[1, 0.5], [2, 0.5]] for _ in seeds], "attention": None, "diverged": {}}
+
+
+def lacking_rows(rows: list[Entry], pending: list[dict] | None,
+                 claims: Callable[[list[Entry]], list[dict[str, Any]]]) -> dict[str, str | None]:
+    """For each claim of ``claims(rows)``, the rows the study file itself lacks (the claim's
+    ``missing`` with every pending run counted as finished), None where it has them all; empty
+    where `pending` is unknown."""
+    if pending is None:
+        return {}
+    names = {e["name"] for e in rows}
+    planned = rows + [_as_finished(p) for p in pending if p["name"] not in names]
+    return {c["id"]: c["missing"] for c in claims(planned)}
 
 
 def observations(rows: list[Entry]) -> list[str]:
@@ -402,12 +423,21 @@ def observations(rows: list[Entry]) -> list[str]:
 
 def discuss(rows: list[Entry], pending: list[dict] | None = None) -> list[str]:
     """The page's "what held" list: one sentence per claim of the paper, then the observations;
-    `pending` as for :func:`describe`."""
-    return [describe(claim, pending) for claim in paper_claims(rows)] + observations(rows)
+    `pending`: ``results.json``'s runs without a result (None where unknown)."""
+    lacking = lacking_rows(rows, pending, paper_claims)
+    runs = sum(len(p["seeds"]) for p in pending) if pending is not None else None
+    return ([describe(claim, lacking.get(claim["id"]), runs) for claim in paper_claims(rows)]
+            + observations(rows))
 
 
 def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
                   pending: list[dict] | None = None) -> list[str]:
     """The host study's list: one sentence per claim of each host other than Faster R-CNN."""
-    return [describe(claim, pending) for host in hosts if host != PAPER_HOST
-            for claim in host_claims(rows, host)]
+    runs = sum(len(p["seeds"]) for p in pending) if pending is not None else None
+    lines = []
+    for host in hosts:
+        if host == PAPER_HOST:
+            continue
+        lacking = lacking_rows(rows, pending, lambda entries, host=host: host_claims(entries, host))
+        lines += [describe(claim, lacking.get(claim["id"]), runs) for claim in host_claims(rows, host)]
+    return lines

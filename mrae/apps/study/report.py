@@ -73,12 +73,8 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         f"share the cores): {run_minutes(paper_rows(rows))}",
         "",
         "AP and AR are COCO's (pycocotools), x100, on the val split; mean ± sample standard "
-        "deviation over seeds where a row has several. ms/img: inference of each row's first "
-        f"model, batch 1, on the first {results['ms_images']} val images, measured one row after "
-        "another in one process after training"
-        + (f" (the machine then: {results['ms_machine']}; compare the rows as ratios)"
-           if results.get("ms_machine") else "")
-        + "; GFLOPs of one image at the input size above.",
+        "deviation over seeds where a row has several. " + ms_sentence(results)
+        + " GFLOPs of one image at the input size above.",
         "",
         f"Read it as a comparison at a fixed, small budget: every row starts from "
         f"{trunk_start(results['budget'])} and trains the steps above, where the paper fine-tuned "
@@ -126,6 +122,27 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
     if attention:
         lines += ["## Where the attention rows look", "", f"![mean level weights]({attention})", ""]
     return "\n".join(lines)
+
+
+def ms_sentence(results: dict[str, Any]) -> str:
+    """How the ms/img column was measured: one row after another after training (each row's
+    ``ms_images``), or, for rows none of whose runs had its weights here, the mean of the runs' own
+    timing in their final evaluation, while other runs shared the cores."""
+    rows = [e for e in results["rows"] if e["seeds"]]
+    kept = [e["name"] for e in rows if not e.get("ms_images")]
+    own = ("the mean of the runs' own timing in their final evaluation, batch 1, taken while other "
+           "runs shared the cores (rough)")
+    if rows and len(kept) == len(rows):
+        return (f"ms/img: {own}; no run's weights were here to time the rows again one after "
+                "another.")
+    text = (f"ms/img: inference of each row's first model, batch 1, on the first "
+            f"{results['ms_images']} val images, measured one row after another in one process "
+            "after training"
+            + (f" (the machine then: {results['ms_machine']}; compare the rows as ratios)"
+               if results.get("ms_machine") else ""))
+    if kept:
+        text += f"; {', '.join(kept)}: {own}, their weights not being here"
+    return text + "."
 
 
 def rejudge(results_json_path: str | Path, prose: dict[str, str | None] | None = None) -> bool:

@@ -147,9 +147,20 @@ def _row_budget(cfg, scale: int) -> dict[str, Any]:
         "data": (
             f"synthetic data: {d.synthetic.train_images} train and {d.synthetic.val_images} val "
             f"images (seed {d.synthetic.seed})" if synthetic
-            else f"data: {d.train_images} (train), {d.val_images} (val)"
+            else _coco_data(d)
         ),
     }
+
+
+def _coco_data(d) -> str:
+    """``data: train.json (train) and val.json (val), images in DIR``: the annotation files name
+    the splits (both often share one images folder)."""
+    if d.val_annotations is None:
+        return f"data: {d.train_annotations} (train), images in {d.train_images}; no val split"
+    if d.train_images == d.val_images:
+        return f"data: {d.train_annotations} (train) and {d.val_annotations} (val), images in {d.train_images}"
+    return (f"data: {d.train_annotations} with images in {d.train_images} (train), "
+            f"{d.val_annotations} with images in {d.val_images} (val)")
 
 
 def budget(study: Study, quick: bool = False) -> dict[str, Any]:
@@ -172,7 +183,11 @@ def budget(study: Study, quick: bool = False) -> dict[str, Any]:
     ]
     return {
         **first,
-        "differs": [row.name for row, cfg in rows if _row_budget(cfg, row.schedule_scale) != first],
+        # a row of role start differs from the others in its initial weights by design
+        "differs": [row.name for row, cfg in rows
+                    if {**_row_budget(cfg, row.schedule_scale),
+                        **({"pretrained": first["pretrained"]} if row.role == "start" else {})} != first],
+        "starts": [{"name": row.name, "pretrained": cfg.model.pretrained} for row, cfg in rows if row.role == "start"],
         "scaled": scaled,
         "continued": continued,
     }
@@ -222,16 +237,19 @@ def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
-def pending_runs(study: Study, summary: list[dict], seeds_override: int | None = None) -> list[dict[str, Any]]:
+def pending_runs(study: Study, summary: list[dict], seeds_override: int | None = None,
+                 quick: bool = False) -> list[dict[str, Any]]:
     """The study file's runs with no result yet (neither finished nor diverged), one entry per row
-    with any: ``{"name": row, "seeds": [seed, ...]}``, in the study file's order."""
+    with any, in the study file's order: ``{"name", "role", "model", "seeds": [seed, ...]}`` (role
+    and model as in the summary entries, so the claims can tell which rows the study runs at all)."""
     done = {e["name"]: set(e["seeds"]) | {int(s) for s in e["diverged"]} for e in summary}
     pending = []
     for row in study.rows:
         count = min(row.seeds, seeds_override) if seeds_override else row.seeds
         missing = [seed for seed in range(count) if seed not in done.get(row.name, set())]
         if missing:
-            pending.append({"name": row.name, "seeds": missing})
+            pending.append({"name": row.name, "role": row.role,
+                            "model": _model(row_config(study, row, quick=quick)), "seeds": missing})
     return pending
 
 
@@ -263,7 +281,7 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
         "ms_machine": ms_machine,
         "hosts": hosts,
-        "pending": pending_runs(study, summary, 1 if quick else None),
+        "pending": pending_runs(study, summary, 1 if quick else None, quick),
         "rows": summary,
         "claims": judge(summary, hosts),
     })

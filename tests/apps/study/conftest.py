@@ -38,6 +38,7 @@ def make_row(name: str, role: str, aps: list[float], template: int = 2, level: i
         "attention": attention,
         "diverged": {},
         "step_offset": 0,
+        "ms_images": 20,  # timed again after training (mrae.apps.study.measure.measure_speed)
     }
 
 

@@ -172,11 +172,19 @@ def test_missing_rows_are_said_so_and_not_judged(row):
 
 def test_a_claim_tells_rows_the_study_does_not_run_from_rows_not_finished_yet(row):
     rows = [row("single C1", "baseline", [2.0, 2.1]), row("MRAE template 2", "mrae", [3.0, 3.1])]
-    complete = _line(discuss(rows, pending=[]), "Soft attention")
-    assert "not judged: the study (all of its runs finished) runs no row of role soft." in complete
-    running = _line(discuss(rows, pending=[{"name": "soft", "seeds": [1, 2]},
-                                           {"name": "sum", "seeds": [2]}]), "Soft attention")
-    assert "not judged: no row of role soft has finished yet (3 runs of the study pending)." in running
+    complete = discuss(rows, pending=[])
+    assert "not judged: the study file has no row of role soft." in _line(complete, "Soft attention")
+    assert "not judged: the study file has no rows of role fusion." in _line(complete, "simple fusions")
+    # a sum row and template 1 still training: their claims wait; soft is not in the study file
+    pending = [{"name": "sum", "role": "fusion", "model": {"extractor": "sum", "detector": "faster_rcnn"},
+                "seeds": [0, 1]},
+               {"name": "MRAE template 1", "role": "mrae", "model": {"template": 1}, "seeds": [2]}]
+    running = discuss(rows, pending=pending)
+    assert ("not judged: its rows have not all finished yet (3 runs of the study pending)."
+            in _line(running, "simple fusions"))
+    assert "not judged: its rows have not all finished yet" in _line(running, "best template")
+    assert "not judged: the study file has no row of role soft." in _line(running, "Soft attention")
+    # results written before the pending runs were counted: the old words
     assert "the study has no finished row of role soft" in _line(discuss(rows), "Soft attention")
 
 

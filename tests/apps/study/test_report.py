@@ -222,3 +222,18 @@ def test_a_page_of_an_unfinished_study_says_which_runs_it_lacks(results):
             "the rows and claims below are those of the finished runs.**") in partial
     assert "Partial" not in render_page({**results, "pending": []}, "c.png", None)
     assert "Partial" not in render_page(results, "c.png", None)  # written before runs were counted
+
+
+def test_the_ms_column_says_which_rows_were_timed_again_after_training(results):
+    from mrae.apps.study.report import ms_sentence
+
+    assert ms_sentence(results).startswith("ms/img: inference of each row's first model, batch 1, on "
+                                           "the first 20 val images, measured one row after another")
+    rows = [dict(e) for e in results["rows"]]
+    del rows[0]["ms_images"]  # a row known from the study's ledger only: no weights to time
+    assert (f"; {rows[0]['name']}: the mean of the runs' own timing in their final evaluation"
+            in ms_sentence({**results, "rows": rows}))
+    for entry in rows:
+        entry.pop("ms_images", None)
+    assert ms_sentence({**results, "rows": rows, "ms_images": 0}).startswith(
+        "ms/img: the mean of the runs' own timing in their final evaluation")

@@ -67,10 +67,11 @@ def test_finished_runs_are_summarized_with_their_role_and_model(tmp_path):
     assert claims["mixed_hurts"]["comparisons"][0]["a"] == "long"
     assert claims["mixed_hurts"]["verdict"] == "undecided"  # one seed each: no interval
     # the diverged seed has a result; the rows without any are pending, by seed
-    assert results["pending"] == [{"name": "not run", "seeds": [0]}]
+    [pending] = results["pending"]
+    assert (pending["name"], pending["role"], pending["model"]["template"], pending["seeds"]) == ("not run", "mrae", 2, [0])
     del rows[0]  # without single C2's results, its three seeds are pending; --quick runs one a row
-    assert build_results(study, rows, "mrae study", "abc")["pending"][0] == {"name": "single C2", "seeds": [0, 1, 2]}
-    assert build_results(study, rows, "mrae study", "abc", quick=True)["pending"][0] == {"name": "single C2", "seeds": [0]}
+    assert build_results(study, rows, "mrae study", "abc")["pending"][0]["seeds"] == [0, 1, 2]
+    assert build_results(study, rows, "mrae study", "abc", quick=True)["pending"][0]["seeds"] == [0]
 
 
 def test_the_page_says_where_the_runs_trained():
@@ -113,3 +114,30 @@ def test_the_budget_counts_epochs_of_a_coco_training_set_too(tmp_path):
     (tmp_path / "train.json").unlink()  # rendered where the data is not: no epochs, no error
     (tmp_path / "c2.yaml").write_text((tmp_path / "c2.yaml").read_text().replace("train.json", "gone.json"))
     assert budget(load_study(path))["epochs"] is None
+
+
+def test_trunk_start_rows_share_the_budget_but_their_initial_weights_and_coco_splits_are_named(tmp_path):
+    from mrae.apps.study.budget import budget_lines
+    from mrae.apps.study.summary import budget
+
+    coco = {"images": [], "annotations": [], "categories": [{"id": 1, "name": "car"}]}
+    for split in ("train", "val"):
+        (tmp_path / f"{split}.json").write_text(json.dumps(coco))
+    data = (f"data: {{train_images: {tmp_path}, train_annotations: {tmp_path / 'train.json'}, "
+            f"val_images: {tmp_path}, val_annotations: {tmp_path / 'val.json'}}}\n")
+    (tmp_path / "c1.yaml").write_text("model: {extractor: single, level: 1, pretrained: synthetic}\n" + data)
+    (tmp_path / "c1_scratch.yaml").write_text("model: {extractor: single, level: 1, pretrained: null}\n" + data)
+    (tmp_path / "c2.yaml").write_text("model: {extractor: single, level: 2, pretrained: synthetic}\n"
+                                      "train: {batch_size: 4}\n" + data)
+    path = tmp_path / "study.yaml"
+    path.write_text(f"out: {tmp_path / 'runs'}\nrows:\n"
+                    "  - {name: C1, config: c1.yaml, role: baseline}\n"
+                    "  - {name: C1 scratch, config: c1_scratch.yaml, role: start}\n"
+                    "  - {name: C2, config: c2.yaml, role: baseline}\n")
+    b = budget(load_study(path))
+    assert b["differs"] == ["C2"]  # its batch; the start row differs in its initial weights by design
+    assert b["starts"] == [{"name": "C1 scratch", "pretrained": None}]
+    assert b["data"] == f"data: {tmp_path / 'train.json'} (train) and {tmp_path / 'val.json'} (val), images in {tmp_path}"
+    line = budget_lines({"budget": b, "rows": []})[0]
+    assert line.startswith("- budget, the first row's; different for C2 (the initial weights aside for "
+                           "C1 scratch: random):")
