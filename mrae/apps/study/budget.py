@@ -39,7 +39,7 @@ def budget_lines(results: dict[str, Any]) -> list[str]:
     same = ("identical for every row" if not b.get("differs")
             else f"the first row's; different for {', '.join(b['differs'])}")
     if b.get("starts"):
-        same += (" (the initial weights aside for " + ", ".join(
+        same += (" (the initial weights aside: " + "; ".join(
             f"{s['name']}: {trunk_start({**b, 'pretrained': s['pretrained']}, short=True)}"
             for s in b["starts"]) + ")")
     lines = [

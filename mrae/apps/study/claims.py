@@ -169,10 +169,23 @@ def _claim(key: str, title: str, paper: str, comparisons: list, missing: str | N
             "comparisons": comparisons, "missing": missing, "extra": extra}
 
 
-def judge(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS) -> list[dict[str, Any]]:
+def judge(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
+          pending: list[dict] | None = None) -> list[dict[str, Any]]:
     """Every claim of the paper, judged on the Faster R-CNN rows (see the module's docstring for
-    the rule), then the host study's claims for each of `hosts` other than Faster R-CNN."""
-    return paper_claims(rows) + [c for host in hosts if host != PAPER_HOST for c in host_claims(rows, host)]
+    the rule), then the host study's claims for each of `hosts` other than Faster R-CNN. Where
+    `pending` (``results.json``'s runs without a result) is given, a claim not judged gets
+    ``lacking``: the rows the study file itself does not have (:func:`lacking_rows`), None where
+    they are only not finished."""
+    claims = paper_claims(rows)
+    lacking = lacking_rows(rows, pending, paper_claims)
+    for host in hosts:
+        if host != PAPER_HOST:
+            claims += host_claims(rows, host)
+            lacking |= lacking_rows(rows, pending, lambda entries, host=host: host_claims(entries, host))
+    if pending is not None:
+        for claim in claims:
+            claim["lacking"] = lacking.get(claim["id"]) if claim["verdict"] is None else None
+    return claims
 
 
 def paper_claims(rows: list[Entry]) -> list[dict[str, Any]]:
@@ -210,8 +223,8 @@ def paper_claims(rows: list[Entry]) -> list[dict[str, Any]]:
         claims.append(_claim("template_2_best", title, paper,
                              [compare(t2, e, ratios[e["model"]["template"]]) for e in others]))
     else:
-        claims.append(_claim("template_2_best", title, paper, [],
-                             missing="rows of role mrae with template 2 and with template 1 or 3"))
+        claims.append(_claim("template_2_best", title, paper, [], missing=_missing(
+            {T2: t2, "row of role mrae with template 1 or 3": others[0] if others else None})))
 
     title, paper = "Soft attention barely learns: well below the baselines", "0.04 AP vs 2.3 to 2.6"
     soft = _first(rows, "soft")

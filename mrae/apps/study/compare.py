@@ -75,8 +75,10 @@ def comparison(this: dict[str, Any], other: dict[str, Any], this_name: str,
     """Markdown lines: a table of the claims both results judged (in `other`'s order) with each
     verdict, its ratio and 95% interval, the paper's ratio and the agreement, a line counting the
     agreements, and a line naming the claims only one of them judged."""
-    mine = {c["id"]: c for c in this.get("claims", [])}
-    theirs = {c["id"]: c for c in other.get("claims", [])}
+    # a claim whose rows a study file does not have (``lacking``: cut or never planned) is that
+    # study's "not run", listed apart from the table
+    mine = {c["id"]: c for c in this.get("claims", []) if not c.get("lacking")}
+    theirs = {c["id"]: c for c in other.get("claims", []) if not c.get("lacking")}
     shared = [key for key in theirs if key in mine]
     if not shared:
         return [f"No claim is judged in both {other_name} and {this_name}."]
@@ -94,7 +96,7 @@ def comparison(this: dict[str, Any], other: dict[str, Any], this_name: str,
     only = ([f"{theirs[k]['title']} (only {other_name})" for k in theirs if k not in mine]
             + [f"{mine[k]['title']} (only {this_name})" for k in mine if k not in theirs])
     if only:
-        lines.append(f"Judged in one study only: {'; '.join(only)}.")
+        lines.append(f"In one study only (the other does not run its rows): {'; '.join(only)}.")
     return lines
 
 

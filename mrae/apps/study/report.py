@@ -155,7 +155,8 @@ def rejudge(results_json_path: str | Path, prose: dict[str, str | None] | None =
 
     path = Path(results_json_path)
     results = json.loads(path.read_text())
-    updated = {**results, **(prose or {}), "claims": clean(judge(results["rows"], study_hosts(results)))}
+    claims = judge(results["rows"], study_hosts(results), results.get("pending"))
+    updated = {**results, **(prose or {}), "claims": clean(claims)}
     if updated == results:
         return False
     write_json_atomic(path, updated)

@@ -264,6 +264,7 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
     from mrae.apps.study.claims import judge
 
     hosts = list(dict.fromkeys(row.detector for row in study.rows))
+    pending = pending_runs(study, summary, 1 if quick else None, quick)
     return clean({
         "format": RESULTS_FORMAT,
         "study": str(study.source),
@@ -281,9 +282,9 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
         "ms_machine": ms_machine,
         "hosts": hosts,
-        "pending": pending_runs(study, summary, 1 if quick else None, quick),
+        "pending": pending,
         "rows": summary,
-        "claims": judge(summary, hosts),
+        "claims": judge(summary, hosts, pending),
     })
 
 

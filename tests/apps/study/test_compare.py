@@ -78,7 +78,25 @@ def test_the_table_sets_each_shared_claim_side_by_side_and_names_the_rest(paper_
     assert f"Of the {shared} claims in both studies: " in table
     counts = lines[-2].split(": ", 1)[1].rstrip(".").split(", ")
     assert sum(int(part.split(" ", 1)[0]) for part in counts) == shared
-    assert lines[-1] == "Judged in one study only: Switching templates mid-training hurts (only synthetic)."
+    assert lines[-1] == ("In one study only (the other does not run its rows): Switching templates "
+                         "mid-training hurts (only synthetic).")
+
+
+def test_a_claim_whose_rows_a_study_file_lacks_leaves_the_table(paper_like):
+    """A complete real study without a soft row: its soft claim is not run, not 'not judged'."""
+    synthetic = {"claims": judge(paper_like)}
+    real_rows = [e for e in paper_like if e["role"] != "soft"]
+    real = {"claims": judge(real_rows, pending=[])}
+    soft = next(c for c in real["claims"] if c["id"] == "soft_barely_learns")
+    assert soft["verdict"] is None and soft["lacking"] == "row of role soft"
+    lines = comparison(real, synthetic, "real", "synthetic")
+    assert not any(line.startswith("| Soft attention") for line in lines)
+    assert "Soft attention barely learns: well below the baselines (only synthetic)" in lines[-1]
+    # still training (its row pending): in the table, not judged yet
+    pending = [{"name": "soft", "role": "soft", "model": {"extractor": "soft"}, "seeds": [0, 1, 2]}]
+    real = {"claims": judge(real_rows, pending=pending)}
+    assert any(line.startswith("| Soft attention") and "| not judged | cannot say |" in line
+               for line in comparison(real, synthetic, "real", "synthetic"))
 
 
 def test_no_shared_claim_says_so():

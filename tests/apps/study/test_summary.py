@@ -139,5 +139,5 @@ def test_trunk_start_rows_share_the_budget_but_their_initial_weights_and_coco_sp
     assert b["starts"] == [{"name": "C1 scratch", "pretrained": None}]
     assert b["data"] == f"data: {tmp_path / 'train.json'} (train) and {tmp_path / 'val.json'} (val), images in {tmp_path}"
     line = budget_lines({"budget": b, "rows": []})[0]
-    assert line.startswith("- budget, the first row's; different for C2 (the initial weights aside for "
+    assert line.startswith("- budget, the first row's; different for C2 (the initial weights aside: "
                            "C1 scratch: random):")
