@@ -22,8 +22,9 @@ FINISHED, DIVERGED, PARTIAL, NOT_STARTED = "finished", "diverged", "part-trained
 
 @dataclass(frozen=True)
 class RunState:
-    """One (row, seed): its state, and what is known of it (AP x100 and the run's wall clock in
-    seconds, or the last logged step of ``steps`` and the seconds since it was logged)."""
+    """One (row, seed): its state, and what is known of it (AP x100 and the run's time in seconds:
+    its own training and evaluation clocks summed over resumes, :func:`run_seconds`; or the last
+    logged step of ``steps`` and the seconds since it was logged)."""
 
     seed: int
     state: str
@@ -35,7 +36,8 @@ class RunState:
 
     def describe(self) -> str:
         if self.state == FINISHED:
-            wall = f", {self.wall_s / 60:.0f} min" if self.wall_s else ""
+            wall = (("" if not self.wall_s else f", {self.wall_s / 60:.0f} min" if self.wall_s < 6000
+                     else f", {self.wall_s / 3600:.1f} h"))
             return f"{self.seed}: {self.ap:.1f}{wall}" if self.ap is not None else f"{self.seed}{wall}"
         if self.state == PARTIAL:
             return f"{self.seed}: step {self.step}/{self.steps}, logged {_ago(self.age_s)}"
@@ -68,14 +70,24 @@ def last_logged_step(folder: Path) -> tuple[int, float] | None:
     return None
 
 
+def run_seconds(final: dict) -> float | None:
+    """A finished run's time: its training and evaluation clocks, which the run's log sums over
+    resumes (``wall_seconds`` is the finishing process's alone), else its ``wall_seconds``."""
+    clocks = [final.get(k) for k in ("train_seconds", "eval_seconds")]
+    if isinstance(clocks[0], int | float):
+        return float(clocks[0]) + (float(clocks[1]) if isinstance(clocks[1], int | float) else 0.0)
+    wall = final.get("wall_seconds")
+    return float(wall) if isinstance(wall, int | float) else None
+
+
 def run_state(study: Study, row: Row, seed: int, quick: bool = False, now: float | None = None) -> RunState:
     final = final_metrics(study, row, seed, quick)
     if final is not None:
         if "diverged" in final:
             return RunState(seed, DIVERGED)
-        ap, wall = final.get("AP"), final.get("wall_seconds")
+        ap = final.get("AP")
         return RunState(seed, FINISHED, ap=100 * ap if isinstance(ap, int | float) else None,
-                        wall_s=float(wall) if isinstance(wall, int | float) else None)
+                        wall_s=run_seconds(final))
     logged = last_logged_step(run_dir(study, row, seed))
     if logged is None:
         return RunState(seed, NOT_STARTED)
@@ -93,9 +105,9 @@ def study_status(study: Study, quick: bool = False, now: float | None = None) ->
 
 
 def hours_left(status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
-    """Run-hours of wall clock left (each unfinished run at its row's mean wall clock over its
-    finished runs, a part-trained one for its steps still to train) and the unfinished runs of
-    rows with no timed run, which are not guessed."""
+    """Run-hours left (each unfinished run at its row's mean time over its finished runs,
+    :func:`run_seconds`, a part-trained one for its steps still to train) and the unfinished runs
+    of rows with no timed run, which are not guessed."""
     hours, untimed = 0.0, 0
     for _, states in status:
         walls = [s.wall_s for s in states if s.state == FINISHED and s.wall_s]
@@ -111,7 +123,7 @@ def hours_left(status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
 
 
 def status_table(status: list[tuple[Row, list[RunState]]]) -> str:
-    """A markdown table, a line per row: seeds finished (AP x100, wall minutes), part-trained, not
+    """A markdown table, a line per row: seeds finished (AP x100, time), part-trained, not
     started or diverged; then the totals and the run-hours left (:func:`hours_left`)."""
     lines, counts = [], dict.fromkeys((FINISHED, PARTIAL, NOT_STARTED, DIVERGED), 0)
     for row, states in status:
@@ -121,7 +133,7 @@ def status_table(status: list[tuple[Row, list[RunState]]]) -> str:
             counts[state] += len(chosen)
             cells.append("; ".join(s.describe() for s in chosen) or "–")
         lines.append([row.name, *cells])
-    table = markdown_table(["row", "finished (seed: AP, wall)", "part-trained (seed: last step)",
+    table = markdown_table(["row", "finished (seed: AP, time)", "part-trained (seed: last step)",
                             "not started (seeds)", "diverged (seeds)"], lines)
     total = sum(counts.values())
     return (table + f"\n\n{counts[FINISHED]} of {total} runs finished, {counts[PARTIAL]} part-trained "
@@ -136,5 +148,5 @@ def _left(status: list[tuple[Row, list[RunState]]]) -> str:
     parts = [f"about {hours:.1f} run-hours" if hours else "",
              f"{untimed} run{'s' if untimed != 1 else ''} of rows with no finished run, not guessed"
              if untimed else ""]
-    return (" Left: " + " and ".join(p for p in parts if p) + " (each row at the mean wall clock of "
-            "its finished runs on the machines that trained them; divide by the runs trained at once).")
+    return (" Left: " + " and ".join(p for p in parts if p) + " (each row at the mean time of its "
+            "finished runs on the machines that trained them; divide by the runs trained at once).")

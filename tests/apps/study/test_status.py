@@ -27,7 +27,9 @@ def test_each_seed_is_finished_diverged_part_trained_or_not_started(tmp_path, sm
     study = small_study(tmp_path)
     c1, t1, mixed = study.rows
     write_json_atomic(run_dir(study, c1, 0) / "final_metrics.json", {"AP": 0.127, "AP50": 0.3,
-                                                                             "wall_seconds": 1800.0})
+                                                                             "wall_seconds": 600.0,
+                                                                             "train_seconds": 1500.0,
+                                                                             "eval_seconds": 300.0})
     write_record(study, c1, 1, {"AP": 0.133})  # a clean clone: the ledger alone has it
     write_json_atomic(run_dir(study, t1, 0) / "final_metrics.json", {"diverged": "at step 3"})
     log = run_dir(study, t1, 1) / "metrics.jsonl"
@@ -53,6 +55,7 @@ def test_each_seed_is_finished_diverged_part_trained_or_not_started(tmp_path, sm
     assert ("2 of 6 runs finished, 1 part-trained (they resume from their last checkpoint), 2 not "
             "started, 1 diverged. Left: 3 runs of rows with no finished run, not guessed") in table
     # a row with a timed run: its other runs at that run's wall clock, a part-trained one for the rest
+    # (a run resumed: its finishing process's wall clock is not the run's time; the summed clocks are)
     write_json_atomic(run_dir(study, mixed, 0) / "final_metrics.json", {"AP": 0.2, "wall_seconds": 7200.0})
     run_dir(study, mixed, 1).mkdir(parents=True)
     (run_dir(study, mixed, 1) / "metrics.jsonl").write_text(json.dumps({"step": 5}) + "\n")
