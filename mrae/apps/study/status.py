@@ -36,8 +36,8 @@ class RunState:
 
     def describe(self) -> str:
         if self.state == FINISHED:
-            wall = (("" if not self.wall_s else f", {self.wall_s / 60:.0f} min" if self.wall_s < 6000
-                     else f", {self.wall_s / 3600:.1f} h"))
+            wall = ("" if not self.wall_s else f", {self.wall_s / 60:.0f} min" if self.wall_s < 6000
+                     else f", {self.wall_s / 3600:.1f} h")
             return f"{self.seed}: {self.ap:.1f}{wall}" if self.ap is not None else f"{self.seed}{wall}"
         if self.state == PARTIAL:
             return f"{self.seed}: step {self.step}/{self.steps}, logged {_ago(self.age_s)}"
