@@ -29,19 +29,22 @@ class RunState:
     seed: int
     state: str
     ap: float | None = None
-    wall_s: float | None = None
+    seconds: float | None = None
     step: int | None = None
     steps: int | None = None
     age_s: float | None = None
 
     def describe(self) -> str:
         if self.state == FINISHED:
-            wall = ("" if not self.wall_s else f", {self.wall_s / 60:.0f} min" if self.wall_s < 6000
-                     else f", {self.wall_s / 3600:.1f} h")
-            return f"{self.seed}: {self.ap:.1f}{wall}" if self.ap is not None else f"{self.seed}{wall}"
+            took = f", {_duration(self.seconds)}" if self.seconds else ""
+            return f"{self.seed}: {self.ap:.1f}{took}" if self.ap is not None else f"{self.seed}{took}"
         if self.state == PARTIAL:
             return f"{self.seed}: step {self.step}/{self.steps}, logged {_ago(self.age_s)}"
         return str(self.seed)
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 60:.0f} min" if seconds < 6000 else f"{seconds / 3600:.1f} h"
 
 
 def _ago(seconds: float | None) -> str:
@@ -49,7 +52,7 @@ def _ago(seconds: float | None) -> str:
         return "at an unknown time"
     if seconds < 120:
         return f"{seconds:.0f} s ago"
-    return f"{seconds / 60:.0f} min ago" if seconds < 7200 else f"{seconds / 3600:.1f} h ago"
+    return f"{_duration(seconds)} ago"
 
 
 def last_logged_step(folder: Path) -> tuple[int, float] | None:
@@ -87,7 +90,7 @@ def run_state(study: Study, row: Row, seed: int, quick: bool = False, now: float
             return RunState(seed, DIVERGED)
         ap = final.get("AP")
         return RunState(seed, FINISHED, ap=100 * ap if isinstance(ap, int | float) else None,
-                        wall_s=run_seconds(final))
+                        seconds=run_seconds(final))
     logged = last_logged_step(run_dir(study, row, seed))
     if logged is None:
         return RunState(seed, NOT_STARTED)
@@ -110,7 +113,7 @@ def hours_left(status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
     of rows with no timed run, which are not guessed."""
     hours, untimed = 0.0, 0
     for _, states in status:
-        walls = [s.wall_s for s in states if s.state == FINISHED and s.wall_s]
+        walls = [s.seconds for s in states if s.state == FINISHED and s.seconds]
         for s in states:
             if s.state not in (PARTIAL, NOT_STARTED):
                 continue
