@@ -1,12 +1,15 @@
-"""How long a study has left, from the runs this process has timed (printed after each run).
+"""How long a study has left, from the time its finished runs took (printed after each run).
 
-A study of many runs trains for hours to days; after each finished run the runner says about how
-long the rest takes. Each run still to train (or training) is given the mean wall time of the runs
-of its row that this process trained whole (not resumed, not diverged), or else the mean over this process's runs of its host
-(``Row.detector``) times its ``schedule_scale``; runs of a host with no timed run yet are counted
-apart, never guessed. With ``workers`` runs at a time the sum is divided by ``workers``. The
-machine's speed and load change (the runs of one session can differ 3x on a shared machine), so
-the figure is a rough guide, rounded.
+A study of many runs trains for hours to days, over several sittings; as it starts and after each
+finished run the runner says about how long the rest takes. A run's time is its own training and
+evaluation clocks, which its log sums over resumes (:func:`run_seconds`), so a run resumed in a
+later sitting counts whole. Each run still to train (or training) is given the mean time of its
+row's finished runs, or else the mean over the finished runs of its host (``Row.detector``),
+each divided by its ``schedule_scale``, times its own; runs of a host with no finished run are
+counted apart, never guessed. With ``workers`` runs at a time the sum is divided by ``workers``
+(but never below the longest run).
+The machine's speed and load change (the runs of one session can differ 3x on a shared machine),
+so the figure is a rough guide, rounded.
 """
 
 from __future__ import annotations
@@ -16,15 +19,26 @@ from statistics import mean
 from mrae.apps.study.spec import Row
 
 
+def run_seconds(final: dict) -> float | None:
+    """A finished run's time in seconds: its training and evaluation clocks, which the run's log
+    sums over resumes (``wall_seconds`` is the finishing process's alone), else its
+    ``wall_seconds``; None for a run with neither (a diverged run's record may have none)."""
+    train, evaluation = final.get("train_seconds"), final.get("eval_seconds")
+    if isinstance(train, int | float):
+        return float(train) + (float(evaluation) if isinstance(evaluation, int | float) else 0.0)
+    wall = final.get("wall_seconds")
+    return float(wall) if isinstance(wall, int | float) else None
+
+
 class Pace:
-    """The wall times of the runs this process finished, by row."""
+    """The times of the study's finished runs, by row."""
 
     def __init__(self) -> None:
         self._seconds: dict[str, list[float]] = {}
         self._hosts: dict[str, list[float]] = {}
 
     def add(self, row: Row, seconds: float) -> None:
-        """A finished run of `row` took `seconds` of wall time here."""
+        """A finished run of `row` took `seconds` (:func:`run_seconds`)."""
         self._seconds.setdefault(row.name, []).append(seconds)
         self._hosts.setdefault(row.detector, []).append(seconds / row.schedule_scale)
 
@@ -46,10 +60,11 @@ class Pace:
         untimed = len(estimates) - len(timed)
         parts = []
         if timed:
-            hours = sum(timed) / max(1, workers) / 3600
+            # `workers` at a time, and never less than the longest run alone
+            hours = max(sum(timed) / max(1, workers), max(timed)) / 3600
             amount = f"{hours:.1f} h" if hours >= 1 else f"{max(1, round(hours * 60))} min"
             at = f", {workers} at a time" if workers > 1 else ""
             parts.append(f"about {amount} left for {len(timed)} run{'s' if len(timed) != 1 else ''}{at}")
         if untimed:
             parts.append(f"{untimed} run{'s' if untimed != 1 else ''} of a host not timed yet")
-        return "; ".join(parts) + " (at this process's pace so far)"
+        return "; ".join(parts) + " (at the pace of the study's finished runs)"

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from mrae.apps.study.claims import PAPER_HOST
+from mrae.apps.study.pace import Pace, run_seconds
 from mrae.apps.study.records import read_record, remembered, write_record
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError, MraeError
@@ -227,33 +228,37 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
             todo.insert(todo.index(job), parent)
     if not todo:
         return
+    pace = study_pace(study, quick)
+    if left := pace.left([row for row, _ in todo], workers):
+        print(f"{len(todo)} run{'s' if len(todo) != 1 else ''} to train: {left}", flush=True)
     print("preparing the shared data and pretrained weights ...", flush=True)
     prepare_shared(study, todo, quick)
     if workers <= 1:
-        from mrae.apps.study.pace import Pace
-
-        pace = Pace()
         for i, (row, seed) in enumerate(todo, 1):
             print(f"[{i}/{len(todo)}] {row.name}, seed {seed}", flush=True)
-            resumed, start = _resumed(study, (row, seed)), time.perf_counter()
             metrics = run_row(study, row, seed, quick)
-            if _sets_pace(resumed, metrics):
-                pace.add(row, time.perf_counter() - start)
+            _add_to_pace(pace, row, metrics)
             if left := pace.left([r for r, _ in todo[i:]]):
                 print(f"[{i}/{len(todo)}] {row.name}, seed {seed}: done; {left}", flush=True)
         return
-    _run_pool(study, todo, quick, workers)
+    _run_pool(study, todo, quick, workers, pace=pace)
 
 
-def _resumed(study: Study, job: Job) -> bool:
-    """The run starts from its own checkpoint: its time is not a whole run's (no pace from it)."""
-    return (run_dir(study, *job) / "checkpoints" / "last.pth").is_file()
+def study_pace(study: Study, quick: bool = False) -> Pace:
+    """The pace (:class:`mrae.apps.study.pace.Pace`) of the study's runs finished so far, in their
+    folders or its ledger: a resumed study estimates its time left before it trains."""
+    pace = Pace()
+    for row in study.rows:
+        for seed in range(1 if quick else row.seeds):
+            if (final := final_metrics(study, row, seed, quick)) is not None:
+                _add_to_pace(pace, row, final)
+    return pace
 
 
-def _sets_pace(resumed: bool, metrics: dict) -> bool:
-    """A finished run's wall time sets the pace (:class:`mrae.apps.study.pace.Pace`) only where it
-    trained whole here: not resumed from its own checkpoint (:func:`_resumed`), not diverged."""
-    return not resumed and "diverged" not in metrics
+def _add_to_pace(pace: Pace, row: Row, metrics: dict) -> None:
+    """A finished run sets the pace with its own clocks, unless it diverged (a partial run)."""
+    if "diverged" not in metrics and (seconds := run_seconds(metrics)):
+        pace.add(row, seconds)
 
 
 def _study_key(job: Job) -> tuple[bool, int]:
@@ -273,18 +278,18 @@ def pool_order(jobs: list[Job]) -> list[Job]:
     return sorted(jobs, key=lambda job: (*_study_key(job), -job[0].schedule_scale))
 
 
-def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None) -> None:
-    """Train ``jobs`` in ``workers`` spawned processes; ``target`` (default ``_run_logged``) runs one."""
+def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None,
+              pace: Pace | None = None) -> None:
+    """Train ``jobs`` in ``workers`` spawned processes; ``target`` (default ``_run_logged``) runs
+    one; ``pace``: the study's finished runs' times so far (:func:`study_pace`)."""
     import concurrent.futures as futures
     import multiprocessing
     import os
 
-    from mrae.apps.study.pace import Pace
-
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
     pending = pool_order(jobs)
     running, count, total = {}, 0, len(jobs)
-    pace, started = Pace(), {}
+    pace, started = pace or Pace(), {}
     context = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
         try:
@@ -299,7 +304,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                         log = run_dir(study, *job) / "study.log"
                         print(f"[{count}/{total}] {job[0].name}, seed {job[1]}: started (log: {log})", flush=True)
                         running[pool.submit(target or _run_logged, study, *job, quick, threads)] = (count, job)
-                        started[job] = (time.perf_counter(), _resumed(study, job))
+                        started[job] = time.perf_counter()
                 if not running:  # a parent that is neither done nor queued: refused above
                     raise ConfigError("the study cannot go on: every pending run waits for a missing run")
                 done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
@@ -314,10 +319,8 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                         ) from None
                     result = ("diverged" if "diverged" in metrics
                               else f"AP {100 * metrics['AP']:.1f}, AP50 {100 * metrics['AP50']:.1f}")
-                    start, resumed = started.pop((row, seed))
-                    seconds = time.perf_counter() - start
-                    if _sets_pace(resumed, metrics):
-                        pace.add(row, seconds)
+                    seconds = time.perf_counter() - started.pop((row, seed))
+                    _add_to_pace(pace, row, metrics)
                     left = pace.left([r for r, _ in pending] + [r for _, (r, _) in running.values()], workers)
                     print(f"[{index}/{total}] {row.name}, seed {seed}: {result} ({seconds / 60:.1f} min)"
                           + (f"; {left}" if left else ""), flush=True)

@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from mrae.apps.study.pace import run_seconds
 from mrae.apps.study.records import remembered
 from mrae.apps.study.runner import final_metrics
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
@@ -71,16 +72,6 @@ def last_logged_step(folder: Path) -> tuple[int, float] | None:
         if isinstance(step, int):
             return step, mtime
     return None
-
-
-def run_seconds(final: dict) -> float | None:
-    """A finished run's time: its training and evaluation clocks, which the run's log sums over
-    resumes (``wall_seconds`` is the finishing process's alone), else its ``wall_seconds``."""
-    clocks = [final.get(k) for k in ("train_seconds", "eval_seconds")]
-    if isinstance(clocks[0], int | float):
-        return float(clocks[0]) + (float(clocks[1]) if isinstance(clocks[1], int | float) else 0.0)
-    wall = final.get("wall_seconds")
-    return float(wall) if isinstance(wall, int | float) else None
 
 
 def run_state(study: Study, row: Row, seed: int, quick: bool = False, now: float | None = None) -> RunState:

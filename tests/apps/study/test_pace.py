@@ -27,9 +27,9 @@ def test_the_time_left_divides_by_the_workers_and_counts_untimed_runs_apart():
     pace.add(A, 1800.0)
     assert pace.left([]) is None
     assert pace.left([A, A, A, A], workers=2) == (
-        "about 1.0 h left for 4 runs, 2 at a time (at this process's pace so far)")
-    assert pace.left([A], workers=1) == "about 30 min left for 1 run (at this process's pace so far)"
+        "about 1.0 h left for 4 runs, 2 at a time (at the pace of the study's finished runs)")
+    assert pace.left([A], workers=1) == "about 30 min left for 1 run (at the pace of the study's finished runs)"
     assert pace.left([A, HOST, HOST], workers=2) == (
-        "about 15 min left for 1 run, 2 at a time; 2 runs of a host not timed yet (at this process's "
-        "pace so far)")
-    assert pace.left([HOST]) == "1 run of a host not timed yet (at this process's pace so far)"
+        "about 30 min left for 1 run, 2 at a time; 2 runs of a host not timed yet (at the pace of the "
+        "study's finished runs)")  # one run takes its own time, whatever the workers
+    assert pace.left([HOST]) == "1 run of a host not timed yet (at the pace of the study's finished runs)"

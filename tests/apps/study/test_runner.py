@@ -40,8 +40,8 @@ def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped
 
     def run_row(study, row, seed, quick):
         events.append(("run", row.name, seed))
-        write_json_atomic(run_dir(study, row, seed) / "final_metrics.json", {"AP": 0.1})
-        return {"AP": 0.1}
+        write_json_atomic(run_dir(study, row, seed) / "final_metrics.json", {"AP": 0.1, "train_seconds": 60.0})
+        return {"AP": 0.1, "train_seconds": 60.0}
 
     monkeypatch.setattr(runner, "run_row", run_row)
     write_json_atomic(run_dir(study, study.rows[0], 0) / "final_metrics.json", {"AP": 0.1})
@@ -50,11 +50,12 @@ def test_the_shared_inputs_are_made_before_any_run_and_finished_runs_are_skipped
                                      ("mixed", 0), ("mixed", 1)])
     assert events[1:] == [("run", "single C1", 1), ("run", "MRAE template 1", 0),
                           ("run", "MRAE template 1", 1), ("run", "mixed", 0), ("run", "mixed", 1)]
-    # After each run but the last, the time left at this pace (every row here is Faster R-CNN).
+    # After each run but the last, the time left at the finished runs' pace (every row here is
+    # Faster R-CNN; the run finished before it started has no clocks, so sets none).
     done = [line for line in capsys.readouterr().out.splitlines() if ": done; about " in line]
     assert [line.split(":")[0] for line in done] == ["[1/5] single C1, seed 1", "[2/5] MRAE template 1, seed 0",
                                                      "[3/5] MRAE template 1, seed 1", "[4/5] mixed, seed 0"]
-    assert done[-1].endswith("left for 1 run (at this process's pace so far)")
+    assert done[-1].endswith("about 1 min left for 1 run (at the pace of the study's finished runs)")
     events.clear()
     runner.run_jobs(study, _jobs(study), quick=False, workers=1)
     assert events == []  # everything finished: nothing prepared, nothing run
@@ -126,14 +127,31 @@ def test_each_finished_run_says_how_long_the_rest_takes(tmp_path, small_study, c
     lines = [line for line in capsys.readouterr().out.splitlines() if ": AP " in line]
     assert len(lines) == 2
     # The first to finish: the other is still training, timed by this row's run.
-    assert "; about 1 min left for 1 run, 2 at a time (at this process's pace so far)" in lines[0]
+    assert "; about 1 min left for 1 run, 2 at a time (at the pace of the study's finished runs)" in lines[0]
     assert lines[1].endswith(" min)")  # nothing left
 
 
-def test_only_a_run_trained_whole_here_sets_the_pace():
-    assert runner._sets_pace(False, {"AP": 0.1})
-    assert not runner._sets_pace(True, {"AP": 0.1})  # resumed: part of a run
-    assert not runner._sets_pace(False, {"diverged": "training diverged at step 7"})
+def test_a_resumed_study_says_its_time_left_from_the_runs_already_finished(tmp_path, small_study, capsys,
+                                                                            monkeypatch):
+    """A run resumed over sittings counts whole (its own clocks); a diverged run sets no pace."""
+    from mrae.files import write_json_atomic
+
+    study = small_study(tmp_path, records=False)
+    single = study.rows[0]
+    write_json_atomic(runner.run_dir(study, single, 0) / "final_metrics.json",
+                      {"AP": 0.1, "train_seconds": 3000.0, "eval_seconds": 600.0, "wall_seconds": 60.0})
+    write_json_atomic(runner.run_dir(study, study.rows[1], 0) / "final_metrics.json",
+                      {"diverged": "at step 3", "train_seconds": 5.0})
+    pace = runner.study_pace(study)
+    assert pace.estimate(single) == 3600.0 and pace.estimate(study.rows[1]) == 3600.0  # the host's
+    assert pace.left([single, single, single], workers=2) == (
+        "about 1.5 h left for 3 runs, 2 at a time (at the pace of the study's finished runs)")
+    # said before the study trains anything (here: nothing trains)
+    monkeypatch.setattr(runner, "prepare_shared", lambda *args: None)
+    monkeypatch.setattr(runner, "_run_pool", lambda *args, **kwargs: None)
+    runner._run_jobs(study, [(single, 1), (study.rows[1], 1)], quick=False, workers=2)
+    assert ("2 runs to train: about 1.0 h left for 2 runs, 2 at a time (at the pace of the study's "
+            "finished runs)") in capsys.readouterr().out
 
 
 def _worker_sleeps(*args):
