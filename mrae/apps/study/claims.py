@@ -21,6 +21,7 @@ verdicts can be recomputed from the JSON alone.
 
 from __future__ import annotations
 
+import functools
 import math
 import warnings
 from collections.abc import Callable
@@ -172,20 +173,29 @@ def _claim(key: str, title: str, paper: str, comparisons: list, missing: str | N
 def judge(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
           pending: list[dict] | None = None) -> list[dict[str, Any]]:
     """Every claim of the paper, judged on the Faster R-CNN rows (see the module's docstring for
-    the rule), then the host study's claims for each of `hosts` other than Faster R-CNN. Where
-    `pending` (``results.json``'s runs without a result) is given, a claim not judged gets
-    ``lacking``: the rows the study file itself does not have (:func:`lacking_rows`), None where
-    they are only not finished."""
-    claims = paper_claims(rows)
-    lacking = lacking_rows(rows, pending, paper_claims)
-    for host in hosts:
-        if host != PAPER_HOST:
-            claims += host_claims(rows, host)
-            lacking |= lacking_rows(rows, pending, lambda entries, host=host: host_claims(entries, host))
+    the rule), then the host study's claims for each of `hosts` other than Faster R-CNN, each
+    with ``lacking`` where `pending` is given (:func:`with_lacking`)."""
+    return with_lacking(paper_claims, rows, pending) + [
+        c for host in hosts if host != PAPER_HOST
+        for c in with_lacking(functools.partial(host_claims, host=host), rows, pending)]
+
+
+def with_lacking(claims_of: Callable[[list[Entry]], list[dict[str, Any]]], rows: list[Entry],
+                 pending: list[dict] | None) -> list[dict[str, Any]]:
+    """``claims_of(rows)``; where `pending` (``results.json``'s runs without a result) is given,
+    each claim not judged gets ``lacking``: the rows the study file itself does not have
+    (:func:`lacking_rows`), None where they are only not finished (and every judged claim None)."""
+    claims = claims_of(rows)
     if pending is not None:
+        lacking = lacking_rows(rows, pending, claims_of)
         for claim in claims:
             claim["lacking"] = lacking.get(claim["id"]) if claim["verdict"] is None else None
     return claims
+
+
+def pending_count(pending: list[dict] | None) -> int | None:
+    """The runs in ``results.json``'s ``pending`` (None where it is unknown)."""
+    return None if pending is None else sum(len(p["seeds"]) for p in pending)
 
 
 def paper_claims(rows: list[Entry]) -> list[dict[str, Any]]:
@@ -360,15 +370,15 @@ def describe_comparison(c: dict[str, Any], verdict: str | None = None) -> str:
     return text + (f" ({c['note']})" if c["note"] else "")
 
 
-def describe(claim: dict[str, Any], lacking: str | None = None, pending: int | None = None) -> str:
+def describe(claim: dict[str, Any], pending: int | None = None) -> str:
     """One sentence: the claim, the paper's numbers, the verdict and the measured numbers. For a
-    claim not judged, `pending` (the study's runs without a result; None where unknown, in results
-    written before they were counted) and `lacking` (the rows the study file itself does not have,
-    :func:`lacking_rows`) tell a claim whose rows the study does not run from one whose rows have
-    not finished."""
+    claim not judged, `pending` (the study's runs without a result, :func:`pending_count`; None
+    where unknown, in results written before they were counted) and the claim's ``lacking`` (the
+    rows the study file itself does not have, :func:`with_lacking`) tell a claim whose rows the
+    study does not run from one whose rows have not finished."""
     head = f"**{claim['title']}** (paper: {claim['paper']}): "
     if claim["verdict"] is None:
-        return head + "not judged: " + _why_not_judged(claim["missing"], lacking, pending) + "."
+        return head + "not judged: " + _why_not_judged(claim["missing"], claim.get("lacking"), pending) + "."
     several = len(claim["comparisons"]) > 1
     parts = [describe_comparison(c, c["verdict"] if several else None) for c in claim["comparisons"]]
     extra = f"; {claim['extra']}" if claim["extra"] else ""
@@ -437,20 +447,12 @@ def observations(rows: list[Entry]) -> list[str]:
 def discuss(rows: list[Entry], pending: list[dict] | None = None) -> list[str]:
     """The page's "what held" list: one sentence per claim of the paper, then the observations;
     `pending`: ``results.json``'s runs without a result (None where unknown)."""
-    lacking = lacking_rows(rows, pending, paper_claims)
-    runs = sum(len(p["seeds"]) for p in pending) if pending is not None else None
-    return ([describe(claim, lacking.get(claim["id"]), runs) for claim in paper_claims(rows)]
+    return ([describe(claim, pending_count(pending)) for claim in with_lacking(paper_claims, rows, pending)]
             + observations(rows))
 
 
 def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
                   pending: list[dict] | None = None) -> list[str]:
     """The host study's list: one sentence per claim of each host other than Faster R-CNN."""
-    runs = sum(len(p["seeds"]) for p in pending) if pending is not None else None
-    lines = []
-    for host in hosts:
-        if host == PAPER_HOST:
-            continue
-        lacking = lacking_rows(rows, pending, lambda entries, host=host: host_claims(entries, host))
-        lines += [describe(claim, lacking.get(claim["id"]), runs) for claim in host_claims(rows, host)]
-    return lines
+    return [describe(claim, pending_count(pending)) for host in hosts if host != PAPER_HOST
+            for claim in with_lacking(functools.partial(host_claims, host=host), rows, pending)]

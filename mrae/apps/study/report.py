@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from mrae.apps.study.budget import budget_lines, run_minutes, trained_on_lines, trunk_start
-from mrae.apps.study.claims import LEARNED_AP, discuss
+from mrae.apps.study.claims import LEARNED_AP, discuss, pending_count
 from mrae.apps.study.compare import COMPARE_BEGIN, COMPARE_END, comparison_section, read_results
 from mrae.apps.study.compare import readme_block as comparison_block
 from mrae.apps.study.plots import plot_attention, plot_convergence
@@ -48,7 +48,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
     about = ["", results["about"]] if results.get("about") else []
     pending = results.get("pending") or []
     if pending and not results.get("quick"):
-        runs = sum(len(p["seeds"]) for p in pending)
+        runs = pending_count(pending)
         waiting = "; ".join(f"{p['name']} (seed{'s' if len(p['seeds']) > 1 else ''} "
                             f"{', '.join(map(str, p['seeds']))})" for p in pending)
         banner += ["", f"**Partial: {runs} run{'s' if runs != 1 else ''} of the study file "

@@ -104,15 +104,15 @@ def hours_left(status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
     of rows with no timed run, which are not guessed."""
     hours, untimed = 0.0, 0
     for _, states in status:
-        walls = [s.seconds for s in states if s.state == FINISHED and s.seconds]
+        times = [s.seconds for s in states if s.state == FINISHED and s.seconds]
         for s in states:
             if s.state not in (PARTIAL, NOT_STARTED):
                 continue
-            if not walls:
+            if not times:
                 untimed += 1
                 continue
             share = 1 - s.step / s.steps if s.state == PARTIAL and s.steps else 1.0
-            hours += share * sum(walls) / len(walls) / 3600
+            hours += share * sum(times) / len(times) / 3600
     return hours, untimed
 
 
