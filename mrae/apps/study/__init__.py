@@ -14,6 +14,7 @@ The modules, one job each:
 - :mod:`~mrae.apps.study.summary`: the finished runs aggregated into the results dict;
 - :mod:`~mrae.apps.study.claims`: the paper's claims judged on the ratio of two rows' AP over seeds
   (:mod:`~mrae.apps.study.effect`), and the same orderings in each other host (the host study);
+- :mod:`~mrae.apps.study.discussion`: the verdicts in words, the page's "what held" lists;
 - :mod:`~mrae.apps.study.report`: ``results.json`` rendered as the page, its plots and the README
   blocks; its parts: :mod:`~mrae.apps.study.tables` (the tables), :mod:`~mrae.apps.study.budget`
   (the lines on the budget, time per run and machines), :mod:`~mrae.apps.study.sections` (the

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from mrae.apps.study.claims import discuss
+from mrae.apps.study.discussion import discuss
 from mrae.apps.study.sections import conclusion
 from mrae.apps.study.tables import headline_table, paper_rows
 from mrae.files import write_text_atomic

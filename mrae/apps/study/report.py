@@ -18,9 +18,10 @@ from pathlib import Path
 from typing import Any
 
 from mrae.apps.study.budget import budget_lines, run_minutes, trained_on_lines, trunk_start
-from mrae.apps.study.claims import LEARNED_AP, discuss, pending_count
+from mrae.apps.study.claims import LEARNED_AP, pending_count
 from mrae.apps.study.compare import COMPARE_BEGIN, COMPARE_END, comparison_section, read_results
 from mrae.apps.study.compare import readme_block as comparison_block
+from mrae.apps.study.discussion import discuss
 from mrae.apps.study.plots import plot_attention, plot_convergence
 from mrae.apps.study.readme import replace_block, update_readme
 from mrae.apps.study.sections import conclusion, host_section, pretraining_section

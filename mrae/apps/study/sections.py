@@ -12,11 +12,11 @@ from mrae.apps.study.budget import run_minutes, seed_spread, trunk_start
 from mrae.apps.study.claims import (
     HOST_NAMES,
     PAPER_HOST,
-    discuss_hosts,
     host_of,
     mean_ap,
     paper_claims,
 )
+from mrae.apps.study.discussion import discuss_hosts
 from mrae.apps.study.tables import markdown_table, metric_cell, start_reference, study_hosts
 from mrae.tables import markdown_table as write_table
 
@@ -50,7 +50,8 @@ def pretraining_section(results: dict[str, Any]) -> list[str]:
     model differs only in its trunk start (:func:`mrae.apps.study.tables.start_reference`), each
     with the interval of the ratio of their AP (paired by seed; the paper gives no ratio, so held /
     did not hold / undecided in direction); empty without such rows."""
-    from mrae.apps.study.claims import compare, describe_comparison
+    from mrae.apps.study.claims import compare
+    from mrae.apps.study.discussion import describe_comparison
 
     rows = results["rows"]
     starts = [e for e in rows if e.get("role") == "start" and host_of(e) == PAPER_HOST]

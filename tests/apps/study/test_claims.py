@@ -5,7 +5,8 @@ with several comparisons combined."""
 import pytest
 from scipy.stats import ttest_ind
 
-from mrae.apps.study.claims import combine, compare, describe, discuss, judge
+from mrae.apps.study.claims import combine, compare, judge
+from mrae.apps.study.discussion import describe, discuss
 from mrae.apps.study.effect import (
     HELD,
     HELD_DIRECTION,
