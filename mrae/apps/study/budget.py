@@ -118,3 +118,30 @@ def trained_on_lines(groups: list[dict]) -> list[str]:
     return ["- runs trained on several machines (a claim between rows of two machines compares "
             "them too):"] + [f"  - {machine(g)}: {g['runs']} runs, rows {', '.join(g['rows'])}"
                              for g in groups]
+
+
+def trunk_lines(trunks: dict[str, Any] | None) -> list[str]:
+    """The page's line on which pretrained trunk file the runs began from
+    (:func:`mrae.apps.study.summary.trunks`); nothing where no run recorded its trunk."""
+    groups = (trunks or {}).get("groups") or []
+    unrecorded = (trunks or {}).get("unrecorded") or {"runs": 0, "rows": []}
+    if not groups:
+        return []
+
+    def trunk(group: dict) -> str:
+        accuracy = group.get("held_out_accuracy")
+        return (f"`{group['sha256']}` (model.pretrained: {group['pretrained']}"
+                + (f", held-out accuracy {accuracy:.3f}" if accuracy is not None else "") + ")")
+
+    if len(groups) == 1 and not unrecorded["runs"]:
+        return [f"- trunk file (sha256, first 16 digits): every run with a pretrained trunk began from "
+                f"{trunk(groups[0])}"]
+    lines = ["- trunk files (sha256, first 16 digits): the runs began from several. Pretraining is "
+             "bit-reproducible on one machine, not across CPUs (their float rounding differs and "
+             "its SGD steps amplify it), so the same recipe pretrained on two machines gives two "
+             "trunks; a comparison between runs of two trunks compares the trunks too:"]
+    lines += [f"  - {trunk(g)}: {g['runs']} runs, rows {', '.join(g['rows'])}" for g in groups]
+    if unrecorded["runs"]:
+        lines.append(f"  - not recorded (finished before the study kept it): {unrecorded['runs']} "
+                     f"runs, rows {', '.join(unrecorded['rows'])}")
+    return lines

@@ -4,6 +4,7 @@ FLOPs, and the mean attention weights of the rows whose model keeps them."""
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 from mrae.apps.study.spec import Study, find_row, row_config, run_dir
 
@@ -63,6 +64,33 @@ def run_machine(cfg) -> dict:
     cuda = device.type == "cuda"
     return {"device": torch.cuda.get_device_name(device) if cuda else "CPU",
             "torch": torch.__version__, "mixed_precision": bool(cfg.train.amp) and cuda}
+
+
+def trunk_identity(cfg) -> dict | None:
+    """The trunk file a run starts from: ``{"pretrained": cfg.model.pretrained, "sha256": the
+    file's first 16 hex digits, "held_out_accuracy": the pretraining report's, where there is
+    one}``; None for a random start or torchvision's ImageNet weights (fixed by their name).
+
+    Pretraining is bit-reproducible on one machine, not across CPUs (their float rounding
+    differs, and 1000 SGD steps amplify it), so the same recipe on two machines gives two trunks:
+    the study keeps which one each run began from."""
+    import hashlib
+    import json
+
+    from mrae.engine.pretrain import report_file, resolve_pretrained
+
+    if cfg.model.pretrained in (None, "imagenet"):
+        return None
+    path = Path(resolve_pretrained(cfg, progress=False))
+    identity = {"pretrained": str(cfg.model.pretrained),
+                "sha256": hashlib.sha256(path.read_bytes()).hexdigest()[:16]}
+    try:
+        accuracy = json.loads(report_file(path).read_text()).get("val_accuracy")
+    except (OSError, ValueError, AttributeError):
+        accuracy = None
+    if isinstance(accuracy, int | float):
+        identity["held_out_accuracy"] = round(float(accuracy), 4)
+    return identity
 
 
 def input_hw(cfg) -> tuple[int, int]:

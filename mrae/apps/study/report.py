@@ -17,7 +17,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mrae.apps.study.budget import budget_lines, run_minutes, trained_on_lines, trunk_start
+from mrae.apps.study.budget import (
+    budget_lines,
+    run_minutes,
+    trained_on_lines,
+    trunk_lines,
+    trunk_start,
+)
 from mrae.apps.study.claims import LEARNED_AP, pending_count
 from mrae.apps.study.compare import COMPARE_BEGIN, COMPARE_END, comparison_section, read_results
 from mrae.apps.study.compare import readme_block as comparison_block
@@ -69,6 +75,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         f"- machine: {machine['machine']}, {machine['threads']} torch threads, torch "
         f"{machine['torch']}, {machine['device']}",
         *trained_on_lines(results.get("trained_on") or []),
+        *trunk_lines(results.get("trunks")),
         *budget_lines(results),
         f"- time per run (the run's own clocks, summed over resumes; with `--jobs N`, N runs "
         f"share the cores): {run_minutes(paper_rows(rows))}",

@@ -22,6 +22,8 @@ from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
 
 Job = tuple[Row, int]
+# in a run's folder: the pretrained trunk it began from (its file's hash), written as it starts
+TRUNK_FILE = "trunk.json"
 
 
 def finished(study: Study, row: Row, seed: int, quick: bool = False) -> bool:
@@ -87,7 +89,7 @@ def read_final(path: Path) -> dict:
 
 def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     """Train (or resume, or skip) one row for one seed and return its final metrics."""
-    from mrae.apps.study.measure import complexity, mean_attention, run_machine
+    from mrae.apps.study.measure import complexity, mean_attention, run_machine, trunk_identity
     from mrae.engine.checkpoint import load_model
     from mrae.engine.train import TrainingDiverged, train
 
@@ -106,6 +108,8 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
         return record
     init_from = str(run_dir(study, *parent) / "checkpoints" / "last.pth") if parent else None
     resume = (folder / "checkpoints" / "last.pth").is_file()
+    if not resume and not init_from and (trunk := trunk_identity(cfg)) is not None:
+        write_json_atomic(folder / TRUNK_FILE, trunk)  # a resume on another machine keeps it
     started = time.perf_counter()
     try:
         metrics = train(cfg, folder, resume=resume, init_from=None if resume else init_from)
@@ -113,14 +117,14 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
         # Reported as diverged, never rerun with other settings (the study's rule).
         wall = time.perf_counter() - started
         record = {"diverged": str(error), "train_seconds": wall, **run_clocks(folder), "wall_seconds": wall,
-                  "machine": run_machine(cfg)}
+                  "machine": run_machine(cfg), **run_trunk(study, row, seed)}
         write_json_atomic(done, record)
         write_record(study, row, seed, record, quick)
         print(f"{row.name}, seed {seed}: {error}", flush=True)
         return record
     metrics = dict(metrics)
     metrics.update(run_clocks(folder), wall_seconds=time.perf_counter() - started,
-                   machine=run_machine(cfg))
+                   machine=run_machine(cfg), **run_trunk(study, row, seed))
     model, _, _ = load_model(folder / "checkpoints" / "last.pth")
     metrics.update(complexity(model, cfg))
     if row.role in ATTENTION_ROLES:
@@ -128,6 +132,19 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     write_json_atomic(done, metrics)
     write_record(study, row, seed, metrics, quick)
     return metrics
+
+
+def run_trunk(study: Study, row: Row, seed: int) -> dict:
+    """``{"trunk": the pretrained trunk the run began from}`` (:func:`~mrae.apps.study.measure.
+    trunk_identity`, kept in its folder when it started; a continued run's is its parent's), or
+    ``{}`` for a random start or a run begun before the study kept it."""
+    parent = parent_run(study, row, seed)
+    folder = run_dir(study, *parent) if parent else run_dir(study, row, seed)
+    try:
+        trunk = json.loads((folder / TRUNK_FILE).read_text())
+    except (OSError, ValueError):
+        return {}
+    return {"trunk": trunk} if isinstance(trunk, dict) else {}
 
 
 def run_clocks(folder: Path) -> dict[str, float]:

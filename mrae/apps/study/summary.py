@@ -237,6 +237,27 @@ def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
     return list(groups.values())
 
 
+def trunks(summary: list[dict]) -> dict[str, Any]:
+    """Which pretrained trunk file the runs began from: ``groups`` (one per file, in order of first
+    appearance: ``pretrained``, ``sha256``, ``held_out_accuracy`` where known, ``runs``, ``rows``)
+    and ``unrecorded`` (runs of rows with a pretrained trunk whose record does not say which one:
+    finished before the study kept it; ``runs`` and ``rows``). Rows with a random start or
+    ImageNet weights have no trunk file and are in neither."""
+    groups: dict[str, dict[str, Any]] = {}
+    unrecorded: dict[str, Any] = {"runs": 0, "rows": []}
+    for entry in summary:
+        if entry.get("model", {}).get("pretrained") in (None, "imagenet"):
+            continue
+        for run in entry["runs"]:
+            trunk = run.get("trunk")
+            group = (unrecorded if not isinstance(trunk, dict) else
+                     groups.setdefault(str(trunk.get("sha256")), {**trunk, "runs": 0, "rows": []}))
+            group["runs"] += 1
+            if entry["name"] not in group["rows"]:
+                group["rows"].append(entry["name"])
+    return {"groups": list(groups.values()), "unrecorded": unrecorded}
+
+
 def pending_runs(study: Study, summary: list[dict], seeds_override: int | None = None,
                  quick: bool = False) -> list[dict[str, Any]]:
     """The study file's runs with no result yet (neither finished nor diverged), one entry per row
@@ -278,6 +299,7 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "quick": quick,
         "machine": _machine(),
         "trained_on": trained_on(summary),
+        "trunks": trunks(summary),
         "budget": budget(study, quick),
         "ms_images": max((e.get("ms_images", 0) for e in summary), default=0),
         "ms_machine": ms_machine,

@@ -181,3 +181,52 @@ def test_ctrl_c_stops_the_runs_in_progress_instead_of_waiting_for_them(tmp_path,
         timer.cancel()
     assert time.perf_counter() - start < 100  # the workers' runs would take 120 s
     assert multiprocessing.active_children() == []
+
+
+def test_a_run_keeps_the_trunk_it_began_from_even_when_resumed_on_another_machine(tmp_path, monkeypatch, small_study):
+    import mrae.apps.study.measure
+    import mrae.engine.train
+    from mrae.errors import TrainingDiverged
+
+    trunk = {"pretrained": "synthetic", "sha256": "a" * 16, "held_out_accuracy": 0.9}
+    monkeypatch.setattr(mrae.apps.study.measure, "trunk_identity", lambda cfg: dict(trunk))
+
+    def diverges(cfg, folder, resume, init_from):
+        # the trunk is kept before the first step, where a resume finds it
+        assert json.loads((folder / runner.TRUNK_FILE).read_text()) == {**trunk, "sha256": "a" * 16}
+        raise TrainingDiverged("training diverged at step 3")
+
+    monkeypatch.setattr(mrae.engine.train, "train", diverges)
+    study = small_study(tmp_path, records=False)
+    record = runner.run_row(study, study.rows[0], 0, quick=False)
+    assert record["trunk"]["sha256"] == "a" * 16
+    # resumed where the cache holds another trunk (another CPU pretrained it): the start is kept
+    folder = run_dir(study, study.rows[0], 1)
+    (folder / "checkpoints").mkdir(parents=True)
+    (folder / "checkpoints" / "last.pth").write_bytes(b"")
+    write_json_atomic(folder / runner.TRUNK_FILE, trunk)
+    trunk["sha256"] = "b" * 16
+    monkeypatch.setattr(mrae.engine.train, "train",
+                        lambda *a, **k: (_ for _ in ()).throw(TrainingDiverged("diverged at step 9")))
+    assert runner.run_row(study, study.rows[0], 1, quick=False)["trunk"]["sha256"] == "a" * 16
+    # a run continuing another began from that run's trunk; a run begun before the study kept it has none
+    assert runner.run_trunk(study, study.rows[2], 1) == {}
+    write_json_atomic(run_dir(study, study.rows[1], 1) / runner.TRUNK_FILE, trunk)
+    assert runner.run_trunk(study, study.rows[2], 1) == {"trunk": trunk}
+
+
+def test_the_trunk_is_named_by_its_file_hash_and_held_out_accuracy(tmp_path):
+    import hashlib
+
+    from mrae.apps.study.measure import trunk_identity
+    from mrae.engine.config import load_config
+
+    weights = tmp_path / "trunk.pth"
+    weights.write_bytes(b"weights")
+    (tmp_path / "c.yaml").write_text(f"model: {{pretrained: {weights}}}\n")
+    cfg = load_config(tmp_path / "c.yaml")
+    assert trunk_identity(cfg) == {"pretrained": str(weights),
+                                   "sha256": hashlib.sha256(b"weights").hexdigest()[:16]}
+    (tmp_path / "trunk.json").write_text(json.dumps({"val_accuracy": 0.86894}))
+    assert trunk_identity(cfg)["held_out_accuracy"] == 0.8689
+    assert trunk_identity(load_config(tmp_path / "c.yaml", ["model.pretrained=null"])) is None

@@ -141,3 +141,35 @@ def test_trunk_start_rows_share_the_budget_but_their_initial_weights_and_coco_sp
     line = budget_lines({"budget": b, "rows": []})[0]
     assert line.startswith("- budget, the first row's; different for C2 (the initial weights aside: "
                            "C1 scratch: random):")
+
+
+def test_the_page_names_the_trunk_files_the_runs_began_from():
+    from mrae.apps.study.budget import trunk_lines
+    from mrae.apps.study.summary import trunks
+
+    a = {"pretrained": "dataset", "sha256": "a" * 16, "held_out_accuracy": 0.895}
+    b = {"pretrained": "dataset", "sha256": "b" * 16, "held_out_accuracy": 0.869}
+    synthetic = {"pretrained": "synthetic", "sha256": "c" * 16}
+
+    def entry(name, pretrained, runs):
+        return {"name": name, "model": {"pretrained": pretrained}, "runs": runs}
+
+    rows = [entry("single C1", "dataset", [{"AP": 0.1, "trunk": a}, {"AP": 0.1, "trunk": a}]),
+            entry("single C1, no pretraining", None, [{"AP": 0.1}]),  # no trunk file: in neither
+            entry("single C1, synthetic trunk", "synthetic", [{"AP": 0.1, "trunk": synthetic}])]
+    one_per_start = trunks(rows)
+    assert [(g["sha256"][0], g["runs"], g["rows"]) for g in one_per_start["groups"]] == [
+        ("a", 2, ["single C1"]), ("c", 1, ["single C1, synthetic trunk"])]
+    lines = trunk_lines(one_per_start)
+    assert lines[0].startswith("- trunk files (sha256, first 16 digits): the runs began from several")
+    assert lines[1] == f"  - `{'a' * 16}` (model.pretrained: dataset, held-out accuracy 0.895): 2 runs, rows single C1"
+    # the same recipe pretrained on two machines, and a run recorded before the study kept its trunk
+    rows.append(entry("MRAE template 2", "dataset", [{"AP": 0.1}, {"AP": 0.1, "trunk": b}]))
+    lines = trunk_lines(trunks(rows))
+    assert f"  - `{'b' * 16}` (model.pretrained: dataset, held-out accuracy 0.869): 1 runs, rows MRAE template 2" in lines
+    assert lines[-1] == "  - not recorded (finished before the study kept it): 1 runs, rows MRAE template 2"
+    # one trunk for every run: one line; none recorded (older results): no line
+    assert trunk_lines(trunks(rows[:1])) == [
+        "- trunk file (sha256, first 16 digits): every run with a pretrained trunk began from "
+        f"`{'a' * 16}` (model.pretrained: dataset, held-out accuracy 0.895)"]
+    assert trunk_lines(trunks(rows[1:2])) == [] and trunk_lines(None) == []
