@@ -21,7 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "convert": ("mrae.commands.convert", "YOLO, VisDrone, DOTA or Pascal VOC labels to a COCO JSON"),
     "anchors": ("mrae.commands.anchors", "cluster the training boxes into 4 scales x 3 aspect ratios"),
     "stats": ("mrae.commands.stats", "count objects per class and size; plot width against height"),
-    "pretrain": ("mrae.commands.pretrain", "pretrain the ResNet trunk offline on synthetic crops"),
+    "pretrain": ("mrae.commands.pretrain", "pretrain the ResNet trunk offline on synthetic crops or a dataset's own boxes"),
     "train": ("mrae.commands.train", "train a detector from a YAML config"),
     "eval": ("mrae.commands.eval", "COCO evaluation of a checkpoint (the paper's Table 2 columns)"),
     "predict": ("mrae.commands.predict", "detect objects in images and draw them"),
