@@ -45,6 +45,18 @@ def matmul_gflops(n: int = 1024, repeats: int = 5) -> float:
     return 2 * n**3 / statistics.median(seconds) / 1e9
 
 
+def matmul_gflops_at(threads: int) -> float:
+    """:func:`matmul_gflops` at ``threads`` torch threads (the caller's setting is restored)."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(max(1, int(threads)))
+    try:
+        return matmul_gflops()
+    finally:
+        torch.set_num_threads(before)
+
+
 def machine_now() -> str:
     """``"62 GFLOP/s float32 matmul at 1 thread, load average 1.4"``: the speed the estimate
     was measured at."""

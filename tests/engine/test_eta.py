@@ -45,6 +45,16 @@ def test_matmul_gflops_is_a_positive_measurement_that_leaves_the_runs_random_num
     assert torch.equal(torch.rand(3), expected)  # a resumed run repeats an uninterrupted one
 
 
+def test_matmul_gflops_at_a_thread_count_restores_the_callers_threads(monkeypatch) -> None:
+    from mrae.engine import eta
+
+    seen = []
+    monkeypatch.setattr(eta, "matmul_gflops", lambda: seen.append(torch.get_num_threads()) or 10.0)
+    before = torch.get_num_threads()
+    assert eta.matmul_gflops_at(1) == 10.0 and seen == [1]
+    assert torch.get_num_threads() == before
+
+
 def _state(steps: int) -> TrainState:
     return TrainState(max_steps=steps, is_main=True)
 

@@ -54,16 +54,22 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
 
 def run_machine(cfg) -> dict:
     """Where a run trained: ``device`` ("CPU" or the GPU's name), ``torch`` (its version) and
-    ``mixed_precision`` (``train.amp``, which applies on CUDA only). Records without it were
-    trained on the CPU with the project's pinned torch."""
+    ``mixed_precision`` (``train.amp``, which applies on CUDA only); on the CPU also ``gflops``
+    and ``threads``: float32 matmul GFLOP/s at the run's torch threads, measured now (as the run
+    finishes, with whatever else shares the cores). Records without it were trained on the CPU
+    with the project's pinned torch."""
     import torch
 
     from mrae.device import resolve_device
+    from mrae.engine.eta import matmul_gflops
 
     device = resolve_device(cfg.train.device, key="train.device")
     cuda = device.type == "cuda"
-    return {"device": torch.cuda.get_device_name(device) if cuda else "CPU",
-            "torch": torch.__version__, "mixed_precision": bool(cfg.train.amp) and cuda}
+    machine = {"device": torch.cuda.get_device_name(device) if cuda else "CPU",
+               "torch": torch.__version__, "mixed_precision": bool(cfg.train.amp) and cuda}
+    if not cuda:  # the speed the study's time estimates scale by (mrae.apps.study.pace)
+        machine.update(gflops=round(matmul_gflops(), 1), threads=torch.get_num_threads())
+    return machine
 
 
 def trunk_identity(cfg) -> dict | None:

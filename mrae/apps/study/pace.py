@@ -8,8 +8,11 @@ row's finished runs, or else the mean over the finished runs of its host (``Row.
 each divided by its ``schedule_scale``, times its own; runs of a host with no finished run are
 counted apart, never guessed. With ``workers`` runs at a time the sum is divided by ``workers``
 (but never below the longest run).
-The machine's speed and load change (the runs of one session can differ 3x on a shared machine),
-so the figure is a rough guide, rounded.
+The machine's speed and load change (the runs of one session can differ 3x on a shared machine,
+and machines of one kind 2.5x), so a run that recorded its machine's speed (float32 matmul GFLOP/s
+at its threads, measured as it finished: :func:`run_gflops`) counts at ``seconds * its GFLOP/s /
+the GFLOP/s now`` where the speed now is known; a run without counts at its own time. The figure
+is a rough guide, rounded.
 """
 
 from __future__ import annotations
@@ -30,15 +33,30 @@ def run_seconds(final: dict) -> float | None:
     return float(wall) if isinstance(wall, int | float) else None
 
 
-class Pace:
-    """The times of the study's finished runs, by row."""
+def run_gflops(final: dict) -> float | None:
+    """The float32 matmul GFLOP/s of the machine a run finished on, at the run's threads
+    (``final["machine"]["gflops"]``); None where its record has none."""
+    machine = final.get("machine")
+    gflops = machine.get("gflops") if isinstance(machine, dict) else None
+    return float(gflops) if isinstance(gflops, int | float) and gflops > 0 else None
 
-    def __init__(self) -> None:
+
+class Pace:
+    """The times of the study's finished runs, by row; ``gflops_now``: the machine's float32
+    matmul GFLOP/s now at a run's threads (None: every run counts at its own time)."""
+
+    def __init__(self, gflops_now: float | None = None) -> None:
+        self.gflops_now = gflops_now if gflops_now and gflops_now > 0 else None
+        self.scaled = False  # some run's time was scaled to the speed now
         self._seconds: dict[str, list[float]] = {}
         self._hosts: dict[str, list[float]] = {}
 
-    def add(self, row: Row, seconds: float) -> None:
-        """A finished run of `row` took `seconds` (:func:`run_seconds`)."""
+    def add(self, row: Row, seconds: float, gflops: float | None = None) -> None:
+        """A finished run of `row` took `seconds` (:func:`run_seconds`) on a machine of `gflops`
+        (:func:`run_gflops`): counted at the speed now where both speeds are known."""
+        if gflops and self.gflops_now:
+            seconds *= gflops / self.gflops_now
+            self.scaled = True
         self._seconds.setdefault(row.name, []).append(seconds)
         self._hosts.setdefault(row.detector, []).append(seconds / row.schedule_scale)
 
@@ -67,4 +85,6 @@ class Pace:
             parts.append(f"about {amount} left for {len(timed)} run{'s' if len(timed) != 1 else ''}{at}")
         if untimed:
             parts.append(f"{untimed} run{'s' if untimed != 1 else ''} of a host not timed yet")
-        return "; ".join(parts) + " (at the pace of the study's finished runs)"
+        scaled = (f", scaled to this machine's {self.gflops_now:.0f} GFLOP/s a run now"
+                  if self.scaled else "")
+        return "; ".join(parts) + f" (at the pace of the study's finished runs{scaled})"

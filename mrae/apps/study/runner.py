@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 from mrae.apps.study.claims import PAPER_HOST
-from mrae.apps.study.pace import Pace, run_seconds
+from mrae.apps.study.pace import Pace, run_gflops, run_seconds
 from mrae.apps.study.records import read_record, remembered, write_record
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError, MraeError
@@ -245,7 +245,7 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
             todo.insert(todo.index(job), parent)
     if not todo:
         return
-    pace = study_pace(study, quick)
+    pace = study_pace(study, quick, gflops_now(workers))
     if left := pace.left([row for row, _ in todo], workers):
         print(f"{len(todo)} run{'s' if len(todo) != 1 else ''} to train: {left}", flush=True)
     print("preparing the shared data and pretrained weights ...", flush=True)
@@ -261,10 +261,26 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
     _run_pool(study, todo, quick, workers, pace=pace)
 
 
-def study_pace(study: Study, quick: bool = False) -> Pace:
+def gflops_now(workers: int) -> float | None:
+    """Float32 matmul GFLOP/s now at one worker's threads (:func:`mrae.engine.eta.matmul_gflops`),
+    the speed :class:`~mrae.apps.study.pace.Pace` scales the finished runs' times to; None on a
+    GPU (whose runs' times are their own)."""
+    import os
+
+    import torch
+
+    from mrae.engine.eta import matmul_gflops_at
+
+    if torch.cuda.is_available():
+        return None
+    return matmul_gflops_at(len(os.sched_getaffinity(0)) // max(1, workers))
+
+
+def study_pace(study: Study, quick: bool = False, gflops: float | None = None) -> Pace:
     """The pace (:class:`mrae.apps.study.pace.Pace`) of the study's runs finished so far, in their
-    folders or its ledger: a resumed study estimates its time left before it trains."""
-    pace = Pace()
+    folders or its ledger, scaled to a machine of ``gflops`` (:func:`gflops_now`): a resumed study
+    estimates its time left before it trains."""
+    pace = Pace(gflops)
     for row in study.rows:
         for seed in range(1 if quick else row.seeds):
             if (final := final_metrics(study, row, seed, quick)) is not None:
@@ -275,7 +291,7 @@ def study_pace(study: Study, quick: bool = False) -> Pace:
 def _add_to_pace(pace: Pace, row: Row, metrics: dict) -> None:
     """A finished run sets the pace with its own clocks, unless it diverged (a partial run)."""
     if "diverged" not in metrics and (seconds := run_seconds(metrics)):
-        pace.add(row, seconds)
+        pace.add(row, seconds, run_gflops(metrics))
 
 
 def _study_key(job: Job) -> tuple[bool, int]:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrae.apps.study.pace import run_seconds
+from mrae.apps.study.pace import run_gflops, run_seconds
 from mrae.apps.study.records import remembered
 from mrae.apps.study.runner import final_metrics
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
@@ -24,13 +25,16 @@ FINISHED, DIVERGED, PARTIAL, NOT_STARTED = "finished", "diverged", "part-trained
 @dataclass(frozen=True)
 class RunState:
     """One (row, seed): its state, and what is known of it (AP x100 and the run's time in seconds:
-    its own training and evaluation clocks summed over resumes, :func:`run_seconds`; or the last
-    logged step of ``steps`` and the seconds since it was logged)."""
+    its own training and evaluation clocks summed over resumes, :func:`run_seconds`, with its
+    machine's float32 matmul GFLOP/s at its ``threads`` where recorded; or the last logged step of
+    ``steps`` and the seconds since it was logged)."""
 
     seed: int
     state: str
     ap: float | None = None
     seconds: float | None = None
+    gflops: float | None = None
+    threads: int | None = None
     step: int | None = None
     steps: int | None = None
     age_s: float | None = None
@@ -80,8 +84,11 @@ def run_state(study: Study, row: Row, seed: int, quick: bool = False, now: float
         if "diverged" in final:
             return RunState(seed, DIVERGED)
         ap = final.get("AP")
+        machine = final.get("machine") if isinstance(final.get("machine"), dict) else {}
+        threads = machine.get("threads")
         return RunState(seed, FINISHED, ap=100 * ap if isinstance(ap, int | float) else None,
-                        seconds=run_seconds(final))
+                        seconds=run_seconds(final), gflops=run_gflops(final),
+                        threads=threads if isinstance(threads, int) and threads > 0 else None)
     logged = last_logged_step(run_dir(study, row, seed))
     if logged is None:
         return RunState(seed, NOT_STARTED)
@@ -98,13 +105,26 @@ def study_status(study: Study, quick: bool = False, now: float | None = None) ->
                 for row in study.rows]
 
 
-def hours_left(status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
+# the machine's float32 matmul GFLOP/s now at a number of threads (mrae.engine.eta.matmul_gflops_at)
+Speed = Callable[[int], float]
+
+
+def scaled_seconds(state: RunState, speed: Speed | None) -> float:
+    """A finished run's time at the machine's speed now: ``seconds * its GFLOP/s / the GFLOP/s now
+    at its threads`` where both are known, else its own time (:mod:`mrae.apps.study.pace`)."""
+    if speed is None or not state.gflops or not state.threads:
+        return state.seconds
+    return state.seconds * state.gflops / speed(state.threads)
+
+
+def hours_left(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> tuple[float, int]:
     """Run-hours left (each unfinished run at its row's mean time over its finished runs,
-    :func:`run_seconds`, a part-trained one for its steps still to train) and the unfinished runs
-    of rows with no timed run, which are not guessed."""
+    :func:`run_seconds`, scaled to the machine's ``speed`` now where a run recorded its own,
+    :func:`scaled_seconds`; a part-trained one for its steps still to train) and the unfinished
+    runs of rows with no timed run, which are not guessed."""
     hours, untimed = 0.0, 0
     for _, states in status:
-        times = [s.seconds for s in states if s.state == FINISHED and s.seconds]
+        times = [scaled_seconds(s, speed) for s in states if s.state == FINISHED and s.seconds]
         for s in states:
             if s.state not in (PARTIAL, NOT_STARTED):
                 continue
@@ -116,9 +136,10 @@ def hours_left(status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
     return hours, untimed
 
 
-def status_table(status: list[tuple[Row, list[RunState]]]) -> str:
+def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> str:
     """A markdown table, a line per row: seeds finished (AP x100, time), part-trained, not
-    started or diverged; then the totals and the run-hours left (:func:`hours_left`)."""
+    started or diverged; then the totals and the run-hours left (:func:`hours_left`, at the
+    machine's ``speed`` now where the runs recorded theirs)."""
     lines, counts = [], dict.fromkeys((FINISHED, PARTIAL, NOT_STARTED, DIVERGED), 0)
     for row, states in status:
         cells = []
@@ -132,15 +153,18 @@ def status_table(status: list[tuple[Row, list[RunState]]]) -> str:
     total = sum(counts.values())
     return (table + f"\n\n{counts[FINISHED]} of {total} runs finished, {counts[PARTIAL]} part-trained "
             f"(they resume from their last checkpoint), {counts[NOT_STARTED]} not started"
-            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + "." + _left(status))
+            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + "." + _left(status, speed))
 
 
-def _left(status: list[tuple[Row, list[RunState]]]) -> str:
-    hours, untimed = hours_left(status)
+def _left(status: list[tuple[Row, list[RunState]]], speed: Speed | None) -> str:
+    hours, untimed = hours_left(status, speed)
+    scaled = speed is not None and any(s.gflops and s.threads for _, states in status for s in states)
     if not hours and not untimed:
         return ""
     parts = [f"about {hours:.1f} run-hours" if hours else "",
              f"{untimed} run{'s' if untimed != 1 else ''} of rows with no finished run, not guessed"
              if untimed else ""]
     return (" Left: " + " and ".join(p for p in parts if p) + " (each row at the mean time of its "
-            "finished runs on the machines that trained them; divide by the runs trained at once).")
+            "finished runs" + (", those that recorded their machine's speed scaled to this machine's "
+                               "speed now at their threads" if scaled else " on the machines that trained them")
+            + "; divide by the runs trained at once).")

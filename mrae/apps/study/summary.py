@@ -227,7 +227,8 @@ def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
     cpu = {"device": "CPU", "torch": pinned_torch(), "mixed_precision": False}
     for entry in summary:
         for run in entry["runs"]:
-            machine = {**cpu, **(run.get("machine") or {})}
+            # a machine is its device, torch and precision (not its speed at the time)
+            machine = {k: v for k, v in {**cpu, **(run.get("machine") or {})}.items() if k in cpu}
             if machine["torch"]:
                 machine["torch"] = str(machine["torch"]).split("+")[0]
             group = groups.setdefault(repr(sorted(machine.items())), {**machine, "rows": [], "runs": 0})

@@ -33,3 +33,21 @@ def test_the_time_left_divides_by_the_workers_and_counts_untimed_runs_apart():
         "about 30 min left for 1 run, 2 at a time; 2 runs of a host not timed yet (at the pace of the "
         "study's finished runs)")  # one run takes its own time, whatever the workers
     assert pace.left([HOST]) == "1 run of a host not timed yet (at the pace of the study's finished runs)"
+
+
+def test_a_run_timed_on_a_slower_machine_counts_at_the_speed_now():
+    from mrae.apps.study.pace import run_gflops
+
+    # finished at 50 GFLOP/s a run; the machine now gives 150: a third of its time
+    pace = Pace(gflops_now=150.0)
+    pace.add(A, 5400.0, gflops=50.0)
+    pace.add(B, 1800.0)  # its record has no speed: its own time
+    assert pace.estimate(A) == 1800.0 and pace.estimate(B) == 1800.0
+    assert pace.left([A], workers=1) == (
+        "about 30 min left for 1 run (at the pace of the study's finished runs, scaled to this "
+        "machine's 150 GFLOP/s a run now)")
+    unknown_now = Pace()  # the speed now unknown (a GPU): every run at its own time
+    unknown_now.add(A, 5400.0, gflops=50.0)
+    assert unknown_now.estimate(A) == 5400.0 and "scaled" not in unknown_now.left([A])
+    assert run_gflops({"machine": {"device": "CPU", "gflops": 61.5, "threads": 1}}) == 61.5
+    assert run_gflops({"machine": {"device": "CPU"}}) is None and run_gflops({}) is None

@@ -62,6 +62,28 @@ def test_each_seed_is_finished_diverged_part_trained_or_not_started(tmp_path, sm
     assert "Left: about 1.5 run-hours and 1 run of rows with no finished run" in status_table(study_status(study))
 
 
+def test_the_time_left_counts_runs_timed_on_another_machine_at_the_speed_now(tmp_path, small_study):
+    from mrae.apps.study.status import hours_left
+
+    study = small_study(tmp_path)
+    c1 = study.rows[0]
+    # seed 0 took 2 h at 50 GFLOP/s (1 thread); the machine now gives 200 at 1 thread
+    write_json_atomic(run_dir(study, c1, 0) / "final_metrics.json", {
+        "AP": 0.1, "train_seconds": 7200.0, "machine": {"device": "CPU", "gflops": 50.0, "threads": 1}})
+    asked = []
+
+    def speed(threads):
+        asked.append(threads)
+        return 200.0
+
+    status = study_status(study)
+    assert hours_left(status)[0] == 2.0  # the speed now unknown: its own time
+    assert hours_left(status, speed)[0] == 0.5 and asked == [1]
+    table = status_table(status, speed)
+    assert "Left: about 0.5 run-hours and 4 runs of rows with no finished run" in table
+    assert "scaled to this machine's speed now at their threads" in table
+
+
 def test_status_on_the_command_line_writes_nothing(tmp_path, small_study, capsys):
     study = small_study(tmp_path)
     write_json_atomic(run_dir(study, study.rows[0], 0) / "final_metrics.json", {"AP": 0.2})
