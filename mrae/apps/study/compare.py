@@ -22,6 +22,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mrae.apps.study.discussion import partial_note
 from mrae.apps.study.effect import HELD, HELD_DIRECTION, NOT_PAPER_SIZE, SMALLER, UNDECIDED
 from mrae.errors import MraeError
 from mrae.inputs import JSON_LIMIT, read_text
@@ -141,8 +142,10 @@ def readme_block(results: dict[str, Any], link: str, other: dict[str, Any] | Non
     spec = results["compare"]
     if other is None:
         return None
+    partial = partial_note(results.get("pending"))
     return (f"{COMPARE_BEGIN}\n"
             f"Written by `{results['command']}` ({results['date'][:10]}) from its results and "
             f"`{spec['results']}`; the numbers behind each verdict are in [{link}]({link}).\n\n"
+            + (f"{partial}\n\n" if partial else "")
             + "\n".join(comparison(results, other, spec["this"], spec["other"]))
             + f"\n{COMPARE_END}")

@@ -20,6 +20,20 @@ from mrae.apps.study.claims import (
 from mrae.apps.study.effect import describe_interval
 
 
+def partial_note(pending: list[dict] | None) -> str | None:
+    """``**Partial: 3 runs of the study file have not finished (sum (seeds 1, 2); ...); ...**``
+    for results with pending runs (``results["pending"]``); None for a finished study."""
+    runs = pending_count(pending)
+    if not runs:
+        return None
+    waiting = "; ".join(f"{p['name']} (seed{'s' if len(p['seeds']) > 1 else ''} "
+                        f"{', '.join(map(str, p['seeds']))})" for p in pending)
+    return (f"**Partial: {runs} run{'s' if runs != 1 else ''} of the study file "
+            f"{'have' if runs != 1 else 'has'} not finished ({waiting}); the rows and claims are "
+            "those of the finished runs, and a claim whose rows have not all finished is not judged "
+            "yet.**")
+
+
 def _side(name: str, mean: float, std: float, n: int) -> str:
     if n == 0:
         return f"{name} (no value)"

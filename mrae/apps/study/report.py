@@ -24,10 +24,10 @@ from mrae.apps.study.budget import (
     trunk_lines,
     trunk_start,
 )
-from mrae.apps.study.claims import LEARNED_AP, pending_count
+from mrae.apps.study.claims import LEARNED_AP
 from mrae.apps.study.compare import COMPARE_BEGIN, COMPARE_END, comparison_section, read_results
 from mrae.apps.study.compare import readme_block as comparison_block
-from mrae.apps.study.discussion import discuss
+from mrae.apps.study.discussion import discuss, partial_note
 from mrae.apps.study.plots import plot_attention, plot_convergence
 from mrae.apps.study.readme import replace_block, update_readme
 from mrae.apps.study.sections import conclusion, host_section, pretraining_section
@@ -53,14 +53,8 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
     title = results.get("title") or ("Reproducing the paper's Tables 2 and 3 on the synthetic "
                                       "small-object benchmark")
     about = ["", results["about"]] if results.get("about") else []
-    pending = results.get("pending") or []
-    if pending and not results.get("quick"):
-        runs = pending_count(pending)
-        waiting = "; ".join(f"{p['name']} (seed{'s' if len(p['seeds']) > 1 else ''} "
-                            f"{', '.join(map(str, p['seeds']))})" for p in pending)
-        banner += ["", f"**Partial: {runs} run{'s' if runs != 1 else ''} of the study file "
-                    f"{'have' if runs != 1 else 'has'} not finished ({waiting}); the rows and "
-                    "claims below are those of the finished runs.**"]
+    if not results.get("quick") and (partial := partial_note(results.get("pending"))):
+        banner += ["", partial]
     lines = [
         f"# {title}",
         "",

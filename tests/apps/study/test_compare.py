@@ -1,6 +1,7 @@
 """Two studies' verdicts side by side (the synthetic and the real-data study), from their JSONs."""
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -104,7 +105,7 @@ def test_no_shared_claim_says_so():
         "No claim is judged in both synthetic and real."]
 
 
-def _write(tmp_path, results: dict, name: str) -> tuple:
+def _write(tmp_path, results: dict, name: str) -> Path:
     path = tmp_path / "docs" / name
     path.parent.mkdir(exist_ok=True)
     path.write_text(json.dumps(results))
@@ -137,6 +138,13 @@ def test_the_page_and_the_readme_block_compare_with_the_other_study(tmp_path, re
     once = readme.read_bytes()
     render_report(real, compare_readme=readme)
     assert readme.read_bytes() == once
+    # a study still training says so in the README's block too, not only on its page
+    assert "Partial" not in after
+    results_real = json.loads(real.read_text())
+    _write(tmp_path, {**results_real, "pending": [{"name": "sum", "seeds": [1, 2]}]}, "results_hituav.json")
+    render_report(real, compare_readme=readme)
+    assert ("**Partial: 2 runs of the study file have not finished (sum (seeds 1, 2)); the rows and "
+            "claims are those of the finished runs") in readme.read_text()
 
 
 def test_without_the_other_studys_results_the_page_says_so_and_the_readme_is_left(tmp_path, results,

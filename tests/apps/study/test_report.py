@@ -219,7 +219,8 @@ def test_a_page_of_an_unfinished_study_says_which_runs_it_lacks(results):
     partial = render_page({**results, "pending": [{"name": "FPN", "seeds": [1, 2]},
                                                   {"name": "sum", "seeds": [2]}]}, "c.png", None)
     assert ("**Partial: 3 runs of the study file have not finished (FPN (seeds 1, 2); sum (seed 2)); "
-            "the rows and claims below are those of the finished runs.**") in partial
+            "the rows and claims are those of the finished runs, and a claim whose rows have not all "
+            "finished is not judged yet.**") in partial
     assert "Partial" not in render_page({**results, "pending": []}, "c.png", None)
     assert "Partial" not in render_page(results, "c.png", None)  # written before runs were counted
 
