@@ -89,10 +89,11 @@ def main(args: argparse.Namespace) -> int:
     study = load_study(args.study, args.out)
     if args.status:
         from mrae.apps.study.status import status_table, study_status
+        from mrae.engine.eta import cpu_speed_now
 
         print(f"{args.study} ({study.out}" + (f", records in {study.records}" if study.records and not args.quick
                                               else "") + ")")
-        print(status_table(study_status(study, args.quick), speed=_speed_now()))
+        print(status_table(study_status(study, args.quick), speed=cpu_speed_now()))
         return 0
     report = Path(args.report) if args.report else study.out / "results.md" if args.quick else study.report
     results_path = report.with_suffix(".json")
@@ -146,15 +147,3 @@ def main(args: argparse.Namespace) -> int:
     print(markdown_table(results["rows"]))
     print(f"\nresults: {results_path}\nresults page: {report}")
     return 0
-
-
-def _speed_now():
-    """The machine's float32 matmul GFLOP/s now at a number of threads, measured once per number
-    (about 0.1 s each; on a GPU machine: None, the runs' times are their own)."""
-    import functools
-
-    import torch
-
-    from mrae.engine.eta import matmul_gflops_at
-
-    return None if torch.cuda.is_available() else functools.lru_cache(maxsize=None)(matmul_gflops_at)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from collections.abc import Callable
 
 from mrae.engine.hooks import HookBase
 
@@ -55,6 +56,17 @@ def matmul_gflops_at(threads: int) -> float:
         return matmul_gflops()
     finally:
         torch.set_num_threads(before)
+
+
+def cpu_speed_now() -> Callable[[int], float] | None:
+    """The CPU's float32 matmul GFLOP/s now as a function of the thread count
+    (:func:`matmul_gflops_at`, measured once per count, about 0.1 s each), the speed the study's
+    time estimates scale finished runs to; None on a GPU machine (its runs' times are their own)."""
+    import functools
+
+    import torch
+
+    return None if torch.cuda.is_available() else functools.lru_cache(maxsize=None)(matmul_gflops_at)
 
 
 def machine_now() -> str:

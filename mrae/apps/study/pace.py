@@ -41,6 +41,12 @@ def run_gflops(final: dict) -> float | None:
     return float(gflops) if isinstance(gflops, int | float) and gflops > 0 else None
 
 
+def at_speed_now(seconds: float, gflops: float | None, gflops_now: float | None) -> float:
+    """A run's `seconds` on a machine of `gflops` as the time it would take at `gflops_now`
+    (``seconds * gflops / gflops_now``); its own time where either speed is unknown."""
+    return seconds * gflops / gflops_now if gflops and gflops_now else seconds
+
+
 class Pace:
     """The times of the study's finished runs, by row; ``gflops_now``: the machine's float32
     matmul GFLOP/s now at a run's threads (None: every run counts at its own time)."""
@@ -55,8 +61,8 @@ class Pace:
         """A finished run of `row` took `seconds` (:func:`run_seconds`) on a machine of `gflops`
         (:func:`run_gflops`): counted at the speed now where both speeds are known."""
         if gflops and self.gflops_now:
-            seconds *= gflops / self.gflops_now
             self.scaled = True
+        seconds = at_speed_now(seconds, gflops, self.gflops_now)
         self._seconds.setdefault(row.name, []).append(seconds)
         self._hosts.setdefault(row.detector, []).append(seconds / row.schedule_scale)
 

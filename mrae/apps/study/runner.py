@@ -262,18 +262,15 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
 
 
 def gflops_now(workers: int) -> float | None:
-    """Float32 matmul GFLOP/s now at one worker's threads (:func:`mrae.engine.eta.matmul_gflops`),
+    """Float32 matmul GFLOP/s now at one worker's threads (:func:`mrae.engine.eta.cpu_speed_now`),
     the speed :class:`~mrae.apps.study.pace.Pace` scales the finished runs' times to; None on a
     GPU (whose runs' times are their own)."""
     import os
 
-    import torch
+    from mrae.engine.eta import cpu_speed_now
 
-    from mrae.engine.eta import matmul_gflops_at
-
-    if torch.cuda.is_available():
-        return None
-    return matmul_gflops_at(len(os.sched_getaffinity(0)) // max(1, workers))
+    speed = cpu_speed_now()
+    return speed(len(os.sched_getaffinity(0)) // max(1, workers)) if speed else None
 
 
 def study_pace(study: Study, quick: bool = False, gflops: float | None = None) -> Pace:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrae.apps.study.pace import run_gflops, run_seconds
+from mrae.apps.study.pace import at_speed_now, run_gflops, run_seconds
 from mrae.apps.study.records import remembered
 from mrae.apps.study.runner import final_metrics
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
@@ -112,9 +112,9 @@ Speed = Callable[[int], float]
 def scaled_seconds(state: RunState, speed: Speed | None) -> float:
     """A finished run's time at the machine's speed now: ``seconds * its GFLOP/s / the GFLOP/s now
     at its threads`` where both are known, else its own time (:mod:`mrae.apps.study.pace`)."""
-    if speed is None or not state.gflops or not state.threads:
+    if speed is None or not state.gflops or not state.threads:  # nothing to scale: measure nothing
         return state.seconds
-    return state.seconds * state.gflops / speed(state.threads)
+    return at_speed_now(state.seconds, state.gflops, speed(state.threads))
 
 
 def hours_left(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> tuple[float, int]:

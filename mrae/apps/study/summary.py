@@ -231,11 +231,16 @@ def trained_on(summary: list[dict]) -> list[dict[str, Any]]:
             machine = {k: v for k, v in {**cpu, **(run.get("machine") or {})}.items() if k in cpu}
             if machine["torch"]:
                 machine["torch"] = str(machine["torch"]).split("+")[0]
-            group = groups.setdefault(repr(sorted(machine.items())), {**machine, "rows": [], "runs": 0})
-            group["runs"] += 1
-            if entry["name"] not in group["rows"]:
-                group["rows"].append(entry["name"])
+            _tally(groups.setdefault(repr(sorted(machine.items())), {**machine, "rows": [], "runs": 0}),
+                   entry["name"])
     return list(groups.values())
+
+
+def _tally(group: dict[str, Any], row: str) -> None:
+    """One more run in `group` (its ``runs`` count), of `row` (added to its ``rows`` once)."""
+    group["runs"] += 1
+    if row not in group["rows"]:
+        group["rows"].append(row)
 
 
 def trunks(summary: list[dict]) -> dict[str, Any]:
@@ -251,11 +256,8 @@ def trunks(summary: list[dict]) -> dict[str, Any]:
             continue
         for run in entry["runs"]:
             trunk = run.get("trunk")
-            group = (unrecorded if not isinstance(trunk, dict) else
-                     groups.setdefault(str(trunk.get("sha256")), {**trunk, "runs": 0, "rows": []}))
-            group["runs"] += 1
-            if entry["name"] not in group["rows"]:
-                group["rows"].append(entry["name"])
+            _tally(unrecorded if not isinstance(trunk, dict) else
+                   groups.setdefault(str(trunk.get("sha256")), {**trunk, "runs": 0, "rows": []}), entry["name"])
     return {"groups": list(groups.values()), "unrecorded": unrecorded}
 
 
