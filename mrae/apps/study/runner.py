@@ -11,7 +11,9 @@ any worker starts, so that two workers never generate the same files at once.
 from __future__ import annotations
 
 import json
+import multiprocessing
 import time
+from concurrent import futures
 from pathlib import Path
 
 from mrae.apps.study.claims import PAPER_HOST
@@ -176,6 +178,24 @@ def die_with_parent() -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
+def worker_setup(start_method: str) -> None:
+    """In a study worker, as it starts: die with the study (:func:`die_with_parent`) and start
+    its own child processes (the DataLoader's workers) by ``start_method``, the study process's, as
+    a plain ``mrae train`` does. A spawned process would spawn them too, and their queues' named
+    semaphores would then outlive a worker that a stopped study terminates (Python's "leaked
+    semaphore objects" warning at exit); forked, they hold no name."""
+    die_with_parent()
+    multiprocessing.set_start_method(start_method, force=True)
+
+
+def worker_pool(workers: int) -> futures.ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes (spawn: safe when this process has started torch's
+    threads), each set up by :func:`worker_setup`."""
+    return futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=worker_setup,
+                                       initargs=(multiprocessing.get_start_method(),))
+
+
 def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) -> dict:
     """`run_row` in a worker process: `threads` torch threads, output to the run's `study.log`."""
     import contextlib
@@ -312,16 +332,13 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
               pace: Pace | None = None) -> None:
     """Train ``jobs`` in ``workers`` spawned processes; ``target`` (default ``_run_logged``) runs
     one; ``pace``: the study's finished runs' times so far (:func:`study_pace`)."""
-    import concurrent.futures as futures
-    import multiprocessing
     import os
 
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
     pending = pool_order(jobs)
     running, count, total = {}, 0, len(jobs)
     pace, started = pace or Pace(), {}
-    context = multiprocessing.get_context("spawn")
-    with futures.ProcessPoolExecutor(workers, mp_context=context, initializer=die_with_parent) as pool:
+    with worker_pool(workers) as pool:
         try:
             while pending or running:
                 for job in list(pending):

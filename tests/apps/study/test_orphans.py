@@ -1,4 +1,5 @@
-"""A killed study takes its workers with it (no orphan keeps training a run)."""
+"""A killed study takes its workers with it (no orphan keeps training a run); a stopped one leaves
+no named semaphore of its workers' DataLoaders behind."""
 
 from __future__ import annotations
 
@@ -12,9 +13,8 @@ import time
 import pytest
 
 PARENT = textwrap.dedent("""
-    import multiprocessing, os, sys, time
-    from concurrent import futures
-    from mrae.apps.study.runner import die_with_parent
+    import os, sys, time
+    from mrae.apps.study.runner import worker_pool
 
     def work(path):
         with open(path, "w") as f:
@@ -22,8 +22,7 @@ PARENT = textwrap.dedent("""
         time.sleep(120)
 
     if __name__ == "__main__":
-        context = multiprocessing.get_context("spawn")
-        with futures.ProcessPoolExecutor(1, mp_context=context, initializer=die_with_parent) as pool:
+        with worker_pool(1) as pool:
             pool.submit(work, sys.argv[1]).result()
 """)
 
@@ -56,3 +55,37 @@ def test_workers_die_with_a_killed_study(tmp_path):
         assert not _alive(worker)
     finally:
         parent.kill()
+
+
+STOPPED = textwrap.dedent("""
+    import multiprocessing, os, sys, time
+    from mrae.apps.study.runner import worker_pool
+
+    def work(path):
+        from torch.utils.data import DataLoader
+        loader = DataLoader(list(range(10**6)), batch_size=2, num_workers=1, persistent_workers=True)
+        for i, _ in enumerate(loader):
+            if i == 0:
+                with open(path, "w") as f:
+                    f.write("iterating")
+            time.sleep(0.01)
+
+    if __name__ == "__main__":
+        with worker_pool(1) as pool:
+            pool.submit(work, sys.argv[1])
+            deadline = time.monotonic() + 120
+            while not os.path.exists(sys.argv[1]) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            # what the study does on Ctrl-C (runner._run_pool)
+            for process in multiprocessing.active_children():
+                process.terminate()
+""")
+
+
+def test_a_stopped_study_leaves_no_semaphore_of_its_workers_dataloaders(tmp_path):
+    script, marker = tmp_path / "stopped.py", tmp_path / "iterating"
+    script.write_text(STOPPED)
+    done = subprocess.run([sys.executable, str(script), str(marker)], capture_output=True, text=True,
+                          timeout=300)
+    assert marker.is_file(), done.stderr
+    assert "leaked semaphore" not in done.stderr
