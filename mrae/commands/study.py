@@ -44,6 +44,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, default=1, metavar="N",
                         help="runs trained at once, each with 1/N of the CPU threads (default 1; "
                         "2 on a 2-core machine trains the study about 1.4x faster)")
+    parser.add_argument("--mixed-trunks", action="store_true",
+                        help="start runs even from another pretrained trunk file than the study's "
+                        "finished runs began from (pretraining on another CPU gives another trunk; "
+                        "refused without this)")
 
 
 def _command(args: argparse.Namespace) -> str:
@@ -55,6 +59,7 @@ def _command(args: argparse.Namespace) -> str:
         + ([f"--report {shlex.quote(args.report)}"] if args.report else [])
         + (["--rows", *map(shlex.quote, args.rows)] if args.rows else [])
         + ([f"--jobs {args.jobs}"] if args.jobs > 1 else [])
+        + (["--mixed-trunks"] if args.mixed_trunks else [])
     )
 
 
@@ -131,7 +136,7 @@ def main(args: argparse.Namespace) -> int:
         rounds = max(seeds or row.seeds for row in selected)
         jobs = study_order([(row, seed) for seed in range(rounds) for row in selected
                             if seed < (seeds or row.seeds)])
-        run_jobs(study, jobs, args.quick, args.jobs)
+        run_jobs(study, jobs, args.quick, args.jobs, args.mixed_trunks)
     all_jobs = [(row, seed) for row in study.rows for seed in range(seeds or row.seeds)]
     if written := backfill(study, all_jobs, args.quick):
         print(f"recorded {written} finished run(s) in {study.records}", flush=True)

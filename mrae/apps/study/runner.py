@@ -231,20 +231,22 @@ def prepare_shared(study: Study, jobs: list[Job], quick: bool) -> None:
             trunk_done.add(trunk_key)
 
 
-def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1) -> None:
+def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1, mixed_trunks: bool = False) -> None:
     """Run (row, seed) jobs, `workers` at a time, each worker with its share of the CPU threads.
 
     With one worker the runs go one after another in this process. With several, each run is a
     spawned process whose output goes to ``OUT/<row>/seed<k>/study.log``; a run that continues
     another row's run (``init_from``) starts once that run is done. On two CPU cores two one-thread
     runs train about 1.4x faster in total than one two-thread run after the other. Each record of
-    the study's ledger is read once (:func:`mrae.apps.study.records.remembered`).
+    the study's ledger is read once (:func:`mrae.apps.study.records.remembered`). A run that would
+    start from another pretrained trunk file than the study's finished runs of the same pretraining
+    is refused, unless ``mixed_trunks`` (:func:`check_one_trunk`).
     """
     with remembered(study):
-        _run_jobs(study, jobs, quick, workers)
+        _run_jobs(study, jobs, quick, workers, mixed_trunks)
 
 
-def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
+def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int, mixed_trunks: bool = False) -> None:
     for row, seed in jobs:
         parent = parent_run(study, row, seed)
         if parent and parent not in jobs and not finished(study, *parent, quick):
@@ -270,6 +272,7 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
         print(f"{len(todo)} run{'s' if len(todo) != 1 else ''} to train: {left}", flush=True)
     print("preparing the shared data and pretrained weights ...", flush=True)
     prepare_shared(study, todo, quick)
+    check_one_trunk(study, todo, quick, refuse=not mixed_trunks)
     if workers <= 1:
         for i, (row, seed) in enumerate(todo, 1):
             print(f"[{i}/{len(todo)}] {row.name}, seed {seed}", flush=True)
@@ -279,6 +282,54 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int) -> None:
                 print(f"[{i}/{len(todo)}] {row.name}, seed {seed}: done; {left}", flush=True)
         return
     _run_pool(study, todo, quick, workers, pace=pace)
+
+
+def finished_trunks(study: Study, quick: bool = False) -> dict[str, dict[str, int]]:
+    """The trunk files the study's finished runs began from: ``{pretrained: {sha256: runs}}``
+    (runs whose record keeps no trunk, finished before the study kept it, are left out)."""
+    trunks: dict[str, dict[str, int]] = {}
+    for row in study.rows:
+        for seed in range(1 if quick else row.seeds):
+            trunk = (final_metrics(study, row, seed, quick) or {}).get("trunk")
+            if isinstance(trunk, dict) and trunk.get("sha256"):
+                shas = trunks.setdefault(str(trunk.get("pretrained")), {})
+                shas[str(trunk["sha256"])] = shas.get(str(trunk["sha256"]), 0) + 1
+    return trunks
+
+
+def check_one_trunk(study: Study, todo: list[Job], quick: bool, refuse: bool = True) -> None:
+    """Every run of a study that starts from a pretrained trunk starts from the one file its
+    finished runs of that pretraining began from. Pretraining is bit-reproducible on one machine
+    but not across CPUs (docs/hituav.md), so a study resumed on another machine would pretrain
+    another trunk, and its rows would then compare trunks as well as extractors. Such a run is
+    refused (:class:`ConfigError`, one line), or with ``refuse=False`` announced; a run that
+    resumes or continues another run keeps the trunk it began from and is not checked."""
+    from mrae.apps.study.measure import trunk_identity
+
+    trunks = finished_trunks(study, quick)
+    if not trunks:
+        return
+    for row, seed in todo:
+        folder = run_dir(study, row, seed)
+        if (parent_run(study, row, seed) or (folder / TRUNK_FILE).is_file()
+                or (folder / "checkpoints" / "last.pth").is_file()):
+            continue
+        cfg = row_config(study, row, seed, quick)
+        kind = str(cfg.model.pretrained)
+        if kind not in trunks or (trunk := trunk_identity(cfg)) is None or trunk["sha256"] in trunks[kind]:
+            continue
+        accuracy = (f", held-out accuracy {trunk['held_out_accuracy']}"
+                    if "held_out_accuracy" in trunk else "")
+        began = ", ".join(f"{sha} ({n} run{'s' * (n != 1)})" for sha, n in trunks[kind].items())
+        message = (f"{row.name}, seed {seed} would start from the {kind}-pretrained trunk {trunk['sha256']}"
+                   f"{accuracy}, but the study's finished runs of that pretraining began from {began} "
+                   "(pretraining repeats on one machine, not across CPUs: docs/hituav.md); runs of two "
+                   "trunks compare the trunks too")
+        if refuse:
+            raise ConfigError(message + ": train those rows again here (move their records aside) or "
+                              "pass --mixed-trunks to train on anyway")
+        print(f"warning: {message} (--mixed-trunks; the page lists each run's trunk)", flush=True)
+        return
 
 
 def gflops_now(workers: int) -> float | None:
