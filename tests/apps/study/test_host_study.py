@@ -247,7 +247,7 @@ def test_run_jobs_reads_each_record_once(tmp_path, monkeypatch, small_study):
     assert len(checked) == 2
 
     # ... inside, each record once, however many passes the runner makes over its pending runs.
-    def passes(study, jobs, quick, workers):
+    def passes(study, jobs, quick, workers, mixed_trunks=False):
         for _ in range(3):
             assert all(runner.finished(study, *job, quick) for job in jobs)
 
