@@ -9,6 +9,7 @@ spawned worker imports the script again; :func:`mrae.cli.main` refuses to run th
 from __future__ import annotations
 
 import multiprocessing
+import sys
 from collections.abc import Callable, Iterable, Iterator
 from concurrent import futures
 from typing import TypeVar
@@ -34,3 +35,33 @@ def map_in_processes(function: Callable[[T], R], jobs: Iterable[T], workers: int
             yield from pool.map(function, jobs, chunksize=chunksize)
         except futures.process.BrokenProcessPool:
             raise MraeError(WORKER_DIED.format(what=what)) from None
+
+
+def die_with_parent() -> None:
+    """In a worker: ask Linux to send SIGTERM when the process that started it dies (a killed
+    ``mrae study`` takes its workers with it instead of leaving them training as orphans).
+    Elsewhere: nothing."""
+    import ctypes
+    import signal
+
+    if sys.platform.startswith("linux"):
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def worker_setup(start_method: str) -> None:
+    """In a study worker, as it starts: die with the study (:func:`die_with_parent`) and start
+    its own child processes (the DataLoader's workers) by ``start_method``, the study process's, as
+    a plain ``mrae train`` does. A spawned process would spawn them too, and their queues' named
+    semaphores would then outlive a worker that a stopped study terminates (Python's "leaked
+    semaphore objects" warning at exit); forked, they hold no name."""
+    die_with_parent()
+    multiprocessing.set_start_method(start_method, force=True)
+
+
+def worker_pool(workers: int) -> futures.ProcessPoolExecutor:
+    """A pool of ``workers`` spawned processes (spawn: safe when this process has started torch's
+    threads), each set up by :func:`worker_setup`."""
+    return futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                       initializer=worker_setup,
+                                       initargs=(multiprocessing.get_start_method(),))

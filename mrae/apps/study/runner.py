@@ -22,6 +22,7 @@ from mrae.apps.study.records import read_record, remembered, write_record
 from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
+from mrae.parallel import worker_pool
 
 Job = tuple[Row, int]
 # in a run's folder: the pretrained trunk it began from (its file's hash), written as it starts
@@ -166,36 +167,6 @@ def run_clocks(folder: Path) -> dict[str, float]:
     return clocks
 
 
-def die_with_parent() -> None:
-    """In a worker: ask Linux to send SIGTERM when the study process dies (a killed study takes
-    its workers with it instead of leaving them training as orphans). Elsewhere: nothing."""
-    import ctypes
-    import signal
-    import sys
-
-    if sys.platform.startswith("linux"):
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def worker_setup(start_method: str) -> None:
-    """In a study worker, as it starts: die with the study (:func:`die_with_parent`) and start
-    its own child processes (the DataLoader's workers) by ``start_method``, the study process's, as
-    a plain ``mrae train`` does. A spawned process would spawn them too, and their queues' named
-    semaphores would then outlive a worker that a stopped study terminates (Python's "leaked
-    semaphore objects" warning at exit); forked, they hold no name."""
-    die_with_parent()
-    multiprocessing.set_start_method(start_method, force=True)
-
-
-def worker_pool(workers: int) -> futures.ProcessPoolExecutor:
-    """A pool of ``workers`` spawned processes (spawn: safe when this process has started torch's
-    threads), each set up by :func:`worker_setup`."""
-    return futures.ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
-                                       initializer=worker_setup,
-                                       initargs=(multiprocessing.get_start_method(),))
-
-
 def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) -> dict:
     """`run_row` in a worker process: `threads` torch threads, output to the run's `study.log`."""
     import contextlib
@@ -224,11 +195,18 @@ def prepare_shared(study: Study, jobs: list[Job], quick: bool) -> None:
         if data_key not in data_done:
             resolve_data(cfg)
             data_done.add(data_key)
-        trunk_key = json.dumps([full["model"]["backbone"], full["model"]["pretrained"], full["pretrain"]],
-                               sort_keys=True)
-        if trunk_key not in trunk_done:
+        if (trunk_key := trunk_setting(cfg)) not in trunk_done:
             resolve_pretrained(cfg)
             trunk_done.add(trunk_key)
+
+
+def trunk_setting(cfg) -> str:
+    """The pretraining setting a run's trunk comes from (backbone, ``model.pretrained`` and the
+    ``pretrain`` section), as a key: runs of one key start from one trunk file."""
+    from mrae.engine.config import to_dict
+
+    full = to_dict(cfg)
+    return json.dumps([full["model"]["backbone"], full["model"]["pretrained"], full["pretrain"]], sort_keys=True)
 
 
 def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1, mixed_trunks: bool = False) -> None:
@@ -309,6 +287,7 @@ def check_one_trunk(study: Study, todo: list[Job], quick: bool, refuse: bool = T
     trunks = finished_trunks(study, quick)
     if not trunks:
         return
+    identities: dict[str, dict | None] = {}  # by trunk setting: each trunk file hashed once
     for row, seed in todo:
         folder = run_dir(study, row, seed)
         if (parent_run(study, row, seed) or (folder / TRUNK_FILE).is_file()
@@ -316,7 +295,11 @@ def check_one_trunk(study: Study, todo: list[Job], quick: bool, refuse: bool = T
             continue
         cfg = row_config(study, row, seed, quick)
         kind = str(cfg.model.pretrained)
-        if kind not in trunks or (trunk := trunk_identity(cfg)) is None or trunk["sha256"] in trunks[kind]:
+        if kind not in trunks:
+            continue
+        if (key := trunk_setting(cfg)) not in identities:
+            identities[key] = trunk_identity(cfg)
+        if (trunk := identities[key]) is None or trunk["sha256"] in trunks[kind]:
             continue
         accuracy = (f", held-out accuracy {trunk['held_out_accuracy']}"
                     if "held_out_accuracy" in trunk else "")

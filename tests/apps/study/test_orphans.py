@@ -14,7 +14,7 @@ import pytest
 
 PARENT = textwrap.dedent("""
     import os, sys, time
-    from mrae.apps.study.runner import worker_pool
+    from mrae.parallel import worker_pool
 
     def work(path):
         with open(path, "w") as f:
@@ -59,7 +59,7 @@ def test_workers_die_with_a_killed_study(tmp_path):
 
 STOPPED = textwrap.dedent("""
     import multiprocessing, os, sys, time
-    from mrae.apps.study.runner import worker_pool
+    from mrae.parallel import worker_pool
 
     def work(path):
         from torch.utils.data import DataLoader
