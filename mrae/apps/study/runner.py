@@ -356,10 +356,18 @@ def study_order(jobs: list[Job]) -> list[Job]:
     return sorted(jobs, key=_study_key)
 
 
-def pool_order(jobs: list[Job]) -> list[Job]:
+def pool_order(jobs: list[Job], pace: Pace | None = None) -> list[Job]:
     """The order a pool starts ``jobs`` in: :func:`study_order`, and within a seed the longest runs
-    (a scaled schedule) first, so that they do not finish alone at the end."""
-    return sorted(jobs, key=lambda job: (*_study_key(job), -job[0].schedule_scale))
+    first, so that they do not finish alone at the end: by the ``pace`` of the study's finished
+    runs where it times the row (:meth:`Pace.estimate`; an MRAE run takes 3x a single level's at
+    one schedule), else by the schedule's scale. Runs of a row the pace does not time go after
+    the timed ones of their round (an unknown length is not guessed long)."""
+    def length(job: Job) -> tuple[bool, float]:
+        row = job[0]
+        estimate = pace.estimate(row) if pace is not None else None
+        return (estimate is None, -(estimate if estimate is not None else row.schedule_scale))
+
+    return sorted(jobs, key=lambda job: (*_study_key(job), *length(job)))
 
 
 def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=None,
@@ -369,7 +377,7 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
     import os
 
     threads = max(1, len(os.sched_getaffinity(0)) // workers)
-    pending = pool_order(jobs)
+    pending = pool_order(jobs, pace)
     running, count, total = {}, 0, len(jobs)
     pace, started = pace or Pace(), {}
     with worker_pool(workers) as pool:

@@ -108,6 +108,22 @@ def study_status(study: Study, quick: bool = False, now: float | None = None) ->
 # the machine's float32 matmul GFLOP/s now at a number of threads (mrae.engine.eta.matmul_gflops_at)
 Speed = Callable[[int], float]
 
+# A part-trained run whose log moved this recently is taken to be training now: a run logs every
+# 10 steps (seconds to a minute on a CPU) and its longest silence is an evaluation (minutes).
+TRAINING_WITHIN_S = 900.0
+
+
+def training_now(status: list[tuple[Row, list[RunState]]], within_s: float = TRAINING_WITHIN_S) -> RunState | None:
+    """The most recently logged part-trained run if it was logged within ``within_s`` seconds (the
+    study is training now, here or on a machine sharing its folders), else None.
+
+    Its time estimate then takes the finished runs at their own times: the CPU's speed measured
+    now would be measured beside the study's own runs (about half with two runs on two cores), and
+    the finished runs, timed under that same load, would be scaled by it a second time."""
+    recent = [s for _, states in status for s in states
+              if s.state == PARTIAL and s.age_s is not None and s.age_s <= within_s]
+    return min(recent, key=lambda s: s.age_s) if recent else None
+
 
 def scaled_seconds(state: RunState, speed: Speed | None) -> float:
     """A finished run's time at the machine's speed now: ``seconds * its GFLOP/s / the GFLOP/s now
@@ -136,10 +152,12 @@ def hours_left(status: list[tuple[Row, list[RunState]]], speed: Speed | None = N
     return hours, untimed
 
 
-def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> str:
+def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None,
+                 training: bool = False) -> str:
     """A markdown table, a line per row: seeds finished (AP x100, time), part-trained, not
     started or diverged; then the totals and the run-hours left (:func:`hours_left`, at the
-    machine's ``speed`` now where the runs recorded theirs)."""
+    machine's ``speed`` now where the runs recorded theirs; ``training``: the study trains now,
+    :func:`training_now`, and the caller measured no speed)."""
     lines, counts = [], dict.fromkeys((FINISHED, PARTIAL, NOT_STARTED, DIVERGED), 0)
     for row, states in status:
         cells = []
@@ -153,10 +171,11 @@ def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None =
     total = sum(counts.values())
     return (table + f"\n\n{counts[FINISHED]} of {total} runs finished, {counts[PARTIAL]} part-trained "
             f"(they resume from their last checkpoint), {counts[NOT_STARTED]} not started"
-            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + "." + _left(status, speed))
+            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + "."
+            + _left(status, speed, training))
 
 
-def _left(status: list[tuple[Row, list[RunState]]], speed: Speed | None) -> str:
+def _left(status: list[tuple[Row, list[RunState]]], speed: Speed | None, training: bool = False) -> str:
     hours, untimed = hours_left(status, speed)
     scaled = speed is not None and any(s.gflops and s.threads for _, states in status for s in states)
     if not hours and not untimed:
@@ -167,4 +186,6 @@ def _left(status: list[tuple[Row, list[RunState]]], speed: Speed | None) -> str:
     return (" Left: " + " and ".join(p for p in parts if p) + " (each row at the mean time of its "
             "finished runs" + (", those that recorded their machine's speed scaled to this machine's "
                                "speed now at their threads" if scaled else " on the machines that trained them")
+            + (", not scaled: the study is training now, so a speed measured beside it would count "
+               "its load twice" if training else "")
             + "; divide by the runs trained at once).")

@@ -115,6 +115,23 @@ def test_the_pool_runs_seed_by_seed_with_the_long_runs_first_in_each_round():
     assert order == [("long", 0), ("a", 0), ("long", 1), ("a", 1), ("long", 2), ("a", 2)]
 
 
+
+def test_the_pool_starts_the_run_its_finished_runs_time_longest_first_in_each_round():
+    from mrae.apps.study.pace import Pace
+    from mrae.apps.study.spec import Row
+
+    # one schedule, but MRAE's finished runs took 6x a single level's: MRAE starts first
+    single, mrae = Row("single", Path("s.yaml"), "baseline", 2), Row("mrae", Path("m.yaml"), "mrae", 2)
+    other = Row("other host", Path("o.yaml"), "baseline", 2, detector="fcos")
+    pace = Pace()
+    pace.add(single, 300.0)
+    pace.add(mrae, 1800.0)
+    jobs = [(single, 0), (mrae, 0), (single, 1), (mrae, 1), (other, 0)]
+    order = [(row.name, seed) for row, seed in runner.pool_order(jobs, pace)]
+    assert order == [("mrae", 0), ("single", 0), ("mrae", 1), ("single", 1), ("other host", 0)]
+    # without a pace: the given order within a round
+    assert [(r.name, s) for r, s in runner.pool_order(jobs)][:2] == [("single", 0), ("mrae", 0)]
+
 def _worker_done(study, row, seed, quick, threads):
     """A run that finishes at once (what _run_logged returns)."""
     return {"AP": 0.1 * (seed + 1), "AP50": 0.2, "train_seconds": 1.0}

@@ -4,6 +4,7 @@ part-trained or not started, read without writing anything."""
 from __future__ import annotations
 
 import json
+import os
 
 from mrae import cli
 from mrae.apps.study.records import write_record
@@ -94,3 +95,35 @@ def test_status_on_the_command_line_writes_nothing(tmp_path, small_study, capsys
     assert _tree(tmp_path) == before  # no run folder, record, page or lock made
     assert cli.main(["study", str(study.source), "--status", "--quick"]) == 0
     assert "of 3 runs finished" in capsys.readouterr().out  # one seed a row
+
+
+def test_while_the_study_trains_the_time_left_is_not_scaled_by_a_speed_measured_beside_it(
+        tmp_path, small_study, capsys, monkeypatch):
+    from mrae.apps.study.status import training_now
+    from mrae.engine import eta
+
+    study = small_study(tmp_path)
+    c1 = study.rows[0]
+    write_json_atomic(run_dir(study, c1, 0) / "final_metrics.json", {
+        "AP": 0.1, "train_seconds": 3600.0, "machine": {"device": "CPU", "gflops": 200.0, "threads": 1}})
+    log = run_dir(study, c1, 1) / "metrics.jsonl"
+    log.parent.mkdir(parents=True)
+    log.write_text(json.dumps({"step": 10, "loss": 1.0}) + "\n")
+    # the study's own runs load the CPU: measured now, it gives half the speed the runs recorded
+    measured = []
+    monkeypatch.setattr(eta, "cpu_speed_now", lambda: (measured.append(1), lambda threads: 100.0)[1])
+
+    status = study_status(study, now=log.stat().st_mtime + 60)
+    assert training_now(status).seed == 1  # logged a minute ago: training now
+    assert training_now(study_status(study, now=log.stat().st_mtime + 3600)) is None  # an hour: stopped
+
+    assert cli.main(["study", str(study.source), "--status"]) == 0
+    out = capsys.readouterr().out
+    # seed 1's last 10 of 20 steps at seed 0's own hour, not at two hours (the halved speed)
+    assert "Left: about 0.5 run-hours" in out and "not scaled: the study is training now" in out
+    assert not measured
+
+    # logged an hour ago: nothing trains, and the speed now is measured
+    os.utime(log, (log.stat().st_atime, log.stat().st_mtime - 3600))
+    assert cli.main(["study", str(study.source), "--status"]) == 0
+    assert "Left: about 1.0 run-hours" in capsys.readouterr().out and measured
