@@ -8,6 +8,9 @@ then resumes the study where the records end and reports every recorded run as i
 there. A record counts only while its config equals the run's config as the study builds it now
 (budget, row settings, seed; a setting added to the code since, at its default, changes nothing):
 a record of another budget is ignored, never mixed in.
+
+A run is finished when its folder has ``final_metrics.json`` or the ledger records it
+(:func:`finished`, :func:`final_metrics`).
 """
 
 from __future__ import annotations
@@ -18,7 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from mrae.apps.study.spec import Row, Study, row_config, run_dir
+from mrae.apps.study.spec import Job, Row, Study, row_config, run_dir
+from mrae.errors import ConfigError
 from mrae.files import write_json_atomic
 
 RECORD_FORMAT = 1
@@ -130,11 +134,9 @@ def _stored(config: dict[str, Any]) -> Any:
         return None
 
 
-def backfill(study: Study, jobs: list[tuple[Row, int]], quick: bool = False) -> int:
+def backfill(study: Study, jobs: list[Job], quick: bool = False) -> int:
     """Write the missing records of finished runs (a run folder with ``final_metrics.json``), and
     those of runs whose time :func:`upgrade_clocks` corrected; returns how many were written."""
-    from mrae.apps.study.runner import read_final  # a damaged file: one line, not a traceback
-
     written = 0
     for row, seed in jobs:
         done = run_dir(study, row, seed) / "final_metrics.json"
@@ -150,10 +152,8 @@ def upgrade_clocks(done: Path) -> bool:
     """Correct the time of a run finished before the study kept the run's own clocks: its
     ``train_seconds`` was the wall time of the process that finished it, which for a resumed run
     leaves out every earlier process. That value becomes ``wall_seconds`` and ``train_seconds``
-    is read from the run's log (:func:`mrae.apps.study.runner.run_clocks`); returns whether
+    is read from the run's log (:func:`run_clocks`); returns whether
     ``done`` (``final_metrics.json``) was rewritten."""
-    from mrae.apps.study.runner import read_final, run_clocks
-
     final = read_final(done)
     if "wall_seconds" in final or "diverged" in final or "train_seconds" not in final:
         return False
@@ -162,3 +162,61 @@ def upgrade_clocks(done: Path) -> bool:
         return False
     write_json_atomic(done, {**final, "wall_seconds": final["train_seconds"], **clocks})
     return True
+
+
+def finished(study: Study, row: Row, seed: int, quick: bool = False) -> bool:
+    """The run has its final metrics in its folder or a record in the study's ledger."""
+    return ((run_dir(study, row, seed) / "final_metrics.json").is_file()
+            or read_record(study, row, seed, quick) is not None)
+
+
+
+def ready_to_continue(study: Study, row: Row, seed: int) -> bool:
+    """The run is finished in its folder, where a run that continues it finds its weights (or
+    its divergence, which the continuing run reports)."""
+    return (run_dir(study, row, seed) / "final_metrics.json").is_file()
+
+
+
+def final_metrics(study: Study, row: Row, seed: int, quick: bool = False) -> dict | None:
+    """The run's final metrics from its folder, else from its record; None if it is not finished."""
+    done = run_dir(study, row, seed) / "final_metrics.json"
+    if done.is_file():
+        return read_final(done)
+    record = read_record(study, row, seed, quick)
+    return None if record is None else record["final"]
+
+
+
+def read_final(path: Path) -> dict:
+    """A finished run's ``final_metrics.json``; a damaged one is a one-line ConfigError."""
+    from mrae.inputs import CONFIG_LIMIT, read_text
+
+    text = read_text(path, CONFIG_LIMIT, what="results file", error=ConfigError)
+    try:
+        record = json.loads(text)
+    except (ValueError, RecursionError) as error:
+        raise ConfigError(f"{path}: not a readable results file ({str(error)[:80]}); delete it to "
+                          "train the run again, or restore it") from None
+    if not isinstance(record, dict):
+        raise ConfigError(f"{path}: holds no results record (a JSON object); delete it to train "
+                          "the run again")
+    return record
+
+
+
+def run_clocks(folder: Path) -> dict[str, float]:
+    """The run's time from its own log, summed over resumes (the work a resume repeats counted
+    once): ``train_seconds`` (the steps with their data wait) and ``eval_seconds`` (its
+    evaluations), each from the last line of ``metrics.jsonl`` that has it; empty without a log.
+    A run's ``wall_seconds`` is the time of the process that finished it only."""
+    from mrae.engine.metrics_log import read_metrics
+
+    if not (folder / "metrics.jsonl").is_file():
+        return {}
+    clocks: dict[str, float] = {}
+    for record in read_metrics(folder):
+        for key in ("train_seconds", "eval_seconds"):
+            if record.get(key) is not None:
+                clocks[key] = float(record[key])
+    return clocks

@@ -18,36 +18,21 @@ from pathlib import Path
 
 from mrae.apps.study.claims import PAPER_HOST
 from mrae.apps.study.pace import Pace, run_gflops, run_seconds
-from mrae.apps.study.records import read_record, remembered, write_record
-from mrae.apps.study.spec import ATTENTION_ROLES, Row, Study, parent_run, row_config, run_dir
+from mrae.apps.study.records import (
+    final_metrics,
+    finished,
+    read_final,
+    read_record,
+    ready_to_continue,
+    remembered,
+    run_clocks,
+    write_record,
+)
+from mrae.apps.study.spec import ATTENTION_ROLES, Job, Row, Study, parent_run, row_config, run_dir
+from mrae.apps.study.trunks import TRUNK_FILE, check_one_trunk, run_trunk, trunk_setting
 from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic
 from mrae.parallel import worker_pool
-
-Job = tuple[Row, int]
-# in a run's folder: the pretrained trunk it began from (its file's hash), written as it starts
-TRUNK_FILE = "trunk.json"
-
-
-def finished(study: Study, row: Row, seed: int, quick: bool = False) -> bool:
-    """The run has its final metrics in its folder or a record in the study's ledger."""
-    return ((run_dir(study, row, seed) / "final_metrics.json").is_file()
-            or read_record(study, row, seed, quick) is not None)
-
-
-def ready_to_continue(study: Study, row: Row, seed: int) -> bool:
-    """The run is finished in its folder, where a run that continues it finds its weights (or
-    its divergence, which the continuing run reports)."""
-    return (run_dir(study, row, seed) / "final_metrics.json").is_file()
-
-
-def final_metrics(study: Study, row: Row, seed: int, quick: bool = False) -> dict | None:
-    """The run's final metrics from its folder, else from its record; None if it is not finished."""
-    done = run_dir(study, row, seed) / "final_metrics.json"
-    if done.is_file():
-        return read_final(done)
-    record = read_record(study, row, seed, quick)
-    return None if record is None else record["final"]
 
 
 def _diverged(study: Study, job: Job, quick: bool) -> bool:
@@ -72,22 +57,6 @@ def claim_run(study: Study, row: Row, seed: int) -> Path:
     if not (folder / "checkpoints" / "last.pth").is_file():
         claim_folder(folder, "study", accept=("train",), whole=True, flag="study run folder")
     return folder
-
-
-def read_final(path: Path) -> dict:
-    """A finished run's ``final_metrics.json``; a damaged one is a one-line ConfigError."""
-    from mrae.inputs import CONFIG_LIMIT, read_text
-
-    text = read_text(path, CONFIG_LIMIT, what="results file", error=ConfigError)
-    try:
-        record = json.loads(text)
-    except (ValueError, RecursionError) as error:
-        raise ConfigError(f"{path}: not a readable results file ({str(error)[:80]}); delete it to "
-                          "train the run again, or restore it") from None
-    if not isinstance(record, dict):
-        raise ConfigError(f"{path}: holds no results record (a JSON object); delete it to train "
-                          "the run again")
-    return record
 
 
 def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
@@ -137,36 +106,6 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     return metrics
 
 
-def run_trunk(study: Study, row: Row, seed: int) -> dict:
-    """``{"trunk": the pretrained trunk the run began from}`` (:func:`~mrae.apps.study.measure.
-    trunk_identity`, kept in its folder when it started; a continued run's is its parent's), or
-    ``{}`` for a random start or a run begun before the study kept it."""
-    parent = parent_run(study, row, seed)
-    folder = run_dir(study, *parent) if parent else run_dir(study, row, seed)
-    try:
-        trunk = json.loads((folder / TRUNK_FILE).read_text())
-    except (OSError, ValueError):
-        return {}
-    return {"trunk": trunk} if isinstance(trunk, dict) else {}
-
-
-def run_clocks(folder: Path) -> dict[str, float]:
-    """The run's time from its own log, summed over resumes (the work a resume repeats counted
-    once): ``train_seconds`` (the steps with their data wait) and ``eval_seconds`` (its
-    evaluations), each from the last line of ``metrics.jsonl`` that has it; empty without a log.
-    A run's ``wall_seconds`` is the time of the process that finished it only."""
-    from mrae.engine.metrics_log import read_metrics
-
-    if not (folder / "metrics.jsonl").is_file():
-        return {}
-    clocks: dict[str, float] = {}
-    for record in read_metrics(folder):
-        for key in ("train_seconds", "eval_seconds"):
-            if record.get(key) is not None:
-                clocks[key] = float(record[key])
-    return clocks
-
-
 def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) -> dict:
     """`run_row` in a worker process: `threads` torch threads, output to the run's `study.log`."""
     import contextlib
@@ -198,15 +137,6 @@ def prepare_shared(study: Study, jobs: list[Job], quick: bool) -> None:
         if (trunk_key := trunk_setting(cfg)) not in trunk_done:
             resolve_pretrained(cfg)
             trunk_done.add(trunk_key)
-
-
-def trunk_setting(cfg) -> str:
-    """The pretraining setting a run's trunk comes from (backbone, ``model.pretrained`` and the
-    ``pretrain`` section), as a key: runs of one key start from one trunk file."""
-    from mrae.engine.config import to_dict
-
-    full = to_dict(cfg)
-    return json.dumps([full["model"]["backbone"], full["model"]["pretrained"], full["pretrain"]], sort_keys=True)
 
 
 def run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int = 1, mixed_trunks: bool = False) -> None:
@@ -260,59 +190,6 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int, mixed_tr
                 print(f"[{i}/{len(todo)}] {row.name}, seed {seed}: done; {left}", flush=True)
         return
     _run_pool(study, todo, quick, workers, pace=pace)
-
-
-def finished_trunks(study: Study, quick: bool = False) -> dict[str, dict[str, int]]:
-    """The trunk files the study's finished runs began from: ``{pretrained: {sha256: runs}}``
-    (runs whose record keeps no trunk, finished before the study kept it, are left out)."""
-    trunks: dict[str, dict[str, int]] = {}
-    for row in study.rows:
-        for seed in range(1 if quick else row.seeds):
-            trunk = (final_metrics(study, row, seed, quick) or {}).get("trunk")
-            if isinstance(trunk, dict) and trunk.get("sha256"):
-                shas = trunks.setdefault(str(trunk.get("pretrained")), {})
-                shas[str(trunk["sha256"])] = shas.get(str(trunk["sha256"]), 0) + 1
-    return trunks
-
-
-def check_one_trunk(study: Study, todo: list[Job], quick: bool, refuse: bool = True) -> None:
-    """Every run of a study that starts from a pretrained trunk starts from the one file its
-    finished runs of that pretraining began from. Pretraining is bit-reproducible on one machine
-    but not across CPUs (docs/hituav.md), so a study resumed on another machine would pretrain
-    another trunk, and its rows would then compare trunks as well as extractors. Such a run is
-    refused (:class:`ConfigError`, one line), or with ``refuse=False`` announced; a run that
-    resumes or continues another run keeps the trunk it began from and is not checked."""
-    from mrae.apps.study.measure import trunk_identity
-
-    trunks = finished_trunks(study, quick)
-    if not trunks:
-        return
-    identities: dict[str, dict | None] = {}  # by trunk setting: each trunk file hashed once
-    for row, seed in todo:
-        folder = run_dir(study, row, seed)
-        if (parent_run(study, row, seed) or (folder / TRUNK_FILE).is_file()
-                or (folder / "checkpoints" / "last.pth").is_file()):
-            continue
-        cfg = row_config(study, row, seed, quick)
-        kind = str(cfg.model.pretrained)
-        if kind not in trunks:
-            continue
-        if (key := trunk_setting(cfg)) not in identities:
-            identities[key] = trunk_identity(cfg)
-        if (trunk := identities[key]) is None or trunk["sha256"] in trunks[kind]:
-            continue
-        accuracy = (f", held-out accuracy {trunk['held_out_accuracy']}"
-                    if "held_out_accuracy" in trunk else "")
-        began = ", ".join(f"{sha} ({n} run{'s' * (n != 1)})" for sha, n in trunks[kind].items())
-        message = (f"{row.name}, seed {seed} would start from the {kind}-pretrained trunk {trunk['sha256']}"
-                   f"{accuracy}, but the study's finished runs of that pretraining began from {began} "
-                   "(pretraining repeats on one machine, not across CPUs: docs/hituav.md); runs of two "
-                   "trunks compare the trunks too")
-        if refuse:
-            raise ConfigError(message + ": train those rows again here (move their records aside) or "
-                              "pass --mixed-trunks to train on anyway")
-        print(f"warning: {message} (--mixed-trunks; the page lists each run's trunk)", flush=True)
-        return
 
 
 def gflops_now(workers: int) -> float | None:

@@ -86,6 +86,10 @@ class Compare:
     readme: Path | None = None  # README whose comparison block the study rewrites
 
 
+# one run of the study: a row and a seed
+Job = tuple[Row, int]
+
+
 @dataclass(frozen=True)
 class Study:
     rows: list[Row]
@@ -299,7 +303,7 @@ def find_row(study: Study, name: str) -> Row:
     return next(r for r in study.rows if r.name == name)
 
 
-def parent_run(study: Study, row: Row, seed: int) -> tuple[Row, int] | None:
+def parent_run(study: Study, row: Row, seed: int) -> Job | None:
     """The (row, seed) whose final checkpoint this run continues, or None."""
     if row.init_from is None:
         return None

@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrae.apps.study.pace import at_speed_now, run_gflops, run_seconds
-from mrae.apps.study.records import remembered
-from mrae.apps.study.runner import final_metrics
+from mrae.apps.study.records import final_metrics, remembered
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 from mrae.tables import markdown_table
 

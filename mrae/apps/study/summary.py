@@ -11,8 +11,7 @@ import time
 import warnings
 from typing import Any
 
-from mrae.apps.study.records import eval_curve, read_record
-from mrae.apps.study.runner import read_final
+from mrae.apps.study.records import eval_curve, read_final, read_record
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 
 RESULTS_FORMAT = 1

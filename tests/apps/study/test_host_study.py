@@ -243,13 +243,13 @@ def test_run_jobs_reads_each_record_once(tmp_path, monkeypatch, small_study):
     assert sorted((row.name, seed) for row, seed in checked) == sorted((row.name, seed) for row, seed in jobs)
     # Outside run_jobs every call reads the file ...
     checked.clear()
-    assert runner.finished(study, *jobs[0]) and runner.finished(study, *jobs[0])
+    assert records.finished(study, *jobs[0]) and records.finished(study, *jobs[0])
     assert len(checked) == 2
 
     # ... inside, each record once, however many passes the runner makes over its pending runs.
     def passes(study, jobs, quick, workers, mixed_trunks=False):
         for _ in range(3):
-            assert all(runner.finished(study, *job, quick) for job in jobs)
+            assert all(records.finished(study, *job, quick) for job in jobs)
 
     checked.clear()
     monkeypatch.setattr(runner, "_run_jobs", passes)

@@ -5,7 +5,7 @@ trained again before the run that continues it, and a --quick study records noth
 import json
 import shutil
 
-from mrae.apps.study import runner
+from mrae.apps.study import records, runner
 from mrae.apps.study.records import backfill, read_record, record_path, write_record
 from mrae.apps.study.spec import run_dir
 from mrae.apps.study.summary import summarize
@@ -42,7 +42,7 @@ def test_a_clean_clone_reports_the_recorded_runs_as_the_run_folders_did(tmp_path
     shutil.rmtree(study.out)  # the run folders do not outlive the machine; the records are committed
     after = summarize(study)
     assert after == before
-    assert all(runner.finished(study, row, seed) for row, seed in _jobs(study))
+    assert all(records.finished(study, row, seed) for row, seed in _jobs(study))
 
 
 def test_a_record_of_another_budget_is_ignored(tmp_path, small_study):
@@ -53,7 +53,7 @@ def test_a_record_of_another_budget_is_ignored(tmp_path, small_study):
     shutil.rmtree(study.out)
     longer = small_study(tmp_path, steps=40)  # the same rows and records folder, another budget
     assert read_record(longer, longer.rows[0], 0) is None
-    assert not runner.finished(longer, longer.rows[0], 0)
+    assert not records.finished(longer, longer.rows[0], 0)
     record_path(study, study.rows[0], 0).write_text("{not json")
     assert read_record(study, study.rows[0], 0) is None
 
@@ -120,7 +120,7 @@ def test_a_run_timed_by_its_last_process_only_gets_its_own_clocks(tmp_path, smal
     folder = run_dir(study, row, 0)
     with (folder / "metrics.jsonl").open("a") as log:  # the trainer's clock, summed over resumes
         log.write(json.dumps({"step": 20, "loss": 1.0, "train_seconds": 1500.0}) + "\n")
-    write_record(study, row, 0, runner.read_final(folder / "final_metrics.json"))
+    write_record(study, row, 0, records.read_final(folder / "final_metrics.json"))
     assert backfill(study, [(row, 0)]) == 1
     final = json.loads((folder / "final_metrics.json").read_text())
     assert (final["train_seconds"], final["wall_seconds"], final["AP"]) == (1500.0, 1.0, 0.1)
@@ -131,11 +131,11 @@ def test_a_run_timed_by_its_last_process_only_gets_its_own_clocks(tmp_path, smal
 def test_run_clocks_come_from_the_last_lines_that_have_them(tmp_path):
     folder = tmp_path / "run"
     folder.mkdir()
-    assert runner.run_clocks(folder) == {}
+    assert records.run_clocks(folder) == {}
     (folder / "metrics.jsonl").write_text("\n".join(json.dumps(r) for r in [
         {"step": 5, "loss": 1.0, "train_seconds": 50.0},
         {"step": 5, "eval": {"AP": 0.1}, "train_seconds": 50.0, "eval_seconds": 7.0},
         {"step": 10, "loss": 1.0, "train_seconds": 100.0},
         {"step": 10, "eval": {"AP": 0.2}, "train_seconds": 100.0, "eval_seconds": 14.5},
     ]) + "\n")
-    assert runner.run_clocks(folder) == {"train_seconds": 100.0, "eval_seconds": 14.5}
+    assert records.run_clocks(folder) == {"train_seconds": 100.0, "eval_seconds": 14.5}
