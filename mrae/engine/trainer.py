@@ -23,13 +23,11 @@ from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NoReturn
 
-import numpy as np
 import torch
 from omegaconf import DictConfig
 from torch import nn
 
 from mrae.engine import distributed, run_folder
-from mrae.engine.checkpoint import load_checkpoint, load_weights_strict, rng_state, set_rng_state
 from mrae.engine.eta import ExpectedTime
 from mrae.engine.hooks import (
     PARTIAL,
@@ -37,11 +35,16 @@ from mrae.engine.hooks import (
     EvalHook,
     HookBase,
     MetricsWriter,
-    StepStats,
     StepTimer,
     TrainState,
 )
 from mrae.engine.optim import build_optimizer
+from mrae.engine.train_state import (
+    checkpoint_state,
+    load_init_weights,
+    restore_state,
+    seed_everything,
+)
 from mrae.errors import ConfigError, TrainingDiverged
 from mrae.files import remove_stale_temp_files
 
@@ -118,19 +121,19 @@ class Trainer:
                 f"train.steps={t.steps}; resume with train.steps >= {int(saved['step'])} (the run's "
                 "own config) or evaluate the checkpoint with mrae eval"
             )
-        _seed_everything(t.seed)  # the same initial weights in every process
+        seed_everything(t.seed)  # the same initial weights in every process
         self.model = self.build_model(weights_later=resume or init_from is not None)
         if init_from is not None:
-            self._load_init_weights(Path(init_from))
+            load_init_weights(self.model, Path(init_from), self.train_set.class_names)
         self.model.to(process.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self.build_optimizer(self.model)
         self.scheduler = self.build_scheduler(self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         if saved is not None:
-            self._restore(saved)
+            restore_state(self, saved)
         else:
-            _seed_everything(t.seed + process.rank)
+            seed_everything(t.seed + process.rank)
 
         # after every check that can refuse the run: a refusal stays one line
         if process.is_main and (note := schedule_warning(int(t.steps), list(t.milestones), int(t.warmup_steps))):
@@ -352,30 +355,10 @@ class Trainer:
 
     def state_dict(self) -> dict[str, Any]:
         """The checkpoint of this moment (a collective: every process calls it); the weights are
-        checked first, so a checkpoint never holds weights that are not finite."""
-        from mrae.engine.config import to_dict
-
+        checked first, so a checkpoint never holds weights that are not finite
+        (:func:`mrae.engine.train_state.checkpoint_state`)."""
         self.check_finite_weights()  # never written as a good state; every process stops alike
-        rng = distributed.gather_objects(rng_state())
-        state = self.state
-        s = state.stats
-        return {
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(),
-            "scaler": self.scaler.state_dict() if self.use_amp else None,
-            "step": self.step,
-            "rng": rng,
-            "config": to_dict(self.cfg),
-            "class_names": list(self.train_set.class_names),
-            "label_to_cat": dict(self.train_set.label_to_cat),
-            "best_metric": state.best,
-            "metrics": dict(state.metrics),
-            "metrics_step": state.metrics_step,
-            "log_window": {"sums": dict(s.sums), "count": s.count, "seconds": s.seconds},
-            "train_seconds": s.train_seconds,
-            "eval_seconds": s.eval_seconds,
-        }
+        return checkpoint_state(self)
 
     def _call(self, method: str) -> None:
         for hook in self.hooks:
@@ -393,51 +376,6 @@ class Trainer:
                          "DistributedDataParallel(find_unused_parameters=True)")
         return distributed.wrap(self.model, self.process, find_unused_parameters=bool(unused))
 
-    # ------------------------------------------------------------------------ resume and weights
-
-    def _load_init_weights(self, path: Path) -> None:
-        state = load_checkpoint(path)
-        names = state.get("class_names")
-        if names is not None and list(names) != list(self.train_set.class_names):
-            raise ConfigError(
-                f"--init-from {path}: its classes {list(names)} are not the training data's "
-                f"{self.train_set.class_names}; start from a run trained on the same classes"
-            )
-        load_weights_strict(self.model, state["model"], f"--init-from {path}", "this config's model",
-                            "the backbone, head and out_channels must match")
-
-    def _restore(self, state: dict[str, Any]) -> None:
-        from mrae.engine.optim import check_same_optimizer
-
-        good = self.state.good
-        load_weights_strict(self.model, state["model"], f"--resume {good}", "this config's model",
-                            "resume with the run's own config")
-        check_same_optimizer(state.get("config") or {}, self.cfg.train, f"--resume {good}")
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.scheduler.load_state_dict(state["scheduler"])
-        if state.get("scaler"):
-            self.scaler.load_state_dict(state["scaler"])
-        self.step = int(state["step"])
-        self.state.best = state.get("best_metric")
-        self.state.metrics = dict(state.get("metrics") or {})
-        self.state.metrics_step = state.get("metrics_step")
-        window = state.get("log_window") or {}
-        self.state.stats = StepStats(sums=dict(window.get("sums", {})), count=int(window.get("count", 0)),
-                                     seconds=float(window.get("seconds", 0.0)),
-                                     train_seconds=float(state.get("train_seconds", 0.0)),
-                                     eval_seconds=float(state.get("eval_seconds", 0.0)))
-        states = state.get("rng") or []
-        if len(states) == self.process.world_size:
-            set_rng_state(states[self.process.rank])
-        else:  # a different number of processes: the run goes on, not bit-identically
-            if self.process.is_main:
-                logger.warning(
-                    f"resume: the checkpoint has {len(states)} process RNG state(s), this run "
-                    f"{self.process.world_size}; the losses will not repeat the original run exactly"
-                )
-            _seed_everything(self.cfg.train.seed + self.process.rank + self.step)
-
-
 def detector_dry_loss(model: nn.Module) -> torch.Tensor:
     """The summed training losses of a torchvision detector on one plain 64 x 64 px image with one
     box of class 1: the dry run that shows which parameters the model leaves without a gradient."""
@@ -446,11 +384,3 @@ def detector_dry_loss(model: nn.Module) -> torch.Tensor:
     target = {"boxes": torch.tensor([[16.0, 16.0, 40.0, 40.0]], device=device),
               "labels": torch.tensor([1], device=device)}
     return sum(model([image], [target]).values())
-
-
-def _seed_everything(seed: int) -> None:
-    import random
-
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
