@@ -136,10 +136,19 @@ def trunk_lines(trunks: dict[str, Any] | None) -> list[str]:
     if len(groups) == 1 and not unrecorded["runs"]:
         return [f"- trunk file (sha256, first 16 digits): every run with a pretrained trunk began from "
                 f"{trunk(groups[0])}"]
-    lines = ["- trunk files (sha256, first 16 digits): the runs began from several. Pretraining is "
-             "bit-reproducible on one machine, not across CPUs (their float rounding differs and "
-             "its SGD steps amplify it), so the same recipe pretrained on two machines gives two "
-             "trunks; a comparison between runs of two trunks compares the trunks too:"]
+    kinds = [g["pretrained"] for g in groups]
+    mixed = sorted({kind for kind in kinds if kinds.count(kind) > 1})
+    if not mixed and not unrecorded["runs"]:  # a trunk per pretraining (rows of role start, by design)
+        lines = ["- trunk files (sha256, first 16 digits): one per pretraining; every run of a "
+                 "pretraining began from its file:"]
+    else:
+        lines = ["- trunk files (sha256, first 16 digits): the runs "
+                 + (f"of one pretraining ({', '.join(mixed)}) began from several" if mixed
+                    else "did not all record theirs")
+                 + ". Pretraining is bit-reproducible on one machine, not across CPUs (their float "
+                 "rounding differs and its SGD steps amplify it), so the same recipe pretrained on two "
+                 "machines gives two trunks; a comparison between runs of two trunks compares the "
+                 "trunks too:"]
     lines += [f"  - {trunk(g)}: {g['runs']} runs, rows {', '.join(g['rows'])}" for g in groups]
     if unrecorded["runs"]:
         lines.append(f"  - not recorded (finished before the study kept it): {unrecorded['runs']} "

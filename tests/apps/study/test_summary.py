@@ -161,13 +161,20 @@ def test_the_page_names_the_trunk_files_the_runs_began_from():
     assert [(g["sha256"][0], g["runs"], g["rows"]) for g in one_per_start["groups"]] == [
         ("a", 2, ["single C1"]), ("c", 1, ["single C1, synthetic trunk"])]
     lines = trunk_lines(one_per_start)
-    assert lines[0].startswith("- trunk files (sha256, first 16 digits): the runs began from several")
+    # a trunk per pretraining (the rows of role start differ in it by design): no warning
+    assert lines[0] == ("- trunk files (sha256, first 16 digits): one per pretraining; every run of a "
+                        "pretraining began from its file:")
     assert lines[1] == f"  - `{'a' * 16}` (model.pretrained: dataset, held-out accuracy 0.895): 2 runs, rows single C1"
     # the same recipe pretrained on two machines, and a run recorded before the study kept its trunk
     rows.append(entry("MRAE template 2", "dataset", [{"AP": 0.1}, {"AP": 0.1, "trunk": b}]))
     lines = trunk_lines(trunks(rows))
+    assert lines[0].startswith("- trunk files (sha256, first 16 digits): the runs of one pretraining "
+                               "(dataset) began from several. Pretraining is bit-reproducible")
     assert f"  - `{'b' * 16}` (model.pretrained: dataset, held-out accuracy 0.869): 1 runs, rows MRAE template 2" in lines
     assert lines[-1] == "  - not recorded (finished before the study kept it): 1 runs, rows MRAE template 2"
+    # one trunk file, and a run that did not record its own
+    unrecorded = trunk_lines(trunks([rows[0], entry("sum", "dataset", [{"AP": 0.1}])]))
+    assert unrecorded[0].startswith("- trunk files (sha256, first 16 digits): the runs did not all record theirs.")
     # one trunk for every run: one line; none recorded (older results): no line
     assert trunk_lines(trunks(rows[:1])) == [
         "- trunk file (sha256, first 16 digits): every run with a pretrained trunk began from "
