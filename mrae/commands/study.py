@@ -93,14 +93,12 @@ def main(args: argparse.Namespace) -> int:
 
     study = load_study(args.study, args.out)
     if args.status:
-        from mrae.apps.study.status import status_table, study_status, training_now
+        from mrae.apps.study.status import status_table, study_status
         from mrae.engine.eta import cpu_speed_now
 
         print(f"{args.study} ({study.out}" + (f", records in {study.records}" if study.records and not args.quick
                                               else "") + ")")
-        status = study_status(study, args.quick)
-        training = training_now(status) is not None
-        print(status_table(status, speed=None if training else cpu_speed_now(), training=training))
+        print(status_table(study_status(study, args.quick), speed=cpu_speed_now()))  # measures when asked
         return 0
     report = Path(args.report) if args.report else study.out / "results.md" if args.quick else study.report
     results_path = report.with_suffix(".json")

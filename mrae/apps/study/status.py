@@ -151,12 +151,14 @@ def hours_left(status: list[tuple[Row, list[RunState]]], speed: Speed | None = N
     return hours, untimed
 
 
-def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None,
-                 training: bool = False) -> str:
+def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> str:
     """A markdown table, a line per row: seeds finished (AP x100, time), part-trained, not
     started or diverged; then the totals and the run-hours left (:func:`hours_left`, at the
-    machine's ``speed`` now where the runs recorded theirs; ``training``: the study trains now,
-    :func:`training_now`, and the caller measured no speed)."""
+    machine's ``speed`` now where the runs recorded theirs, unless the study trains now,
+    :func:`training_now`: then ``speed`` is never asked)."""
+    training = training_now(status) is not None
+    if training:
+        speed = None
     lines, counts = [], dict.fromkeys((FINISHED, PARTIAL, NOT_STARTED, DIVERGED), 0)
     for row, states in status:
         cells = []

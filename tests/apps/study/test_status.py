@@ -111,7 +111,7 @@ def test_while_the_study_trains_the_time_left_is_not_scaled_by_a_speed_measured_
     log.write_text(json.dumps({"step": 10, "loss": 1.0}) + "\n")
     # the study's own runs load the CPU: measured now, it gives half the speed the runs recorded
     measured = []
-    monkeypatch.setattr(eta, "cpu_speed_now", lambda: (measured.append(1), lambda threads: 100.0)[1])
+    monkeypatch.setattr(eta, "cpu_speed_now", lambda: lambda threads: (measured.append(threads), 100.0)[1])
 
     status = study_status(study, now=log.stat().st_mtime + 60)
     assert training_now(status).seed == 1  # logged a minute ago: training now
