@@ -30,6 +30,7 @@ RETINANET_HEAD = "torchvision.models.detection.retinanet.RetinaNetHead"
 FCOS = "torchvision.models.detection.fcos.FCOS"
 FCOS_HEAD = "torchvision.models.detection.fcos.FCOSHead"
 UTILS = "torchvision.models.detection._utils"
+POOLERS = "torchvision.ops.poolers"
 
 
 @dataclass(frozen=True)
@@ -103,6 +104,14 @@ RELIED_ON: tuple[Relied, ...] = (
     Relied(UTILS, "_topk_min", "CappedOneStage.postprocess_detections (ONNX-safe top-k)",
            ("input", "orig_kval", "axis")),
     Relied(f"{UTILS}.Matcher", "BETWEEN_THRESHOLDS", "IgnoringRetinaNetHead (NEITHER)", value=-2),
+    # RoI pooling over several maps, exported (mrae.modeling.roi_pool.ExportableMultiScaleRoIAlign)
+    Relied(POOLERS, "_filter_input", "ExportableMultiScaleRoIAlign.pool_by_gather", ("x", "featmap_names")),
+    Relied(POOLERS, "_setup_scales", "ExportableMultiScaleRoIAlign.pool_by_gather",
+           ("features", "image_shapes", "canonical_scale", "canonical_level")),
+    Relied(POOLERS, "_convert_to_roi_format", "ExportableMultiScaleRoIAlign.pool_by_gather", ("boxes",)),
+    *(Relied(f"{POOLERS}.MultiScaleRoIAlign", name, "ExportableMultiScaleRoIAlign.pool_by_gather")
+      for name in ("featmap_names", "output_size", "sampling_ratio", "scales", "map_levels",
+                   "canonical_scale", "canonical_level")),
 )
 
 
@@ -143,6 +152,7 @@ def _examples() -> dict[str, Any]:
     from torchvision.models.detection.anchor_utils import AnchorGenerator
     from torchvision.models.detection.roi_heads import RoIHeads
     from torchvision.models.detection.rpn import RegionProposalNetwork, RPNHead
+    from torchvision.ops import MultiScaleRoIAlign
 
     backbone = nn.Identity()
     backbone.out_channels = 32  # FCOS's GroupNorm: 32 groups
@@ -155,6 +165,7 @@ def _examples() -> dict[str, Any]:
         RETINANET_HEAD: retinanet.RetinaNetHead(32, 1, 2),
         FCOS: fcos.FCOS(backbone, num_classes=2),
         FCOS_HEAD: fcos.FCOSHead(32, 1, 2),
+        f"{POOLERS}.MultiScaleRoIAlign": MultiScaleRoIAlign(["0", "1"], 7, 2),
     }
 
 

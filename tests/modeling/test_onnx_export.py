@@ -36,11 +36,13 @@ IMAGES = {
 }
 
 
-@pytest.fixture(scope="module", params=["faster_rcnn", "retinanet", "fcos"])
+@pytest.fixture(scope="module", params=["faster_rcnn", "retinanet", "fcos", "faster_rcnn fpn"])
 def exported(request, tmp_path_factory):
     torch.manual_seed(0)
-    model = build_detector(**TINY, detector=request.param).eval()
-    if request.param != "faster_rcnn":
+    detector, _, extractor = request.param.partition(" ")
+    # FPN: the RoIs pooled from four maps (mrae.modeling.roi_pool's export path)
+    model = build_detector(**{**TINY, "extractor": extractor or TINY["extractor"]}, detector=detector).eval()
+    if detector != "faster_rcnn":
         # a trained head's spread of scores: torchvision's initial head (std 0.01) gives nearly
         # every position the prior's score, and which of two candidates 1e-7 apart a cap keeps is
         # a tie-break, not the computation compared here

@@ -6,13 +6,13 @@ from __future__ import annotations
 from torch import Tensor, nn
 from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
-from torchvision.ops import MultiScaleRoIAlign
 
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.hosts.settings import HostSettings
 from mrae.modeling.ignore import IgnoringRPN
 from mrae.modeling.roi_heads import CappedRoIHeads
+from mrae.modeling.roi_pool import ExportableMultiScaleRoIAlign
 from mrae.modeling.transform import build_transform
 
 MLP_REPRESENTATION = 1024
@@ -44,11 +44,11 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
     anchors, roi_maps = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
                                              s.aspect_ratios, s.fpn_anchors)
     if s.head == "mlp":
-        roi_pool = MultiScaleRoIAlign(roi_maps, output_size=7, sampling_ratio=2)
+        roi_pool = ExportableMultiScaleRoIAlign(roi_maps, output_size=7, sampling_ratio=2)
         box_head: nn.Module = TwoMLPHead(backbone.out_channels * 7 * 7, MLP_REPRESENTATION)
         representation = MLP_REPRESENTATION
     else:
-        roi_pool = MultiScaleRoIAlign(roi_maps, output_size=14, sampling_ratio=2)
+        roi_pool = ExportableMultiScaleRoIAlign(roi_maps, output_size=14, sampling_ratio=2)
         box_head = ResNetC4Head(backbone.out_channels, layer4, backbone.body.layer4_channels)
         representation = box_head.out_channels
 
