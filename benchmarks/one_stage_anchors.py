@@ -113,9 +113,12 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rows", nargs="*", default=list(ROWS), help="row names (default: all)")
-    parser.add_argument("--out", default=None, help="also write the table (markdown) here")
+    parser.add_argument("--out", default=None, help="also write the table (markdown) here (a new file)")
+    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a row, in a child process
     args = parser.parse_args()
+    if args.out and args.one is None and os.path.exists(args.out) and not args.overwrite:
+        parser.error(f"--out {args.out} exists; give another path, or --overwrite to replace it")
     import torch
 
     torch.set_num_threads(args.threads)
