@@ -22,7 +22,9 @@ The default list, :meth:`~mrae.engine.trainer.Trainer.build_hooks`, is in this o
 matters: the timer stops before anything else runs after a step, and the evaluation comes before
 the checkpoint that stores its result::
 
-    StepTimer  ->  ExpectedTime  ->  MetricsWriter  ->  EvalHook  ->  Checkpointer
+    StepTimer  ->  ExpectedTime  ->  MetricsWriter  ->  StallWatch  ->  EvalHook  ->  Checkpointer
+
+(``StallWatch``, in :mod:`mrae.engine.stall`, warns when a loss part stops moving.)
 
 Every process runs the same hooks: the evaluation and the checkpoints take part in collectives
 (:mod:`mrae.engine.distributed`); rank 0 alone writes files and logs.

@@ -39,6 +39,7 @@ from mrae.engine.hooks import (
     TrainState,
 )
 from mrae.engine.optim import build_optimizer
+from mrae.engine.stall import StallWatch
 from mrae.engine.train_state import (
     checkpoint_state,
     load_init_weights,
@@ -198,6 +199,7 @@ class Trainer:
             StepTimer(),
             ExpectedTime(t.eval_every, self.has_val),
             MetricsWriter(t.log_every, self.cfg.name, t.batch_size * self.process.world_size),
+            StallWatch(),
             EvalHook(t.eval_every, self.evaluate if self.has_val else None, t.best_metric),
             Checkpointer(t.checkpoint_every, t.keep_last, self.last, self.state_dict),
         ]
