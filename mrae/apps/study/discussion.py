@@ -1,6 +1,7 @@
 """The study's verdicts in words: one sentence per claim (:func:`describe`), the page's "what
 held" lists (:func:`discuss`, :func:`discuss_hosts`) and what is read beside the claims
-(:func:`observations`), from the claims that :mod:`mrae.apps.study.claims` judges."""
+(:func:`observations`, :func:`stalled_lines`), from the claims that :mod:`mrae.apps.study.claims`
+judges."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from mrae.apps.study.claims import (
     PAPER_HOST,
     Entry,
     host_claims,
+    host_of,
     paper_claims,
     pending_count,
     with_lacking,
@@ -107,6 +109,19 @@ def observations(rows: list[Entry]) -> list[str]:
     for entry in rows:
         for seed, message in (entry.get("diverged") or {}).items():
             lines.append(f"**{entry['name']}, seed {seed} diverged** and is reported as such: {message}")
+    return lines + stalled_lines([e for e in rows if host_of(e) == PAPER_HOST])
+
+
+def stalled_lines(rows: list[Entry]) -> list[str]:
+    """One line for each run of ``rows`` in which a loss part stopped moving (``stalled``)."""
+    lines = []
+    for entry in rows:
+        for seed, parts in (entry.get("stalled") or {}).items():
+            held = "; ".join(f"{part} held {v['value']:.3f} from step {v['since']}" for part, v in parts.items())
+            lines.append(f"**{entry['name']}, seed {seed}: a loss part stopped moving** ({held}): what it "
+                         "trains got no gradient (FCOS's box regression does this when its ReLU'd "
+                         "outputs all fall below zero: the boxes collapse to points); the run's AP is "
+                         "reported as it is.")
     return lines
 
 
@@ -120,5 +135,6 @@ def discuss(rows: list[Entry], pending: list[dict] | None = None) -> list[str]:
 def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
                   pending: list[dict] | None = None) -> list[str]:
     """The host study's list: one sentence per claim of each host other than Faster R-CNN."""
-    return [describe(claim, pending_count(pending)) for host in hosts if host != PAPER_HOST
-            for claim in with_lacking(functools.partial(host_claims, host=host), rows, pending)]
+    return [*(describe(claim, pending_count(pending)) for host in hosts if host != PAPER_HOST
+              for claim in with_lacking(functools.partial(host_claims, host=host), rows, pending)),
+            *stalled_lines([e for e in rows if host_of(e) in hosts and host_of(e) != PAPER_HOST])]

@@ -142,7 +142,7 @@ def backfill(study: Study, jobs: list[Job], quick: bool = False) -> int:
         done = run_dir(study, row, seed) / "final_metrics.json"
         if not done.is_file():
             continue
-        upgraded = upgrade_clocks(done)
+        upgraded = upgrade_clocks(done) | upgrade_stalled(done)
         if upgraded or read_record(study, row, seed, quick) is None:
             written += write_record(study, row, seed, read_final(done), quick) is not None
     return written
@@ -161,6 +161,22 @@ def upgrade_clocks(done: Path) -> bool:
     if "train_seconds" not in clocks:
         return False
     write_json_atomic(done, {**final, "wall_seconds": final["train_seconds"], **clocks})
+    return True
+
+
+def upgrade_stalled(done: Path) -> bool:
+    """Add ``stalled`` (:func:`mrae.engine.stall.stalled_in_log`: the loss parts that held one
+    value for 50 steps) to the final metrics of a run finished before the study kept it, when its
+    log shows one; returns whether ``done`` (``final_metrics.json``) was rewritten."""
+    from mrae.engine.stall import stalled_in_log
+
+    final = read_final(done)
+    if "stalled" in final or "diverged" in final:
+        return False
+    stalled = stalled_in_log(done.parent / "metrics.jsonl")
+    if not stalled:
+        return False
+    write_json_atomic(done, {**final, "stalled": stalled})
     return True
 
 

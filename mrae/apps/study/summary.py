@@ -32,7 +32,9 @@ def summarize(study: Study, seeds_override: int | None = None, quick: bool = Fal
     Each entry: name, role, config, model (detector, extractor, level, template, mode, fpn_anchors
     of the row's config), init_from, schedule_scale, steps, seeds (those finished without diverging),
     mean, std (sample standard deviation over those seeds), runs (their final metrics), curves, attention (mean over seeds,
-    or None), diverged ({seed: message}), step_offset (the steps of the run it continues).
+    or None), diverged ({seed: message}), stalled ({seed: {loss part: {"since": step, "value": v}}}
+    of the finished runs in which a loss part stopped moving), step_offset (the steps of the run it
+    continues).
     """
     import numpy as np
 
@@ -78,6 +80,7 @@ def summarize(study: Study, seeds_override: int | None = None, quick: bool = Fal
                 "curves": [curves[seed] for seed, _ in runs],
                 "attention": np.mean(attention, axis=0).tolist() if attention else None,
                 "diverged": {str(seed): record["diverged"] for seed, record in diverged},
+                "stalled": {str(seed): record["stalled"] for seed, record in runs if record.get("stalled")},
                 "step_offset": offset,
             }
         )

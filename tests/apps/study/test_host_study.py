@@ -151,6 +151,17 @@ def test_each_host_is_judged_on_its_own_rows_and_leaves_the_papers_claims_alone(
             == {k: c["verdict"] for k, c in claims.items()})
 
 
+def test_a_run_with_a_stalled_loss_is_said_in_its_hosts_list_only(row, paper_like):
+    from mrae.apps.study.discussion import discuss, discuss_hosts
+
+    rows = [*paper_like, *_host_rows(row, "fcos", [16.2, 0.0, 9.0], [0.6, 7.2, 3.0], [37.7, 30.0, 35.0])]
+    rows[len(paper_like)]["stalled"] = {"1": {"bbox_regression": {"since": 30, "value": 0.99999}}}
+    host_lines = [line for line in discuss_hosts(rows) if "stopped moving" in line]
+    assert host_lines == [line for line in host_lines if line.startswith("**row fcos a, seed 1: a loss")]
+    assert len(host_lines) == 1 and "bbox_regression held 1.000 from step 30" in host_lines[0]
+    assert not [line for line in discuss(rows) if "stopped moving" in line]
+
+
 def test_a_host_without_its_rows_is_not_judged_and_a_study_without_hosts_has_no_host_claims(row, paper_like):
     claims = _by_id([*paper_like, *_host_rows(row, "retinanet", [5.0, 5.1], [2.5, 2.6], [4.0, 4.1])[:1]])
     assert claims["retinanet_beats_baseline"]["verdict"] is None

@@ -139,3 +139,25 @@ def test_run_clocks_come_from_the_last_lines_that_have_them(tmp_path):
         {"step": 10, "eval": {"AP": 0.2}, "train_seconds": 100.0, "eval_seconds": 14.5},
     ]) + "\n")
     assert records.run_clocks(folder) == {"train_seconds": 100.0, "eval_seconds": 14.5}
+
+
+def test_a_run_whose_box_loss_stopped_moving_says_so_in_its_record_and_on_the_page(tmp_path, small_study):
+    """A run finished before the study kept ``stalled`` gets it from its log, once; the summary
+    carries it for the page."""
+    study = small_study(tmp_path)
+    row = study.rows[0]
+    _finish(study, row, 0, 0.0)
+    folder = run_dir(study, row, 0)
+    with (folder / "metrics.jsonl").open("a") as log:
+        for step in range(10, 110, 10):
+            log.write(json.dumps({"step": step, "loss": 2.0 - step / 100, "classification": 1.0 - step / 100,
+                                  "bbox_regression": 1.0, "lr": 0.02, "train_seconds": step}) + "\n")
+    write_record(study, row, 0, {**records.read_final(folder / "final_metrics.json"), "wall_seconds": 1.0})
+    assert backfill(study, [(row, 0)]) == 1
+    stalled = {"bbox_regression": {"since": 10, "value": 1.0}}
+    assert json.loads((folder / "final_metrics.json").read_text())["stalled"] == stalled
+    assert read_record(study, row, 0)["final"]["stalled"] == stalled
+    assert backfill(study, [(row, 0)]) == 0  # once
+    shutil.rmtree(folder)  # a clean clone: the record alone
+    entry = next(e for e in summarize(study) if e["name"] == row.name)
+    assert entry["stalled"] == {"0": stalled}
