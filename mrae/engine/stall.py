@@ -22,6 +22,7 @@ logger = logging.getLogger(__name__)
 
 STALL_STEPS = 50  # steps a part must hold its value to count as stalled
 STALL_TOLERANCE = 1e-4  # relative: |value - first| <= tolerance * max(1, |first|)
+NEAR_ZERO = 1e-3  # a part this small has (nearly) nothing left to learn: it may hold still
 NOT_PARTS = ("loss", "grad_norm")  # the sum of the parts, and not a loss
 # the other keys of a training record of metrics.jsonl (mrae.engine.metrics_log.MetricsLog.log_train)
 NOT_PARTS_IN_LOG = (*NOT_PARTS, "step", "lr", "step_seconds", "images_per_s", "train_seconds")
@@ -30,7 +31,8 @@ NOT_PARTS_IN_LOG = (*NOT_PARTS, "step", "lr", "step_seconds", "images_per_s", "t
 class FlatStretch:
     """Follows one series of (step, value) and says when it has held one value for ``steps``
     steps: :meth:`add` returns ``(first step of the stretch, its value)`` once, at that moment.
-    Zero does not count (a part with nothing to learn from, e.g. no ignore regions, is 0)."""
+    A value under ``NEAR_ZERO`` does not count (a part with nothing to learn from, e.g. no ignore
+    regions, is 0; one that has learned nearly everything moves by less than the tolerance)."""
 
     def __init__(self, steps: int = STALL_STEPS, tolerance: float = STALL_TOLERANCE) -> None:
         self.steps, self.tolerance = steps, tolerance
@@ -38,7 +40,7 @@ class FlatStretch:
         self.said = False
 
     def add(self, step: int, value: float) -> tuple[int, float] | None:
-        if not math.isfinite(value) or value == 0.0:
+        if not math.isfinite(value) or abs(value) < NEAR_ZERO:
             self.start = None
             return None
         if self.start is None or abs(value - self.start[1]) > self.tolerance * max(1.0, abs(self.start[1])):

@@ -29,6 +29,7 @@ def test_a_moving_series_never_stalls_and_a_flat_one_is_said_once():
 def test_zero_and_non_finite_values_do_not_count():
     zero, gaps = FlatStretch(steps=3), FlatStretch(steps=3)
     assert all(zero.add(step, 0.0) is None for step in range(1, 20))
+    assert all(zero.add(step, 2e-4) is None for step in range(20, 40))  # learned: may hold still
     values = [1.0, 1.0, float("nan"), 1.0, 1.0, 1.0, 1.0]
     said = [gaps.add(step, v) for step, v in enumerate(values, start=1)]
     assert said[:6] == [None] * 6 and said[6] == (4, 1.0)  # the stretch restarts after the NaN
