@@ -25,6 +25,9 @@ import os
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from table_out import add_out_arguments, check_out, emit_table  # noqa: E402
+
 REPO = Path(__file__).resolve().parents[1]
 ROWS = {
     "Faster R-CNN RPN, MRAE template 2": "configs/synth/mrae_t2.yaml",
@@ -134,11 +137,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=800, help="training images (default: all 800)")
     parser.add_argument("--rows", nargs="*", default=list(ROWS), help="row names (default: all)")
-    parser.add_argument("--out", default=None, help="also write the table here (a new file)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_out_arguments(parser)
     args = parser.parse_args()
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        parser.error(f"--out {args.out} exists; give another path, or --overwrite to replace it")
+    check_out(parser, args)
     unknown = [r for r in args.rows if r not in ROWS]
     if unknown:
         parser.error(f"--rows {unknown} are not rows; choose from {list(ROWS)}")
@@ -146,7 +147,6 @@ def main() -> int:
     import torch
 
     from mrae.engine.config import load_config, resolve_data
-    from mrae.tables import markdown_table
 
     torch.set_num_threads(1)
     train_json = resolve_data(load_config(REPO / ROWS[args.rows[0]]))["train_annotations"]
@@ -166,10 +166,7 @@ def main() -> int:
     note = (f"{first['objects']} objects in the first {len(targets)} training images of "
             f"{train_json} ({image_size[1]}x{image_size[0]}, the model's input size); positives "
             "by object size are the mean over the objects of that size (sqrt of the box's area).")
-    table = markdown_table(header, rows) + "\n\n" + note + "\n"
-    print(table)
-    if args.out:
-        Path(args.out).write_text(table)
+    emit_table(header, rows, note, args.out)
     return 0
 
 

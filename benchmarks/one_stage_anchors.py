@@ -25,6 +25,10 @@ import statistics
 import subprocess
 import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from table_out import add_out_arguments, check_out, emit_table  # noqa: E402
 
 ROWS: dict[str, dict] = {
     "Faster R-CNN, 4 sizes x 3 ratios (reference)": {"detector": "faster_rcnn"},
@@ -113,20 +117,17 @@ def main() -> int:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--rows", nargs="*", default=list(ROWS), help="row names (default: all)")
-    parser.add_argument("--out", default=None, help="also write the table (markdown) here (a new file)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_out_arguments(parser)
     parser.add_argument("--one", default=None, help=argparse.SUPPRESS)  # a row, in a child process
     args = parser.parse_args()
-    if args.out and args.one is None and os.path.exists(args.out) and not args.overwrite:
-        parser.error(f"--out {args.out} exists; give another path, or --overwrite to replace it")
+    if args.one is None:
+        check_out(parser, args)
     import torch
 
     torch.set_num_threads(args.threads)
     if args.one is not None:
         print(json.dumps(measure(args.one, args.steps, args.warmup, args.batch)))
         return 0
-
-    from mrae.tables import markdown_table
 
     results = []
     for name in args.rows:
@@ -146,11 +147,7 @@ def main() -> int:
             f"{torch.__version__}, {args.threads} thread(s), batch {args.batch}, median of "
             f"{args.steps} steps after {args.warmup}; load average before/after: "
             f"{start_load[0]:.2f} / {load[0]:.2f}")
-    table = markdown_table(header, rows) + "\n\n" + note + "\n"
-    print(table)
-    if args.out:
-        with open(args.out, "w") as f:
-            f.write(table)
+    emit_table(header, rows, note, args.out)
     return 0
 
 

@@ -16,6 +16,7 @@ than a wall-clock run.
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import tempfile
@@ -77,8 +78,7 @@ def main() -> int:
     variants = {"mrae": model}
     pool = getattr(getattr(model, "roi_heads", None), "box_roi_pool", None)
     if pool is not None and len(pool.featmap_names) > 1:
-        plain = build_detector(**COMMON, **EXTRACTORS[args.extractor], detector=args.host).eval()
-        plain.load_state_dict(model.state_dict())
+        plain = copy.deepcopy(model)
         plain.roi_heads.box_roi_pool = MultiScaleRoIAlign(pool.featmap_names, pool.output_size,
                                                           pool.sampling_ratio)
         variants["torchvision's MultiScaleRoIAlign"] = plain

@@ -21,6 +21,9 @@ import tempfile
 import time
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from table_out import add_out_arguments, check_out, emit_table  # noqa: E402
+
 HOSTS = ("faster_rcnn", "retinanet", "fcos")
 EXTRACTORS = {"MRAE t2": {"extractor": "mrae", "template": 2}, "FPN": {"extractor": "fpn"}}
 COMMON = dict(backbone="resnet18", out_channels=256, num_classes=7, min_size=300, max_size=512)
@@ -52,11 +55,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=3)
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--out", default=None, help="also write the table here (a new file)")
-    parser.add_argument("--overwrite", action="store_true", help="replace --out if it exists")
+    add_out_arguments(parser)
     args = parser.parse_args()
-    if args.out and Path(args.out).exists() and not args.overwrite:
-        parser.error(f"--out {args.out} exists; give another path, or --overwrite to replace it")
+    check_out(parser, args)
     import onnxruntime as ort
     import torch
 
@@ -66,7 +67,6 @@ def main() -> int:
     from mrae.modeling.detector import build_detector
     from mrae.modeling.onnx_detector import OnnxDetector
     from mrae.modeling.onnx_export import export_onnx
-    from mrae.tables import markdown_table
 
     torch.set_num_threads(args.threads)
     start_machine = machine_now()
@@ -106,10 +106,7 @@ def main() -> int:
             f"{args.threads} thread(s), median of {args.images} images after 1, PyTorch and "
             f"onnxruntime taking turns on each image; the machine before: {start_machine}; "
             f"after: {machine_now()}")
-    table = markdown_table(header, rows) + "\n\n" + note + "\n"
-    print(table)
-    if args.out:
-        Path(args.out).write_text(table)
+    emit_table(header, rows, note, args.out)
     return 0
 
 

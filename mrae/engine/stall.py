@@ -52,6 +52,27 @@ class FlatStretch:
         return None
 
 
+class LossStalls:
+    """A :class:`FlatStretch` for each loss part of a run's steps (or log records): :meth:`add`
+    takes one step's values and returns the parts that have just stalled, ``[(part, since,
+    value)]``; keys in ``not_parts`` and values that are not numbers are not loss parts."""
+
+    def __init__(self, steps: int = STALL_STEPS, tolerance: float = STALL_TOLERANCE,
+                 not_parts: tuple[str, ...] = NOT_PARTS) -> None:
+        self.steps, self.tolerance, self.not_parts = steps, tolerance, not_parts
+        self.parts: dict[str, FlatStretch] = {}
+
+    def add(self, step: int, values: dict) -> list[tuple[str, int, float]]:
+        stalled = []
+        for part, value in values.items():
+            if part in self.not_parts or not isinstance(value, (int, float)):
+                continue
+            watch = self.parts.setdefault(part, FlatStretch(self.steps, self.tolerance))
+            if (stall := watch.add(step, float(value))) is not None:
+                stalled.append((part, *stall))
+        return stalled
+
+
 def stall_message(part: str, since: int, value: float, step: int) -> str:
     return (f"mrae train: the loss part {part!r} has held {value:.4f} since step {since} ({step - since} "
             "steps): what it trains gets no gradient and this run will not learn it (FCOS's "
@@ -63,17 +84,13 @@ class StallWatch(HookBase):
     """Warns once for each loss part that holds one value for ``steps`` steps (see the module)."""
 
     def __init__(self, steps: int = STALL_STEPS, tolerance: float = STALL_TOLERANCE) -> None:
-        self.steps, self.tolerance = steps, tolerance
-        self.parts: dict[str, FlatStretch] = {}
+        self.stalls = LossStalls(steps, tolerance)
 
     def after_step(self) -> None:
         s = self.state
-        for part, value in s.losses.items():
-            if part in NOT_PARTS:
-                continue
-            watch = self.parts.setdefault(part, FlatStretch(self.steps, self.tolerance))
-            if (stall := watch.add(s.step, value)) is not None and s.is_main:
-                logger.warning(stall_message(part, *stall, s.step))
+        for part, since, value in self.stalls.add(s.step, s.losses):
+            if s.is_main:
+                logger.warning(stall_message(part, since, value, s.step))
 
 
 def stalled_in_log(path: str | Path, steps: int = STALL_STEPS) -> dict[str, dict[str, float]]:
@@ -84,7 +101,7 @@ def stalled_in_log(path: str | Path, steps: int = STALL_STEPS) -> dict[str, dict
         lines = Path(path).read_text().splitlines()
     except OSError:
         return {}
-    parts: dict[str, FlatStretch] = {}
+    stalls = LossStalls(steps, not_parts=NOT_PARTS_IN_LOG)
     found: dict[str, dict[str, float]] = {}
     for line in lines:
         try:
@@ -93,10 +110,6 @@ def stalled_in_log(path: str | Path, steps: int = STALL_STEPS) -> dict[str, dict
             continue  # a line cut short by a crash
         if not isinstance(record, dict) or "loss" not in record or "step" not in record:
             continue  # an evaluation's record
-        for part, value in record.items():
-            if part in NOT_PARTS_IN_LOG or not isinstance(value, (int, float)):
-                continue
-            watch = parts.setdefault(part, FlatStretch(steps))
-            if (stall := watch.add(int(record["step"]), float(value))) is not None:
-                found[part] = {"since": stall[0], "value": stall[1]}
+        for part, since, value in stalls.add(int(record["step"]), record):
+            found[part] = {"since": since, "value": value}
     return found
