@@ -28,11 +28,11 @@ from omegaconf import DictConfig
 from torch import nn
 
 from mrae.engine import distributed, run_folder
-from mrae.engine.eta import ExpectedTime
 from mrae.engine.hooks import (
     PARTIAL,
     Checkpointer,
     EvalHook,
+    ExpectedTime,
     HookBase,
     MetricsWriter,
     StepTimer,
