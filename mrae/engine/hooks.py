@@ -45,8 +45,9 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from mrae.engine import distributed
-from mrae.engine.checkpoint import link_or_copy, prune_step_checkpoints, save_checkpoint
+from mrae.engine.checkpoint import save_checkpoint
 from mrae.engine.eta import MEASURED, SKIP, WarmupTimer, expected_line
+from mrae.engine.run_folder import link_or_copy, prune_step_checkpoints
 
 if TYPE_CHECKING:
     from mrae.engine.metrics_log import MetricsLog
