@@ -106,7 +106,7 @@ def write_results(path: Path, rows: dict[str, dict], title: str | None = None) -
 
 def main(argv: Sequence[str] | None = None) -> None:
     from mrae.data.coco import CocoDetection
-    from mrae.engine.checkpoint import load_model
+    from mrae.engine.trained import load_trained
     from mrae.evaluation.coco_metrics import markdown_row, table_header
     from mrae.evaluation.evaluator import evaluate_model
     from mrae.evaluation.slicing import describe
@@ -127,7 +127,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         return
     data = Path(args.data)
     dataset = CocoDetection(data / "images" / "val", data / "annotations" / "instances_val.json", train=False)
-    model, _, _ = load_model(args.checkpoint, device="cpu")
+    model = load_trained(args.checkpoint, device="cpu").model
     command = shlex.join(["python", "benchmarks/slicing.py", *(sys.argv[1:] if argv is None else argv)])
     load = os.getloadavg()[0]
     machine = f"{platform.machine()}, {os.cpu_count()} cores, load {load:.2f} at start"

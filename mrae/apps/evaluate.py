@@ -20,8 +20,8 @@ from typing import Any, NamedTuple
 from mrae.data.coco import CocoDetection
 from mrae.data.sizes import ORIGINAL_PIXELS
 from mrae.device import resolve_device
-from mrae.engine.checkpoint import load_model
 from mrae.engine.config import load_config, resolve_data
+from mrae.engine.trained import load_trained
 from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import evaluate_model
 from mrae.evaluation.slicing import SliceOptions, as_record
@@ -72,7 +72,7 @@ def evaluate_checkpoint(
             check_regular(checkpoint, CHECKPOINT_LIMIT, what="checkpoint", error=ConfigError)
         raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
     run_dir = checkpoint.parent.parent if checkpoint.parent.name == "checkpoints" else checkpoint.parent
-    model, saved_cfg, class_names = load_model(checkpoint)
+    model, saved_cfg, class_names, _ = load_trained(checkpoint)
     if config is not None:
         cfg = load_config(config, list(overrides))
     elif (run_dir / "config.yaml").is_file():

@@ -26,8 +26,8 @@ def export_checkpoint(
     Raises:
         ConfigError: ``out`` exists without ``overwrite``, is not a .onnx path, or onnx is missing.
     """
-    from mrae.engine.checkpoint import load_checkpoint, load_model
     from mrae.engine.config import to_dict
+    from mrae.engine.trained import load_trained
     from mrae.files import atomic_path
 
     out = Path(out)
@@ -41,12 +41,11 @@ def export_checkpoint(
         raise ConfigError("mrae export needs onnx: pip install 'mrae[export]'") from None
     from mrae.modeling.onnx_export import CLASSES_KEY, CONFIG_KEY, LABEL_TO_CAT_KEY, export_onnx
 
-    model, cfg, class_names = load_model(checkpoint)
-    label_to_cat = load_checkpoint(checkpoint).get("label_to_cat") or {}
+    model, cfg, class_names, label_to_cat = load_trained(checkpoint)
     m = cfg.model
     size = example_size or (tuple(m.fixed_size) if m.fixed_size else (m.min_size, m.max_size))
     metadata = {CONFIG_KEY: json.dumps(to_dict(cfg)), CLASSES_KEY: json.dumps(class_names),
-                LABEL_TO_CAT_KEY: json.dumps({str(k): v for k, v in dict(label_to_cat).items()})}
+                LABEL_TO_CAT_KEY: json.dumps({str(k): v for k, v in (label_to_cat or {}).items()})}
     with atomic_path(out) as tmp:
         export_onnx(model, tmp, example_size=size, metadata=metadata)
     return out

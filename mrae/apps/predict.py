@@ -123,7 +123,7 @@ def predict_images(
     Returns:
         The results written to ``detections.json`` and the images skipped.
     """
-    from mrae.engine.checkpoint import load_model
+    from mrae.engine.trained import load_trained
     from mrae.modeling.detector import attention_weights
 
     if not 0.0 <= score_thresh <= 1.0:
@@ -139,9 +139,10 @@ def predict_images(
     earlier = check_out_folder(out, overwrite, images + [checkpoint], _output_names(pictures, attention))
     device = resolve_device(device)
 
-    model, cfg, class_names = load_model(checkpoint, device=str(device))
+    model, cfg, class_names, stored = load_trained(checkpoint, device=str(device))
     model.eval()
-    label_to_cat = _label_to_cat(checkpoint, len(class_names))
+    # a checkpoint without a label map: the labels are the category ids
+    label_to_cat = stored or {k: k for k in range(1, len(class_names) + 1)}
     cat_names = {label_to_cat[k]: name for k, name in enumerate(class_names, start=1)}
     claim = claim_folder(out, "predict", inputs=images + [checkpoint], overwrite=overwrite,
                          exclusive=True)
@@ -264,22 +265,6 @@ def _picture_paths(images: list[Path], out: Path) -> list[Path]:
             raise ConfigError(f"--out {out}: drawing would overwrite the input {image}; choose another folder")
         paths.append(path)
     return paths
-
-
-def _label_to_cat(checkpoint: Path, num_classes: int) -> dict[int, int]:
-    """The checkpoint's contiguous label -> COCO category id (labels as ids when it has none)."""
-    from mrae.engine.checkpoint import label_to_cat
-
-    try:
-        mapping = label_to_cat(checkpoint)
-    except (AttributeError, TypeError, ValueError, OverflowError):
-        mapping = {0: 0}  # not a map of labels to ids: refused below
-    if not mapping:
-        return {k: k for k in range(1, num_classes + 1)}
-    if set(mapping) != set(range(1, num_classes + 1)):
-        raise ConfigError(f"{checkpoint}: its label_to_cat is not a map of the labels 1..{num_classes} "
-                          "to COCO category ids; use a checkpoint written by mrae train")
-    return mapping
 
 
 def _valid_region(model: nn.Module, image: Tensor, maps: Tensor) -> Tensor:

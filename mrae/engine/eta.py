@@ -7,18 +7,16 @@ and say it in one line, beside what this machine does right now: the GFLOP/s of 
 at the run's threads (:func:`matmul_gflops`) and the load average. The docs give the recipes'
 work in GFLOP at that measured speed (``seconds x GFLOP/s``), so that a user's own
 ``GFLOP/s`` gives their time before they run anything.
+
+This module is the timing maths alone; `mrae train` says the line through its hook
+:class:`mrae.engine.hooks.ExpectedTime`, `mrae pretrain` (:mod:`mrae.engine.pretrain`) directly.
 """
 
 from __future__ import annotations
 
-import logging
 import os
 import time
 from collections.abc import Callable
-
-from mrae.engine.hooks import HookBase
-
-logger = logging.getLogger(__name__)
 
 #: Steps left out at the start of the warm-up (allocation, caches), then the steps timed.
 SKIP = 1
@@ -131,33 +129,3 @@ class WarmupTimer:
     def measured_steps(self) -> tuple[int, int]:
         """The first and last step measured, counted over the whole run (1-based)."""
         return self.start_step + SKIP + 1, self.start_step + SKIP + MEASURED
-
-
-class ExpectedTime(HookBase):
-    """After the warm-up steps, logs the expected training time of the steps left (evaluations
-    not counted: their number is said, from ``eval_every`` and ``has_val``: one after the last
-    step when there is a val set). Silent when the run is too short for a warm-up."""
-
-    def __init__(self, eval_every: int = 0, has_val: bool = False) -> None:
-        self.eval_every = int(eval_every)
-        self.has_val = has_val
-
-    def before_train(self) -> None:
-        s = self.state
-        self.timer = WarmupTimer(s.step)
-        self.active = s.is_main and s.max_steps - s.step > SKIP + MEASURED
-
-    def before_step(self) -> None:
-        if self.active:
-            self.timer.begin()
-
-    def after_step(self) -> None:
-        if not self.active or not self.timer.end():
-            return
-        s, every = self.state, self.eval_every
-        left = s.max_steps - s.step
-        evals = (left // every if every > 0 else 0) + (1 if self.has_val else 0)
-        extra = f"plus {evals} evaluation{'s' * (evals != 1)}" if evals else ""
-        first, last = self.timer.measured_steps
-        logger.info(expected_line("mrae train", self.timer.step_seconds, left, first, last,
-                                  extra))  # fmt: skip

@@ -1,4 +1,5 @@
-"""Hooks: what a training run does around its steps (timing, logs, evaluation, checkpoints).
+"""Hooks: what a training run does around its steps (timing, the expected time, logs, evaluation,
+checkpoints).
 
 :meth:`mrae.engine.trainer.Trainer.train` calls, on every hook in its list order::
 
@@ -44,7 +45,9 @@ from typing import TYPE_CHECKING, Any
 from tqdm import tqdm
 
 from mrae.engine import distributed
-from mrae.engine.checkpoint import link_or_copy, prune_step_checkpoints, save_checkpoint
+from mrae.engine.checkpoint import save_checkpoint
+from mrae.engine.eta import MEASURED, SKIP, WarmupTimer, expected_line
+from mrae.engine.run_folder import link_or_copy, prune_step_checkpoints
 
 if TYPE_CHECKING:
     from mrae.engine.metrics_log import MetricsLog
@@ -138,6 +141,36 @@ class StepTimer(HookBase):
         stats = self.state.stats
         stats.seconds += elapsed
         stats.train_seconds += elapsed
+
+
+class ExpectedTime(HookBase):
+    """After the warm-up steps, logs the expected training time of the steps left (the timing
+    maths of :mod:`mrae.engine.eta`; evaluations not counted: their number is said, from
+    ``eval_every`` and ``has_val``: one after the last step when there is a val set). Silent when
+    the run is too short for a warm-up."""
+
+    def __init__(self, eval_every: int = 0, has_val: bool = False) -> None:
+        self.eval_every = int(eval_every)
+        self.has_val = has_val
+
+    def before_train(self) -> None:
+        s = self.state
+        self.timer = WarmupTimer(s.step)
+        self.active = s.is_main and s.max_steps - s.step > SKIP + MEASURED
+
+    def before_step(self) -> None:
+        if self.active:
+            self.timer.begin()
+
+    def after_step(self) -> None:
+        if not self.active or not self.timer.end():
+            return
+        s, every = self.state, self.eval_every
+        left = s.max_steps - s.step
+        evals = (left // every if every > 0 else 0) + (1 if self.has_val else 0)
+        extra = f"plus {evals} evaluation{'s' * (evals != 1)}" if evals else ""
+        first, last = self.timer.measured_steps
+        logger.info(expected_line("mrae train", self.timer.step_seconds, left, first, last, extra))
 
 
 class MetricsWriter(HookBase):

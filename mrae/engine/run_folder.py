@@ -3,30 +3,33 @@
 
 What may start in a folder (:func:`check_start`), the checkpoint a resume starts from
 (:func:`resume_state`: ``last.pth``, or the newest intact ``step_*.pth`` when it is damaged), the
-saved config (:func:`write_config`) and the removal of a folder whose setup failed
-(:func:`remove_unused`).
+saved config (:func:`write_config`), the removal of a folder whose setup failed
+(:func:`remove_unused`), and the checkpoint files a run keeps: ``last.pth`` linked atomically to
+``step_*.pth`` and ``best.pth`` (:func:`link_or_copy`), the newest ``train.keep_last`` step files
+(:func:`step_checkpoints`, :func:`prune_step_checkpoints`). A checkpoint file itself is
+:mod:`mrae.engine.checkpoint`'s.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
+import os
+import re
+from os import PathLike
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
 
-from mrae.engine.checkpoint import (
-    CheckpointDamaged,
-    link_or_copy,
-    load_checkpoint,
-    step_checkpoints,
-)
+from mrae.engine.checkpoint import CheckpointDamaged, load_checkpoint
 from mrae.engine.runlock import LOCK_NAME
 from mrae.errors import ConfigError
-from mrae.files import write_text_atomic
+from mrae.files import temp_path, write_text_atomic
 
 logger = logging.getLogger(__name__)
+
+_STEP_FILE = re.compile(r"step_(\d+)\.pth")
 
 
 def last_checkpoint(run_dir: Path) -> Path:
@@ -99,3 +102,42 @@ def remove_unused(run_dir: Path) -> None:
             folder.rmdir()  # only empty folders go
     with contextlib.suppress(OSError):
         run_dir.rmdir()
+
+
+def link_or_copy(source: str | PathLike[str], target: str | PathLike[str]) -> None:
+    """Make ``target`` hold ``source``'s bytes, atomically (a hard link where possible).
+
+    A hard link costs no disk or time; later atomic replacements of ``source`` (a new inode) leave
+    ``target`` unchanged.
+    """
+    source, target = Path(source), Path(target)
+    tmp = temp_path(target)
+    tmp.unlink(missing_ok=True)
+    try:
+        try:
+            os.link(source, tmp)
+        except OSError:
+            import shutil
+
+            shutil.copyfile(source, tmp)
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def step_checkpoints(folder: str | PathLike[str]) -> list[Path]:
+    """The ``step_<7-digit step>.pth`` files of a checkpoints folder, oldest step first."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_FILE.fullmatch(p.name))]
+    return [p for _, p in sorted(found)]
+
+
+def prune_step_checkpoints(folder: str | PathLike[str], keep_last: int) -> list[Path]:
+    """Delete all but the newest ``keep_last`` step checkpoints; return the deleted paths."""
+    files = step_checkpoints(folder)
+    doomed = files[: max(len(files) - keep_last, 0)]
+    for path in doomed:
+        path.unlink(missing_ok=True)
+    return doomed

@@ -28,24 +28,22 @@ from omegaconf import DictConfig
 from torch import nn
 
 from mrae.engine import distributed, run_folder
-from mrae.engine.eta import ExpectedTime
+from mrae.engine.checkpoint import load_checkpoint
 from mrae.engine.hooks import (
     PARTIAL,
     Checkpointer,
     EvalHook,
+    ExpectedTime,
     HookBase,
     MetricsWriter,
+    StepStats,
     StepTimer,
     TrainState,
 )
+from mrae.engine.model import load_weights_strict
 from mrae.engine.optim import build_optimizer
+from mrae.engine.rng import rng_state, seed_everything, set_rng_state
 from mrae.engine.stall import StallWatch
-from mrae.engine.train_state import (
-    checkpoint_state,
-    load_init_weights,
-    restore_state,
-    seed_everything,
-)
 from mrae.errors import ConfigError, TrainingDiverged
 from mrae.files import remove_stale_temp_files
 
@@ -83,14 +81,20 @@ class Trainer:
         run_folder.check_start(run_dir, resume, init_from)
 
         # Rank 0 generates the synthetic data (if needed) while the others wait, then reuse it.
-        # The same for the proxy-pretrained trunk (model.pretrained: synthetic).
+        # The same for the proxy-pretrained trunk (model.pretrained: synthetic), resolved once
+        # per process; a run that starts from a checkpoint reads no pretrained weights.
+        fresh = not resume and init_from is None
+        #: the trunk's starting weights as build_model reads them (None: they come from a checkpoint)
+        self.pretrained: str | None = None
         if process.is_main:
             paths = resolve_data(cfg, progress=True)
-            if not resume and init_from is None:
-                resolve_pretrained(cfg, progress=True)
+            if fresh:
+                self.pretrained = resolve_pretrained(cfg, progress=True)
         distributed.barrier()
         if not process.is_main:
             paths = resolve_data(cfg, progress=False)
+            if fresh:
+                self.pretrained = resolve_pretrained(cfg, progress=False)
         if process.is_main:  # under the run lock: no other writer; remove killed writes' files
             for folder in (run_dir, self.checkpoints):
                 remove_stale_temp_files(folder, include_own=True)
@@ -123,16 +127,16 @@ class Trainer:
                 "own config) or evaluate the checkpoint with mrae eval"
             )
         seed_everything(t.seed)  # the same initial weights in every process
-        self.model = self.build_model(weights_later=resume or init_from is not None)
+        self.model = self.build_model(weights_later=not fresh)
         if init_from is not None:
-            load_init_weights(self.model, Path(init_from), self.train_set.class_names)
+            self.load_init_weights(Path(init_from))
         self.model.to(process.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
         self.optimizer = self.build_optimizer(self.model)
         self.scheduler = self.build_scheduler(self.optimizer)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
         if saved is not None:
-            restore_state(self, saved)
+            self.load_state_dict(saved)
         else:
             seed_everything(t.seed + process.rank)
 
@@ -152,11 +156,13 @@ class Trainer:
 
         Args:
             weights_later: the weights come from a checkpoint afterwards (resume, ``--init-from``):
-                build the structure of ``model.pretrained`` without reading its weights.
+                build the structure of ``model.pretrained`` without reading its weights. False:
+                the trunk starts from ``self.pretrained`` (``model.pretrained`` resolved once,
+                :func:`mrae.engine.pretrain.resolve_pretrained`).
         """
         from mrae.engine.model import build_model
 
-        return build_model(self.cfg, weights_later=weights_later)
+        return build_model(self.cfg, pretrained=None if weights_later else self.pretrained)
 
     def build_optimizer(self, model: nn.Module) -> torch.optim.Optimizer:
         """``train.optimizer`` over the model's trainable parameters (:mod:`mrae.engine.optim`)."""
@@ -355,12 +361,84 @@ class Trainer:
         self.model.train()
         return metrics
 
+    # --------------------------------------------------------------- the checkpoint's contents
+
     def state_dict(self) -> dict[str, Any]:
-        """The checkpoint of this moment (a collective: every process calls it); the weights are
-        checked first, so a checkpoint never holds weights that are not finite
-        (:func:`mrae.engine.train_state.checkpoint_state`)."""
+        """The checkpoint of this moment (:mod:`mrae.engine.checkpoint` lists its entries):
+        weights, optimizer, scheduler and AMP scaler states, the step, every process's RNG state
+        (a collective: every process calls it), the config, the classes, and the hooks' state
+        (best metric, last evaluation, log window, clocks). The weights are checked first, so a
+        checkpoint never holds weights that are not finite."""
+        from mrae.engine.config import to_dict
+
         self.check_finite_weights()  # never written as a good state; every process stops alike
-        return checkpoint_state(self)
+        rng = distributed.gather_objects(rng_state())
+        state, s = self.state, self.state.stats
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict() if self.use_amp else None,
+            "step": self.step,
+            "rng": rng,
+            "config": to_dict(self.cfg),
+            "class_names": list(self.train_set.class_names),
+            "label_to_cat": dict(self.train_set.label_to_cat),
+            "best_metric": state.best,
+            "metrics": dict(state.metrics),
+            "metrics_step": state.metrics_step,
+            "log_window": {"sums": dict(s.sums), "count": s.count, "seconds": s.seconds},
+            "train_seconds": s.train_seconds,
+            "eval_seconds": s.eval_seconds,
+        }
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Go on from the checkpoint ``state`` (:meth:`state_dict`, on ``--resume``): weights,
+        optimizer, scheduler, scaler, step, the hooks' state and this process's RNG (reseeded,
+        with a warning, when the checkpoint was written by another number of processes)."""
+        from mrae.engine.optim import check_same_optimizer
+
+        good = self.state.good
+        load_weights_strict(self.model, state["model"], f"--resume {good}", "this config's model",
+                            "resume with the run's own config")
+        check_same_optimizer(state.get("config") or {}, self.cfg.train, f"--resume {good}")
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.state.best = state.get("best_metric")
+        self.state.metrics = dict(state.get("metrics") or {})
+        self.state.metrics_step = state.get("metrics_step")
+        window = state.get("log_window") or {}
+        self.state.stats = StepStats(sums=dict(window.get("sums", {})), count=int(window.get("count", 0)),
+                                     seconds=float(window.get("seconds", 0.0)),
+                                     train_seconds=float(state.get("train_seconds", 0.0)),
+                                     eval_seconds=float(state.get("eval_seconds", 0.0)))
+        states = state.get("rng") or []
+        process = self.process
+        if len(states) == process.world_size:
+            set_rng_state(states[process.rank])
+        else:  # a different number of processes: the run goes on, not bit-identically
+            if process.is_main:
+                logger.warning(
+                    f"resume: the checkpoint has {len(states)} process RNG state(s), this run "
+                    f"{process.world_size}; the losses will not repeat the original run exactly"
+                )
+            seed_everything(self.cfg.train.seed + process.rank + self.step)
+
+    def load_init_weights(self, path: Path) -> None:
+        """The model takes the weights of another run's checkpoint (``--init-from``): same classes
+        and same architecture, else a one-line :class:`ConfigError`."""
+        state = load_checkpoint(path)
+        names, class_names = state.get("class_names"), list(self.train_set.class_names)
+        if names is not None and list(names) != class_names:
+            raise ConfigError(
+                f"--init-from {path}: its classes {list(names)} are not the training data's "
+                f"{class_names}; start from a run trained on the same classes"
+            )
+        load_weights_strict(self.model, state["model"], f"--init-from {path}", "this config's model",
+                            "the backbone, head and out_channels must match")
 
     def _call(self, method: str) -> None:
         for hook in self.hooks:

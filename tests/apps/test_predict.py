@@ -148,12 +148,12 @@ def test_an_unreadable_image_is_skipped_and_the_others_are_written(checkpoints, 
 
 
 def test_inputs_and_output_folder_are_checked_before_the_model_loads(checkpoints, images, tmp_path, monkeypatch, capsys):
-    import mrae.engine.checkpoint
+    import mrae.engine.trained
 
     def no_loading(*args, **kwargs):
         raise AssertionError("the model was loaded before the inputs were checked")
 
-    monkeypatch.setattr(mrae.engine.checkpoint, "load_model", no_loading)
+    monkeypatch.setattr(mrae.engine.trained, "load_trained", no_loading)
     assert predict(checkpoints["single"], images, tmp_path / "missing.png", out=tmp_path / "out") == 2
     taken = tmp_path / "taken"
     taken.mkdir()

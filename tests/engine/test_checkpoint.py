@@ -1,30 +1,20 @@
-"""Checkpoints: atomic writes, pruning, loading a model back, RNG states, checksums, stale
+"""The checkpoint file: atomic writes, checksums, refusals of damaged or foreign files, stale
 temporary files."""
 
 from __future__ import annotations
 
 import os
-import random
 
-import numpy as np
 import pytest
 import torch
 
 from mrae.engine.checkpoint import (
     CheckpointDamaged,
-    link_or_copy,
     load_checkpoint,
-    load_model,
-    prune_step_checkpoints,
-    rng_state,
     save_checkpoint,
-    set_rng_state,
     state_checksum,
-    step_checkpoints,
 )
-from mrae.engine.config import load_config, to_dict
 from mrae.errors import ConfigError, MraeError
-from mrae.modeling.detector import build_detector
 
 
 def test_save_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypatch):
@@ -44,26 +34,6 @@ def test_save_is_atomic_and_a_failed_write_keeps_the_old_file(tmp_path, monkeypa
     assert [p.name for p in path.parent.iterdir()] == ["last.pth"]  # no temporary file left
 
 
-def test_link_or_copy_survives_replacing_the_source(tmp_path):
-    save_checkpoint(tmp_path / "last.pth", {"step": 1})
-    link_or_copy(tmp_path / "last.pth", tmp_path / "step_0000001.pth")
-    save_checkpoint(tmp_path / "last.pth", {"step": 2})
-    assert torch.load(tmp_path / "step_0000001.pth")["step"] == 1
-
-
-def test_prune_keeps_the_newest_steps(tmp_path):
-    for step in (100, 20, 3000, 400):
-        (tmp_path / f"step_{step:07d}.pth").write_bytes(b"x")
-    (tmp_path / "best.pth").write_bytes(b"x")
-    assert [p.name for p in step_checkpoints(tmp_path)] == [
-        "step_0000020.pth", "step_0000100.pth", "step_0000400.pth", "step_0003000.pth"
-    ]
-    prune_step_checkpoints(tmp_path, keep_last=2)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pth", "step_0000400.pth", "step_0003000.pth"]
-    prune_step_checkpoints(tmp_path, keep_last=0)
-    assert [p.name for p in tmp_path.iterdir()] == ["best.pth"]
-
-
 def test_unreadable_checkpoints_are_one_line_errors(tmp_path):
     with pytest.raises(ConfigError, match="not found"):
         load_checkpoint(tmp_path / "missing.pth")
@@ -74,40 +44,6 @@ def test_unreadable_checkpoints_are_one_line_errors(tmp_path):
     torch.save({"weights": 1}, tmp_path / "foreign.pth")
     with pytest.raises(ConfigError, match="not an mrae checkpoint"):
         load_checkpoint(tmp_path / "foreign.pth")
-
-
-def test_load_model_rebuilds_the_trained_detector(tmp_path):
-    config = tmp_path / "c.yaml"
-    config.write_text("model:\n  extractor: single\n  level: 2\n  num_classes: 3\n  min_size: 96\n  max_size: 128\n")
-    cfg = load_config(config)
-    torch.manual_seed(0)
-    model = build_detector(**to_dict(cfg.model))
-    save_checkpoint(tmp_path / "last.pth", {
-        "model": model.state_dict(), "config": to_dict(cfg), "class_names": ["a", "b"],
-        "label_to_cat": {1: 5, 2: 9},
-    })
-    loaded, loaded_cfg, names = load_model(tmp_path / "last.pth")
-    assert names == ["a", "b"] and not loaded.training
-    assert loaded_cfg.model.level == 2
-    for key, value in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value)
-
-    cfg.model.level = 3  # the weights no longer fit the config's model
-    save_checkpoint(tmp_path / "bad.pth", {"model": model.state_dict(), "config": to_dict(cfg)})
-    with pytest.raises(ConfigError, match="do not fit"):
-        load_model(tmp_path / "bad.pth")
-
-
-def test_rng_states_round_trip():
-    torch.manual_seed(1)
-    np.random.seed(1)
-    random.seed(1)
-    state = rng_state()
-    first = (torch.rand(3), np.random.rand(3), random.random())
-    set_rng_state(state)
-    again = (torch.rand(3), np.random.rand(3), random.random())
-    assert torch.equal(first[0], again[0])
-    assert np.array_equal(first[1], again[1]) and first[2] == again[2]
 
 
 class _Payload:

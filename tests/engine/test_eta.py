@@ -3,16 +3,11 @@ left, beside this machine's measured GFLOP/s and load."""
 
 from __future__ import annotations
 
-import logging
-from types import SimpleNamespace
-
 import pytest
 import torch
 
 from mrae.engine import eta
-from mrae.engine.eta import ExpectedTime, WarmupTimer, duration, expected_line, matmul_gflops
-from mrae.engine.hooks import TrainState
-from mrae.engine.trainer import Trainer
+from mrae.engine.eta import WarmupTimer, duration, expected_line, matmul_gflops
 
 
 def test_the_warmup_times_the_steps_after_the_first_and_says_so_once() -> None:
@@ -53,40 +48,6 @@ def test_matmul_gflops_at_a_thread_count_restores_the_callers_threads(monkeypatc
     before = torch.get_num_threads()
     assert eta.matmul_gflops_at(1) == 10.0 and seen == [1]
     assert torch.get_num_threads() == before
-
-
-def _state(steps: int) -> TrainState:
-    return TrainState(max_steps=steps, is_main=True)
-
-
-def _run(hook: ExpectedTime, state: TrainState) -> None:
-    hook.state = state
-    hook.before_train()
-    while state.step < state.max_steps:
-        hook.before_step()
-        state.step += 1
-        hook.after_step()
-
-
-def test_the_hook_logs_the_steps_left_and_the_evaluations(caplog, monkeypatch) -> None:
-    monkeypatch.setattr(eta, "matmul_gflops", lambda: 50.0)
-    caplog.set_level(logging.INFO, logger="mrae")
-    _run(ExpectedTime(eval_every=10, has_val=True), _state(steps=25))
-    lines = [r.getMessage() for r in caplog.records if "expected about" in r.getMessage()]
-    done = eta.SKIP + eta.MEASURED
-    assert len(lines) == 1 and f"for the {25 - done} steps left" in lines[0]
-    assert "plus 3 evaluations" in lines[0]  # at 10 and 20, and after the last step
-    caplog.clear()
-    _run(ExpectedTime(eval_every=0, has_val=True), _state(steps=done))  # too short: nothing to say
-    assert not [r for r in caplog.records if "expected about" in r.getMessage()]
-
-
-def test_the_trainer_times_the_warmup_right_after_the_step_timer() -> None:
-    fake = SimpleNamespace(cfg=SimpleNamespace(name="fake", train=SimpleNamespace(
-        log_every=10, eval_every=0, checkpoint_every=0, keep_last=1, batch_size=2, best_metric="AP")),
-        has_val=False, process=SimpleNamespace(world_size=1), last="last.pth", state_dict=dict)
-    names = [type(h).__name__ for h in Trainer.build_hooks(fake)]  # type: ignore[arg-type]
-    assert names[:2] == ["StepTimer", "ExpectedTime"]
 
 
 @pytest.mark.usefixtures("one_thread")

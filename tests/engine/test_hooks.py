@@ -1,23 +1,27 @@
 """The trainer's seams: hooks run in their order around the steps and see the run through one
 narrow object (TrainState), the evaluation reaches EvalHook as a function, the hooks module does
-not import the trainer, and a subclass's builders are used."""
+not import the trainer, a subclass's builders are used, and the expected time is said after the
+warm-up."""
 
 from __future__ import annotations
 
 import ast
+import logging
 import math
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import torch
 
 from mrae.data.synth import generate
+from mrae.engine import eta
 from mrae.engine import hooks as hooks_module
 from mrae.engine.checkpoint import load_checkpoint
 from mrae.engine.config import load_config
-from mrae.engine.hooks import Checkpointer, EvalHook, HookBase, TrainState
+from mrae.engine.hooks import Checkpointer, EvalHook, ExpectedTime, HookBase, TrainState
 from mrae.engine.metrics_log import read_metrics
 from mrae.engine.train import train
 from mrae.engine.trainer import Trainer
@@ -158,18 +162,15 @@ def test_eval_hook_and_checkpointer_need_no_trainer(tmp_path):
 
 
 def test_the_hooks_do_not_import_the_trainer():
-    """No import circle: importing the hooks (and the ExpectedTime hook) loads no trainer, and
-    neither module names it in an import, not even for type checking."""
-    code = ("import sys, mrae.engine.hooks, mrae.engine.eta; "
-            "sys.exit('mrae.engine.trainer' in sys.modules)")
+    """No import circle: importing the hooks loads no trainer, and the module does not name it in
+    an import, not even for type checking."""
+    code = "import sys, mrae.engine.hooks; sys.exit('mrae.engine.trainer' in sys.modules)"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr or "importing mrae.engine.hooks imported mrae.engine.trainer"
-    for module in (hooks_module, sys.modules["mrae.engine.eta"]):
-        tree = ast.parse(Path(module.__file__).read_text(encoding="utf-8"))
-        imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
-        imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
-        assert not any(name.startswith("mrae.engine.trainer") or name == "mrae.engine.train"
-                       for name in imported), module.__name__
+    tree = ast.parse(Path(hooks_module.__file__).read_text(encoding="utf-8"))
+    imported = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    imported |= {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    assert not any(name.startswith("mrae.engine.trainer") or name == "mrae.engine.train" for name in imported)
 
 
 def test_a_subclass_optimizer_is_used(config, tmp_path):
@@ -207,3 +208,37 @@ def test_curve_points_on_fewer_images_never_pick_best(tmp_path, tiny_sections):
 def test_curve_max_images_must_be_a_count(config):
     with pytest.raises(ConfigError, match="eval.curve_max_images"):
         load_config(config, ["eval.curve_max_images=0"])
+
+
+def _state(steps: int) -> TrainState:
+    return TrainState(max_steps=steps, is_main=True)
+
+
+def _run(hook: ExpectedTime, state: TrainState) -> None:
+    hook.state = state
+    hook.before_train()
+    while state.step < state.max_steps:
+        hook.before_step()
+        state.step += 1
+        hook.after_step()
+
+
+def test_the_hook_logs_the_steps_left_and_the_evaluations(caplog, monkeypatch) -> None:
+    monkeypatch.setattr(eta, "matmul_gflops", lambda: 50.0)
+    caplog.set_level(logging.INFO, logger="mrae")
+    _run(ExpectedTime(eval_every=10, has_val=True), _state(steps=25))
+    lines = [r.getMessage() for r in caplog.records if "expected about" in r.getMessage()]
+    done = eta.SKIP + eta.MEASURED
+    assert len(lines) == 1 and f"for the {25 - done} steps left" in lines[0]
+    assert "plus 3 evaluations" in lines[0]  # at 10 and 20, and after the last step
+    caplog.clear()
+    _run(ExpectedTime(eval_every=0, has_val=True), _state(steps=done))  # too short: nothing to say
+    assert not [r for r in caplog.records if "expected about" in r.getMessage()]
+
+
+def test_the_trainer_times_the_warmup_right_after_the_step_timer() -> None:
+    fake = SimpleNamespace(cfg=SimpleNamespace(name="fake", train=SimpleNamespace(
+        log_every=10, eval_every=0, checkpoint_every=0, keep_last=1, batch_size=2, best_metric="AP")),
+        has_val=False, process=SimpleNamespace(world_size=1), last="last.pth", state_dict=dict)
+    names = [type(h).__name__ for h in Trainer.build_hooks(fake)]  # type: ignore[arg-type]
+    assert names[:2] == ["StepTimer", "ExpectedTime"]

@@ -375,3 +375,19 @@ def test_a_pretrained_run_resumes_and_continues_with_its_own_structure(tiny_conf
             torch.testing.assert_close(after[key], value, rtol=0, atol=0)
     changed = [k for k in start if ".body.layer2." in k and not torch.equal(after[k], start[k])]
     assert changed  # layer2 trains
+
+
+def test_a_fresh_run_resolves_its_pretrained_trunk_once_and_a_resumed_run_not_at_all(
+        tiny_config, tmp_path, monkeypatch):
+    import mrae.engine.pretrain
+
+    calls = []
+    real = mrae.engine.pretrain.resolve_pretrained
+    monkeypatch.setattr(mrae.engine.pretrain, "resolve_pretrained",
+                        lambda cfg, progress=True: calls.append(progress) or real(cfg, progress))
+    run = tmp_path / "run"
+    short = [*NO_VAL, "train.steps=1", "train.warmup_steps=0", "train.checkpoint_every=1"]
+    train(load_config(tiny_config, short), run)
+    assert calls == [True]  # on rank 0, with its progress bar, before the model is built
+    train(load_config(tiny_config, [*short, "train.steps=2"]), run, resume=True)
+    assert calls == [True]  # the weights are the checkpoint's

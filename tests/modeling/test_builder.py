@@ -1,6 +1,6 @@
 """The builder opened up (issue 18): build_backbone alone (its docstring example runs), an
-extractor given as a module or a function, settings that do not apply refused in one line, and
-one build_model(cfg) behind the trainer and every loader."""
+extractor given as a module or a function, and settings that do not apply refused in one line
+(one build_model(cfg) behind the trainer and every loader: tests/engine/test_trained.py)."""
 
 from __future__ import annotations
 
@@ -106,25 +106,6 @@ def test_the_config_refuses_them_too(tmp_path: Path):
     with pytest.raises(ConfigError, match=r"model\.detector='ssd' is not valid; choose one of faster_rcnn, retinanet, fcos"):
         load_config(path, ["model.detector=ssd"])
     assert load_config(path, ["model.detector=retinanet"]).model.detector == "retinanet"
-
-
-def test_the_trainer_and_the_loaders_build_through_build_model(tmp_path: Path, monkeypatch):
-    import mrae.engine.model
-    from mrae.engine.checkpoint import build_model_from_config
-
-    path = tmp_path / "c.yaml"
-    path.write_text("model:\n  backbone: resnet18\n  out_channels: 16\n  num_classes: 3\n")
-    cfg = load_config(path)
-    calls = []
-    real = mrae.engine.model.build_model
-    monkeypatch.setattr(mrae.engine.model, "build_model", lambda *a, **k: calls.append(k) or real(*a, **k))
-    torch.manual_seed(0)
-    loaded = build_model_from_config(cfg)
-    torch.manual_seed(0)
-    direct = real(cfg)
-    assert calls == [{"weights_later": True, "num_classes": None}]
-    for (name, a), b in zip(loaded.state_dict().items(), direct.state_dict().values(), strict=True):
-        assert torch.equal(a, b), name
 
 
 def test_a_stored_config_with_an_inapplicable_setting_still_loads():

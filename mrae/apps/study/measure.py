@@ -24,8 +24,8 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
     from tqdm import tqdm
 
     from mrae.device import timed
-    from mrae.engine.checkpoint import load_model
     from mrae.engine.eta import machine_now
+    from mrae.engine.trained import load_trained
 
     machine = machine_now()
 
@@ -37,7 +37,7 @@ def measure_speed(study: Study, rows: list[dict], quick: bool = False, images: i
                  if (path := run_dir(study, row, seed) / "checkpoints" / "last.pth").is_file()]
         if not found:
             continue
-        model, _, _ = load_model(found[0])
+        model = load_trained(found[0]).model
         model.eval()
         dataset = val_dataset(row_config(study, row, quick=quick))
         count = min(images, len(dataset))

@@ -62,9 +62,9 @@ def claim_run(study: Study, row: Row, seed: int) -> Path:
 def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     """Train (or resume, or skip) one row for one seed and return its final metrics."""
     from mrae.apps.study.measure import complexity, mean_attention, run_machine, trunk_identity
-    from mrae.engine.checkpoint import load_model
     from mrae.engine.stall import stalled_in_log
     from mrae.engine.train import TrainingDiverged, train
+    from mrae.engine.trained import load_trained
 
     folder = run_dir(study, row, seed)
     done = folder / "final_metrics.json"
@@ -100,7 +100,7 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
                    machine=run_machine(cfg), **run_trunk(study, row, seed))
     if stalled := stalled_in_log(folder / "metrics.jsonl"):
         metrics["stalled"] = stalled  # e.g. a dead box regression: the page says why AP is 0
-    model, _, _ = load_model(folder / "checkpoints" / "last.pth")
+    model = load_trained(folder / "checkpoints" / "last.pth").model
     metrics.update(complexity(model, cfg))
     if row.role in ATTENTION_ROLES:
         metrics["attention"] = mean_attention(model, cfg)
