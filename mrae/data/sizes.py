@@ -45,6 +45,15 @@ TINY_AREA_RANGES: dict[str, tuple[float, float]] = {
     "small": (16.0**2, 32.0**2),
 }
 
+#: AI-TOD's evaluation buckets (Wang et al. 2021, "Tiny Object Detection in Aerial Images"; the
+#: area ranges of its evaluator, jwwangchn/cocoapi-aitod ``aitodpycocotools/cocoeval.py``,
+#: ``Params.setDetParams``): the tiny buckets above and ``medium`` from 32 px up, without an upper
+#: bound (the paper's text says 32-64 px: no AI-TOD object is larger). Not COCO's medium (32-96).
+AITOD_AREA_RANGES: dict[str, tuple[float, float]] = {
+    **TINY_AREA_RANGES,
+    "medium": (32.0**2, AREA_MAX),
+}
+
 #: Wording that says which pixels a size counts, for command outputs.
 ORIGINAL_PIXELS = "original-image pixels"
 RESIZED_PIXELS = "resized (model input) pixels"

@@ -1,11 +1,16 @@
 """The COCO metric of a detector's results and the markdown rows the paper's tables are made of.
 
-- :func:`coco_metrics`: pycocotools' ``COCOeval`` (bbox) over the evaluated images: ``AP, AP50,
-  AP75, APs, APm, AR1, AR10, AR100, ARs, ARm`` (``stats`` 0, 1, 2, 3, 4, 6, 7, 8, 9, 10), as
-  fractions in [0, 1];
-- :func:`tiny_bucket_ap`: ``AP_verytiny, AP_tiny, AP_small``, AP@[.5:.95] of a second ``COCOeval``
-  whose area ranges are the tiny-object buckets of :mod:`mrae.data.sizes` (box side < 8, 8..16,
-  16..32 px);
+- :func:`coco_metrics`: one pycocotools ``COCOeval`` (bbox) over the evaluated images, summarised
+  here (:func:`summarize`) for any maxDets: ``AP, AP50, AP75, APs, APm`` at the largest maxDets,
+  ``AR<k>`` at each maxDets ``k``, ``ARs, ARm`` at the largest, ``AP@<k>`` at each maxDets from
+  100 up, and the AI-TOD buckets ``AP_verytiny, AP_tiny, AP_small, AP_medium`` (box side < 8,
+  8..16, 16..32, >= 32 px; :data:`mrae.data.sizes.AITOD_AREA_RANGES`) at the largest maxDets, all
+  fractions in [0, 1]. With COCO's maxDets (1, 10, 100) the COCO names are exactly COCOeval's
+  ``stats`` 0-4 and 6-10 (a test); with AI-TOD's (1, 100, 1500) the buckets are AI-TOD's
+  evaluator's ``AP_vt, AP_t, AP_s, AP_m``. "The largest maxDets" is COCOeval's own rule
+  (``summarize`` reads AP at ``maxDets[-1]``; its AP50/AP75 read ``maxDets[2]``, the same only
+  with three values, which is why the summary is ours);
+- :func:`tiny_bucket_ap`: AP@[.5:.95] per area range of a given set of ranges;
 - :func:`table_header`, :data:`TABLE_HEADER`, :func:`markdown_row`: the paper's Table 2 as markdown.
 
 A metric without ground truth to measure it (COCOeval's -1, e.g. ``APm`` on a small-only dataset)
@@ -27,15 +32,22 @@ import numpy as np
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
-from mrae.choices import COCO_STATS, TABLE_COLUMNS
-from mrae.data.sizes import ORIGINAL_PIXELS, TINY_AREA_RANGES
+from mrae.choices import TABLE_COLUMNS
+from mrae.data.sizes import AITOD_AREA_RANGES, COCO_AREA_RANGES, ORIGINAL_PIXELS
+from mrae.errors import ConfigError
 from mrae.tables import separator, table_row
+
+#: COCO's maxDets (COCOeval's default): AR1, AR10, AR100, and every AP at 100 detections an image.
+COCO_MAX_DETS: tuple[int, ...] = (1, 10, 100)
+#: AI-TOD's maxDets (its evaluator's ``Params.setDetParams``): AP at 1500 detections an image.
+AITOD_MAX_DETS: tuple[int, ...] = (1, 100, 1500)
 
 _TITLES = {
     "ms_per_image": "ms",
     "AP_verytiny": "AP very tiny (<8 px)",
     "AP_tiny": "AP tiny (8-16 px)",
     "AP_small": "AP small (16-32 px)",
+    "AP_medium": "AP medium (>=32 px)",
 }
 
 #: What the size buckets count, printed under the evaluation's tables.
@@ -43,6 +55,38 @@ SIZE_NOTE = (
     f"Size buckets (APs, APm, ARs, ARm, tiny, small) count {ORIGINAL_PIXELS} (the annotations' "
     "'area'), not the model's resized input."
 )
+
+
+def check_max_dets(values: Sequence[int], cap: int | None = None,
+                   what: str = "--max-dets") -> tuple[int, ...]:
+    """``values`` as the maxDets of an evaluation: not empty, each >= 1, strictly increasing, and
+    the largest at most ``cap`` (the model's detections per image: a larger maxDets would count
+    detections the model never returns). Raises a one-line ConfigError naming ``what``."""
+    values = tuple(values)
+    if not values:
+        raise ConfigError(f"{what}: no value; give detections per image such as 1,10,100")
+    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
+        raise ConfigError(f"{what} {list(values)}: every value must be a whole number >= 1")
+    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
+        raise ConfigError(f"{what} {list(values)}: give the values in increasing order, each once "
+                          "(AP is read at the last one)")
+    if cap is not None and values[-1] > cap:
+        raise ConfigError(
+            f"{what} {list(values)}: {values[-1]} is over the model's cap of {cap} detections per "
+            f"image; lower it, or raise the cap (mrae eval --detections-per-img {values[-1]})")
+    return values
+
+
+def parse_max_dets(text: str, what: str = "--max-dets") -> tuple[int, ...]:
+    """``"100,300,1000"`` -> ``(100, 300, 1000)``; not yet checked (:func:`check_max_dets`)."""
+    items = [item.strip() for item in str(text).split(",")]
+    if items == [""]:
+        raise ConfigError(f"{what}: no value; give detections per image such as 1,10,100")
+    try:
+        return tuple(int(item) for item in items)
+    except ValueError:
+        raise ConfigError(f"{what} {text!r}: not a comma-separated list of whole numbers, "
+                          "e.g. 100,300,1000") from None
 
 
 def load_results(coco_gt: COCO, results: list[dict[str, Any]]) -> COCO:
@@ -62,42 +106,73 @@ def load_results(coco_gt: COCO, results: list[dict[str, Any]]) -> COCO:
 
 
 def coco_metrics(
-    coco_gt: COCO, results: list[dict[str, Any]], image_ids: Sequence[int]
+    coco_gt: COCO,
+    results: list[dict[str, Any]],
+    image_ids: Sequence[int],
+    max_dets: Sequence[int] = COCO_MAX_DETS,
+    buckets: Mapping[str, tuple[float, float]] = AITOD_AREA_RANGES,
 ) -> dict[str, float]:
-    """COCOeval (bbox) over ``image_ids``: the Table 2 metrics, fractions; NaN where COCO gives -1."""
-    evaluator = _run_cocoeval(coco_gt, load_results(coco_gt, results), image_ids)
-    with contextlib.redirect_stdout(io.StringIO()):
-        evaluator.summarize()
-    return {name: _nan_if_missing(evaluator.stats[i]) for name, i in COCO_STATS.items()}
+    """COCOeval (bbox) over ``image_ids`` at ``max_dets`` (checked, :func:`check_max_dets`), with
+    COCO's area ranges and ``buckets``: the metrics of the module docstring, fractions; NaN where
+    COCO gives -1. One ``evaluate`` and ``accumulate`` for every area range."""
+    max_dets = check_max_dets(max_dets, what="max_dets")
+    ranges = {**COCO_AREA_RANGES, **{f"bucket_{name}": r for name, r in buckets.items()}}
+    evaluator = _run_cocoeval(
+        coco_gt, load_results(coco_gt, results), image_ids,
+        area_ranges=[[float(lo), float(hi)] for lo, hi in ranges.values()],
+        area_labels=list(ranges), max_dets=max_dets,
+    )
+    return summarize(evaluator, buckets)
+
+
+def summarize(evaluator: COCOeval,
+              buckets: Mapping[str, tuple[float, float]] | None = None) -> dict[str, float]:
+    """The metrics of an accumulated ``evaluator`` whose area labels include ``all``, ``small``
+    and ``medium`` (and ``bucket_<name>`` for each of ``buckets``), at its ``params.maxDets``:
+    each the mean of COCOeval's ``precision`` [T, R, K, A, M] or ``recall`` [T, K, A, M] entries
+    > -1, as ``COCOeval.summarize`` takes them; NaN where there are none."""
+    buckets = buckets or {}
+    params = evaluator.params
+    labels, max_dets = list(params.areaRngLbl), list(params.maxDets)
+    precision, recall = evaluator.eval["precision"], evaluator.eval["recall"]
+    last = len(max_dets) - 1
+
+    def ap(area: str = "all", m: int = last, iou: float | None = None) -> float:
+        values = precision[:, :, :, labels.index(area), m]
+        if iou is not None:
+            values = values[np.where(np.isclose(params.iouThrs, iou))[0]]
+        return _mean(values)
+
+    def ar(area: str = "all", m: int = last) -> float:
+        return _mean(recall[:, :, labels.index(area), m])
+
+    metrics = {"AP": ap(), "AP50": ap(iou=0.5), "AP75": ap(iou=0.75), "APs": ap("small"),
+               "APm": ap("medium")}
+    metrics.update({f"AR{k}": ar(m=m) for m, k in enumerate(max_dets)})
+    metrics.update({"ARs": ar("small"), "ARm": ar("medium")})
+    metrics.update({f"AP_{name}": ap(f"bucket_{name}") for name in buckets})
+    metrics.update({f"AP@{k}": ap(m=m) for m, k in enumerate(max_dets) if k >= 100})
+    return metrics
 
 
 def tiny_bucket_ap(
     coco_gt: COCO,
     results: list[dict[str, Any]],
     image_ids: Sequence[int],
-    ranges: Mapping[str, tuple[float, float]] = TINY_AREA_RANGES,
+    ranges: Mapping[str, tuple[float, float]] = AITOD_AREA_RANGES,
+    max_dets: Sequence[int] = COCO_MAX_DETS,
 ) -> dict[str, float]:
-    """AP@[.5:.95] (100 detections) per area range: ``{"AP_<name>": AP}``, NaN for a bucket without GT.
-
-    The same number as COCOeval's ``summarize`` gives for an ``areaRng`` entry: the mean of
-    ``eval["precision"][:, :, :, a, maxDets=100]`` over its entries > -1. Ranges are in px^2 of
-    the annotations' ``area`` field, both ends included (COCOeval's rule).
-    """
+    """AP@[.5:.95] at the largest ``max_dets`` per area range: ``{"AP_<name>": AP}``, NaN for a
+    bucket without GT. Ranges are in px^2 of the annotations' ``area`` field, both ends included
+    (COCOeval's rule)."""
+    max_dets = check_max_dets(max_dets, what="max_dets")
     evaluator = _run_cocoeval(
-        coco_gt,
-        load_results(coco_gt, results),
-        image_ids,
+        coco_gt, load_results(coco_gt, results), image_ids,
         area_ranges=[[float(lo), float(hi)] for lo, hi in ranges.values()],
-        area_labels=list(ranges),
+        area_labels=list(ranges), max_dets=max_dets,
     )
     precision = evaluator.eval["precision"]  # [T iou, R recall, K class, A area, M maxDets]
-    max_dets = evaluator.params.maxDets.index(100)
-    metrics = {}
-    for a, name in enumerate(ranges):
-        values = precision[:, :, :, a, max_dets]
-        values = values[values > -1]
-        metrics[f"AP_{name}"] = float(np.mean(values)) if values.size else math.nan
-    return metrics
+    return {f"AP_{name}": _mean(precision[:, :, :, a, -1]) for a, name in enumerate(ranges)}
 
 
 def table_header(columns: Sequence[str] = TABLE_COLUMNS, name: str = "model") -> str:
@@ -133,9 +208,11 @@ def _run_cocoeval(
     image_ids: Sequence[int],
     area_ranges: list[list[float]] | None = None,
     area_labels: list[str] | None = None,
+    max_dets: Sequence[int] = COCO_MAX_DETS,
 ) -> COCOeval:
     evaluator = COCOeval(coco_gt, coco_dt, "bbox")
     evaluator.params.imgIds = sorted(set(image_ids))
+    evaluator.params.maxDets = [int(k) for k in max_dets]
     if area_ranges is not None:
         evaluator.params.areaRng = area_ranges
         evaluator.params.areaRngLbl = area_labels
@@ -145,5 +222,7 @@ def _run_cocoeval(
     return evaluator
 
 
-def _nan_if_missing(value: float) -> float:
-    return math.nan if value < 0 else float(value)
+def _mean(values: np.ndarray) -> float:
+    """COCOeval's summary of an array: the mean of its entries > -1; NaN (not -1) without any."""
+    values = values[values > -1]
+    return float(np.mean(values)) if values.size else math.nan
