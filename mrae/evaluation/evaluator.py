@@ -4,8 +4,14 @@
 time and returns ``(metrics, detections)``:
 
 - ``AP, AP50, AP75, APs, APm, AR1, AR10, AR100, ARs, ARm`` and ``AP_verytiny, AP_tiny,
-  AP_small``: the COCO metric and the tiny-object buckets of :mod:`mrae.evaluation.coco_metrics`,
-  fractions in [0, 1], NaN where there is no ground truth to measure them;
+  AP_small, AP_medium``: the COCO metric and AI-TOD's buckets of
+  :mod:`mrae.evaluation.coco_metrics` at ``max_dets`` (COCO's 1, 10, 100 by default; other
+  values give ``AR<k>`` and ``AP@<k>`` of each), fractions in [0, 1], NaN where there is no
+  ground truth to measure them;
+- ``TIDE_AP50``, ``dAP_<type>``, ``errors_<type>``: TIDE's error breakdown
+  (:mod:`mrae.evaluation.tide`) at the largest maxDets;
+- with ``group_by``: ``AP[name=value]``, ``AP50[name=value]``, ``images[name=value]`` per
+  condition (:mod:`mrae.evaluation.groups`);
 - ``recall@100, recall@300, recall@1000``: the fraction of small ground-truth boxes (non-crowd,
   ``area`` < 32^2) that one of the RPN's top-k proposals covers at IoU >= 0.5;
 - ``ms_per_image``: the detector's inference time per image in milliseconds (batch 1, the first
@@ -45,11 +51,11 @@ from tqdm import tqdm
 from mrae.data.sizes import SMALL_AREA
 from mrae.device import resolve_device, timed
 from mrae.errors import ConfigError, DataError
-from mrae.evaluation.coco_metrics import (
-    coco_metrics,
-    tiny_bucket_ap,
-)
+from mrae.evaluation.coco_metrics import COCO_MAX_DETS, check_max_dets, coco_metrics
+from mrae.evaluation.groups import GroupBy, group_metrics, image_groups
 from mrae.evaluation.slicing import SliceOptions, sliced_detect
+from mrae.evaluation.tide import error_breakdown
+from mrae.modeling.caps import detections_per_image
 
 # IoU at which a proposal counts as covering a ground-truth box.
 _RECALL_IOU = 0.5
@@ -63,6 +69,9 @@ def evaluate_model(
     progress: bool = True,
     proposal_counts: Sequence[int] = (100, 300, 1000),
     slicing: SliceOptions | None = None,
+    max_dets: Sequence[int] = COCO_MAX_DETS,
+    group_by: GroupBy | None = None,
+    errors: bool = True,
 ) -> tuple[dict[str, float], list[dict[str, Any]]]:
     """Evaluate ``model`` on the first ``max_images`` images of ``dataset`` (all when None).
 
@@ -84,6 +93,11 @@ def evaluate_model(
             so the detections are exactly those of the configured model.
         slicing: detect on overlapping tiles of each image and merge their detections
             (:mod:`mrae.evaluation.slicing`); no proposal recall then (NaN).
+        max_dets: the detections per image COCOeval counts (increasing; the largest at most the
+            model's own cap, :func:`mrae.modeling.caps.detections_per_image`).
+        group_by: also AP per condition of the evaluated images (checked before the model runs:
+            an expression that matches none of them is a DataError).
+        errors: also TIDE's error breakdown.
 
     Returns:
         ``(metrics, detections)``: metric name -> float (see the module docstring), and the COCO
@@ -101,6 +115,11 @@ def evaluate_model(
     counts = sorted({int(k) for k in proposal_counts})
     if counts and counts[0] < 1:
         raise ConfigError(f"proposal_counts must be >= 1, got {list(proposal_counts)}")
+    max_dets = check_max_dets(max_dets, detections_per_image(model), what="max_dets")
+    groups = None
+    if group_by is not None:
+        images = [dataset.coco.imgs[i] for i in dataset.ids[:count]]
+        groups = image_groups(group_by, images, source=str(getattr(dataset, "ann_file", "the dataset")))
 
     was_training = model.training
     model.to(device).eval()
@@ -138,8 +157,11 @@ def evaluate_model(
     finally:
         model.train(was_training)
 
-    metrics = coco_metrics(dataset.coco, detections, image_ids)
-    metrics.update(tiny_bucket_ap(dataset.coco, detections, image_ids))
+    metrics = coco_metrics(dataset.coco, detections, image_ids, max_dets)
+    if errors:
+        metrics.update(error_breakdown(dataset.coco, detections, image_ids, max_dets=max_dets[-1]))
+    if groups is not None:
+        metrics.update(group_metrics(dataset.coco, detections, groups, max_dets))
     for k in proposal_counts:
         recall = covered[k] / small_gt if two_stage and small_gt else math.nan
         metrics[f"recall@{k}"] = recall
