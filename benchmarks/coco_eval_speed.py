@@ -36,7 +36,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from table_out import add_out_arguments, check_out, emit_table  # noqa: E402
 
 from mrae.data.sizes import AITOD_AREA_RANGES, COCO_AREA_RANGES  # noqa: E402
-from mrae.evaluation.coco_metrics import AITOD_MAX_DETS, COCO_MAX_DETS, summarize  # noqa: E402
+from mrae.evaluation.coco_metrics import summarize  # noqa: E402
+from mrae.evaluation.options import AITOD_MAX_DETS, COCO_MAX_DETS  # noqa: E402
 
 SETTINGS = (("COCO", COCO_MAX_DETS), ("AI-TOD", AITOD_MAX_DETS))
 

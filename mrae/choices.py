@@ -115,11 +115,13 @@ COCO_STATS: dict[str, int] = {
 }
 #: The paper's Table 2 columns (AP and AR rows side by side) and the inference time.
 TABLE_COLUMNS: tuple[str, ...] = (*COCO_STATS, "ms_per_image")
-#: The columns that say why small objects are missed: tiny-object AP and RPN proposal recall.
+#: The columns that say why small objects are missed: AP in AI-TOD's size buckets and RPN
+#: proposal recall.
 DIAGNOSTIC_COLUMNS: tuple[str, ...] = (
     "AP_verytiny",
     "AP_tiny",
     "AP_small",
+    "AP_medium",
     "recall@100",
     "recall@300",
     "recall@1000",

@@ -6,7 +6,8 @@ stored in the checkpoint), builds the split's dataset, checks that its classes a
 checkpoint's and runs :func:`mrae.evaluation.evaluator.evaluate_model` (optionally sliced).
 :func:`write_evaluation` writes ``metrics_<split>.json`` (the record: checkpoint, split, images,
 annotations, size pixels, slicing, metrics with NaN as null) and ``detections_<split>.json`` (the
-COCO results) into the output folder, by default ``RUN_DIR/eval/``.
+COCO results) into the output folder, by default ``RUN_DIR/eval/``; the record also says the
+maxDets counted, the model's per-image cap and the group-by expression.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ from mrae.engine.config import load_config, resolve_data
 from mrae.engine.trained import load_trained
 from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import evaluate_model
+from mrae.evaluation.options import GroupBy, check_max_dets, parse_group_by
 from mrae.evaluation.slicing import SliceOptions, as_record
 from mrae.files import write_json_atomic, write_text_atomic
 from mrae.inputs import CHECKPOINT_LIMIT, check_regular
+from mrae.modeling.caps import detections_per_image, set_detection_caps
 from mrae.ownership import Claim, claim_folder, dataset_roots
 
 
@@ -42,6 +45,9 @@ class Evaluation(NamedTuple):
     metrics: dict[str, float]  # see mrae.evaluation.evaluator
     detections: list[dict[str, Any]]  # COCO results
     out: Path  # the folder for the files
+    max_dets: tuple[int, ...] = (1, 10, 100)  # the maxDets COCOeval counted
+    group_by: str | None = None  # the [FIELD:]REGEX of the groups, if any
+    detections_per_img: int | None = None  # the model's cap when evaluated
 
 
 def evaluate_checkpoint(
@@ -56,11 +62,18 @@ def evaluate_checkpoint(
     progress: bool = True,
     slicing: SliceOptions | None = None,
     overwrite: bool = False,
+    max_dets: Sequence[int] | None = None,
+    group_by: str | GroupBy | None = None,
+    detections_per_img: int | None = None,
+    detections_per_class: int | None = None,
 ) -> Evaluation:
     """Evaluate ``checkpoint`` on the ``split`` of its config's data (see the module docstring).
 
-    ``max_images`` defaults to the config's ``eval.max_images``, ``device`` to its
-    ``train.device``, ``out`` to ``RUN_DIR/eval``. The output files are checked before the model
+    ``max_images`` defaults to the config's ``eval.max_images``, ``max_dets`` to its
+    ``eval.max_dets``, ``group_by`` to its ``eval.group_by``, ``device`` to its ``train.device``,
+    ``out`` to ``RUN_DIR/eval``. ``detections_per_img`` / ``detections_per_class`` replace the
+    model's caps (not an exported ``.onnx`` model's: its caps are in its graph); ``max_dets``
+    above the per-image cap is a ConfigError, before the model runs. The output files are checked before the model
     runs (:func:`output_names`; replacing a file eval did not write with the same checkpoint,
     split and slicing needs ``overwrite``). Raises ConfigError (the checkpoint or the split
     missing, ``out`` a file, overrides without a config, an output not eval's own) or DataError
@@ -84,6 +97,23 @@ def evaluate_checkpoint(
             f"overrides need a config: {checkpoint} has no config.yaml beside its run; pass --config X.yaml"
         )
     device = resolve_device(device or cfg.train.device)
+    max_dets = tuple(cfg.eval.max_dets if max_dets is None else max_dets)
+    check_max_dets(max_dets)  # the cap is checked below, once the model's is set
+    if group_by is None and cfg.eval.group_by is not None:
+        group_by = str(cfg.eval.group_by)
+    if isinstance(group_by, str):
+        group_by = parse_group_by(group_by)
+    if detections_per_img is not None or detections_per_class is not None:
+        if checkpoint.suffix.lower() == ".onnx":
+            raise ConfigError(f"--checkpoint {checkpoint}: an exported model's detection caps are "
+                              "in its graph; export it again with model.detections_per_img=N")
+        for flag, value in (("--detections-per-img", detections_per_img),
+                            ("--detections-per-class", detections_per_class)):
+            if value is not None and value < 1:
+                raise ConfigError(f"{flag} {value}: must be >= 1")
+        set_detection_caps(model, detections_per_img, detections_per_class)
+    cap = detections_per_image(model)
+    check_max_dets(max_dets, cap, raise_cap="--detections-per-img {n}")
 
     if out and Path(out).exists() and not Path(out).is_dir():
         raise ConfigError(f"--out {out} is a file, not a folder; choose another --out")
@@ -107,6 +137,7 @@ def evaluate_checkpoint(
         max_images = cfg.eval.max_images
     metrics, detections = evaluate_model(
         model, dataset, device=device, max_images=max_images, progress=progress, slicing=slicing,
+        max_dets=max_dets, group_by=group_by,
     )
     return Evaluation(
         name=f"{cfg.get('name') or run_dir.name} ({checkpoint.name}{', sliced' if slicing else ''})",
@@ -118,6 +149,9 @@ def evaluate_checkpoint(
         metrics=metrics,
         detections=detections,
         out=out,
+        max_dets=max_dets,
+        group_by=group_by.text if group_by is not None else None,
+        detections_per_img=cap,
     )
 
 
@@ -161,6 +195,9 @@ def write_evaluation(evaluation: Evaluation, overwrite: bool = False) -> tuple[P
         "annotations": evaluation.annotations,
         "size_pixels": ORIGINAL_PIXELS,
         "slicing": as_record(evaluation.slicing),
+        "max_dets": list(evaluation.max_dets),
+        "detections_per_img": evaluation.detections_per_img,
+        "group_by": evaluation.group_by,
         "metrics": {k: None if isinstance(v, float) and math.isnan(v) else v
                     for k, v in evaluation.metrics.items()},
     }

@@ -102,6 +102,7 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         raise ConfigError(
             f"{source}: train.device={t.device!r} is not valid; choose one of {', '.join(DEVICE_CHOICES)}"
         )
+    _check_eval(e, m, source)
     metrics = best_metric_choices()
     if t.best_metric not in metrics:
         raise ConfigError(
@@ -173,6 +174,20 @@ def model_choices() -> dict[str, tuple[Any, ...]]:
         "fpn_anchors": c.FPN_ANCHOR_CHOICES,
         "norm": c.NORM_CHOICES,
     }
+
+
+def _check_eval(e: Any, m: Any, source: str) -> None:
+    """``eval.max_dets`` (increasing, >= 1, the last at most ``model.detections_per_img``) and
+    ``eval.group_by`` (a regex that compiles, with a named group)."""
+    from mrae.evaluation.options import check_max_dets, parse_group_by
+
+    try:
+        check_max_dets(list(e.max_dets), int(m.detections_per_img), what="eval.max_dets",
+                       raise_cap="model.detections_per_img={n}")
+        if e.group_by is not None:
+            parse_group_by(str(e.group_by), what="eval.group_by")
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
 
 
 def best_metric_choices() -> tuple[str, ...]:

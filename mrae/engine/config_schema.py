@@ -128,6 +128,12 @@ class EvalConfig:
     # the evaluations during training before the last step (the learning curve) on only the first
     # N val images (null: as max_images); the last, and best.pth, on max_images
     curve_max_images: int | None = None
+    # the detections per image COCOeval counts, increasing, the last at most model.detections_per_img:
+    # AP at the last; COCO's [1, 10, 100], AI-TOD's [1, 100, 1500] (mrae.evaluation.coco_metrics)
+    max_dets: list[int] = field(default_factory=lambda: [1, 10, 100])
+    # AP per condition: "[FIELD:]REGEX" with named groups on the val images' file names (or FIELD
+    # of their records), e.g. "^(?P<light>[01])_(?P<altitude>\d+)_" (mrae.evaluation.groups)
+    group_by: str | None = None
 
 
 @dataclass

@@ -105,6 +105,7 @@ class Trainer:
         if paths["val_annotations"] is not None and process.is_main:
             self.val_set = CocoDetection(paths["val_images"], paths["val_annotations"], train=False)
         self.has_val = paths["val_annotations"] is not None
+        self.group_by = _val_groups(cfg, self.val_set)  # an expression matching no val image fails here
         m = cfg.model
         tile = cfg.data.train_crop if cfg.data.crop_scale == "tile" else None  # the scale seen
         if process.is_main and (note := shrink_warning(self.train_set.coco.dataset, m.min_size,
@@ -353,7 +354,8 @@ class Trainer:
             curve = self.cfg.eval.curve_max_images
             images = min(final, curve) if curve is not None and self.step < self.max_steps else final
             metrics, _ = evaluate_model(self.model, self.val_set, device=self.process.device,
-                                        max_images=images, progress=False)
+                                        max_images=images, progress=False,
+                                        max_dets=tuple(self.cfg.eval.max_dets), group_by=self.group_by)
             metrics["images"] = float(images)
             if images < final:
                 metrics[PARTIAL] = 1.0
@@ -464,3 +466,17 @@ def detector_dry_loss(model: nn.Module) -> torch.Tensor:
     target = {"boxes": torch.tensor([[16.0, 16.0, 40.0, 40.0]], device=device),
               "labels": torch.tensor([1], device=device)}
     return sum(model([image], [target]).values())
+
+
+def _val_groups(cfg: DictConfig, val_set: Any) -> Any:
+    """The parsed ``eval.group_by`` (None when unset), checked against the val images evaluated
+    (the first ``eval.max_images``) before the first step, not at the first evaluation."""
+    from mrae.evaluation.groups import image_groups, parse_group_by
+
+    if cfg.eval.group_by is None:
+        return None
+    group_by = parse_group_by(str(cfg.eval.group_by), what="eval.group_by")
+    if val_set is not None:
+        ids = val_set.ids[: cfg.eval.max_images or len(val_set.ids)]
+        image_groups(group_by, [val_set.coco.imgs[i] for i in ids], source=str(val_set.ann_file))
+    return group_by

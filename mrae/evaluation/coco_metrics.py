@@ -34,13 +34,8 @@ from pycocotools.cocoeval import COCOeval
 
 from mrae.choices import TABLE_COLUMNS
 from mrae.data.sizes import AITOD_AREA_RANGES, COCO_AREA_RANGES, ORIGINAL_PIXELS
-from mrae.errors import ConfigError
+from mrae.evaluation.options import COCO_MAX_DETS, check_max_dets
 from mrae.tables import separator, table_row
-
-#: COCO's maxDets (COCOeval's default): AR1, AR10, AR100, and every AP at 100 detections an image.
-COCO_MAX_DETS: tuple[int, ...] = (1, 10, 100)
-#: AI-TOD's maxDets (its evaluator's ``Params.setDetParams``): AP at 1500 detections an image.
-AITOD_MAX_DETS: tuple[int, ...] = (1, 100, 1500)
 
 _TITLES = {
     "ms_per_image": "ms",
@@ -55,38 +50,6 @@ SIZE_NOTE = (
     f"Size buckets (APs, APm, ARs, ARm, tiny, small) count {ORIGINAL_PIXELS} (the annotations' "
     "'area'), not the model's resized input."
 )
-
-
-def check_max_dets(values: Sequence[int], cap: int | None = None,
-                   what: str = "--max-dets") -> tuple[int, ...]:
-    """``values`` as the maxDets of an evaluation: not empty, each >= 1, strictly increasing, and
-    the largest at most ``cap`` (the model's detections per image: a larger maxDets would count
-    detections the model never returns). Raises a one-line ConfigError naming ``what``."""
-    values = tuple(values)
-    if not values:
-        raise ConfigError(f"{what}: no value; give detections per image such as 1,10,100")
-    if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in values):
-        raise ConfigError(f"{what} {list(values)}: every value must be a whole number >= 1")
-    if any(b <= a for a, b in zip(values, values[1:], strict=False)):
-        raise ConfigError(f"{what} {list(values)}: give the values in increasing order, each once "
-                          "(AP is read at the last one)")
-    if cap is not None and values[-1] > cap:
-        raise ConfigError(
-            f"{what} {list(values)}: {values[-1]} is over the model's cap of {cap} detections per "
-            f"image; lower it, or raise the cap (mrae eval --detections-per-img {values[-1]})")
-    return values
-
-
-def parse_max_dets(text: str, what: str = "--max-dets") -> tuple[int, ...]:
-    """``"100,300,1000"`` -> ``(100, 300, 1000)``; not yet checked (:func:`check_max_dets`)."""
-    items = [item.strip() for item in str(text).split(",")]
-    if items == [""]:
-        raise ConfigError(f"{what}: no value; give detections per image such as 1,10,100")
-    try:
-        return tuple(int(item) for item in items)
-    except ValueError:
-        raise ConfigError(f"{what} {text!r}: not a comma-separated list of whole numbers, "
-                          "e.g. 100,300,1000") from None
 
 
 def load_results(coco_gt: COCO, results: list[dict[str, Any]]) -> COCO:

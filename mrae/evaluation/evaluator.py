@@ -51,8 +51,9 @@ from tqdm import tqdm
 from mrae.data.sizes import SMALL_AREA
 from mrae.device import resolve_device, timed
 from mrae.errors import ConfigError, DataError
-from mrae.evaluation.coco_metrics import COCO_MAX_DETS, check_max_dets, coco_metrics
-from mrae.evaluation.groups import GroupBy, group_metrics, image_groups
+from mrae.evaluation.coco_metrics import coco_metrics
+from mrae.evaluation.groups import group_metrics, image_groups
+from mrae.evaluation.options import COCO_MAX_DETS, GroupBy, check_max_dets
 from mrae.evaluation.slicing import SliceOptions, sliced_detect
 from mrae.evaluation.tide import error_breakdown
 from mrae.modeling.caps import detections_per_image

@@ -19,52 +19,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from pycocotools.coco import COCO
 
-from mrae.errors import ConfigError, DataError
-from mrae.evaluation.coco_metrics import COCO_MAX_DETS, coco_metrics
+from mrae.errors import DataError
+from mrae.evaluation.coco_metrics import coco_metrics
+from mrae.evaluation.options import COCO_MAX_DETS, GroupBy, parse_group_by
 
-_FIELD = re.compile(r"^([A-Za-z_][A-Za-z0-9_]*):")
-
-
-@dataclass(frozen=True)
-class GroupBy:
-    """A parsed ``[FIELD:]REGEX``: the image record field, and the regex (None: the whole value)."""
-
-    text: str
-    field: str
-    pattern: re.Pattern[str] | None
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        """The groupings: the regex's named groups, or the field."""
-        return tuple(self.pattern.groupindex) if self.pattern is not None else (self.field,)
-
-
-def parse_group_by(text: str, what: str = "--group-by") -> GroupBy:
-    """Parse ``[FIELD:]REGEX``; a one-line ConfigError when the regex does not compile or has no
-    named group."""
-    text = str(text)
-    found = _FIELD.match(text)
-    field, regex = (found.group(1), text[found.end():]) if found else ("file_name", text)
-    if not regex:
-        if not found:
-            raise ConfigError(f"{what}: empty; give a regular expression with a named group such as "
-                              "'^(?P<light>[01])_', or FIELD: for an image record field")
-        return GroupBy(text, field, None)
-    try:
-        pattern = re.compile(regex)
-    except re.error as error:
-        raise ConfigError(f"{what} {regex!r}: not a regular expression ({error}); "
-                          "fix it, e.g. '^(?P<light>[01])_'") from None
-    if not pattern.groupindex:
-        raise ConfigError(f"{what} {regex!r}: no named group to group by; name one, e.g. "
-                          "'^(?P<light>[01])_'")
-    return GroupBy(text, field, pattern)
-
+__all__ = ["GroupBy", "group_metrics", "image_groups", "parse_group_by", "parse_group_key"]
 
 def image_groups(group_by: GroupBy, images: Sequence[Mapping[str, Any]],
                  source: str = "the dataset") -> dict[str, dict[str, list[int]]]:

@@ -38,3 +38,16 @@ def detections_per_image(model: nn.Module) -> int | None:
     holder = getattr(model, "roi_heads", model)
     value = getattr(holder, "detections_per_img", None)
     return int(value) if isinstance(value, int) else None
+
+
+def set_detection_caps(model: nn.Module, per_image: int | None = None,
+                       per_class: int | None = None) -> None:
+    """Set a host's caps (where it keeps them: :func:`detections_per_image`'s holder); None
+    leaves a cap as it is. Both must be >= 1 (ValueError)."""
+    holder = getattr(model, "roi_heads", model)
+    for name, value in (("detections_per_img", per_image), ("detections_per_class", per_class)):
+        if value is None:
+            continue
+        if int(value) < 1:
+            raise ValueError(f"{name} must be >= 1, got {value}")
+        setattr(holder, name, int(value))

@@ -277,3 +277,14 @@ def test_loading_a_config_imports_neither_torch_nor_pycocotools():
     root = __import__("pathlib").Path(__file__).resolve().parents[2]
     out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout + out.stderr
+
+
+def test_eval_max_dets_and_group_by(tmp_path):
+    path = write(tmp_path / "c.yaml", "model:\n  detections_per_img: 1500\n")
+    cfg = load_config(path, ["eval.max_dets=[1,100,1500]", "eval.group_by=^(?P<light>[01])_"])
+    assert list(cfg.eval.max_dets) == [1, 100, 1500]
+    assert list(load_config(write(tmp_path / "d.yaml", "eval: {}\n")).eval.max_dets) == [1, 10, 100]
+    with pytest.raises(ConfigError, match="over the model's cap of 300.*model.detections_per_img=1500"):
+        load_config(write(tmp_path / "e.yaml", "eval:\n  max_dets: [1, 100, 1500]\n"))
+    with pytest.raises(ConfigError, match="eval.group_by.*no named group"):
+        load_config(write(tmp_path / "f.yaml", "eval:\n  group_by: '^[01]_'\n"))

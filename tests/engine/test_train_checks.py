@@ -80,3 +80,23 @@ def test_milestones_past_the_last_step_are_warned_of_before_training(tmp_path, d
     assert cli.main(["train", "--config", str(config), "train.steps=4", "train.milestones=[3]",
                      "--out", str(tmp_path / "sound")]) == 0
     assert "train.milestones" not in capsys.readouterr().err
+
+
+def test_a_group_by_matching_no_val_image_fails_before_the_first_step():
+    from types import SimpleNamespace
+
+    from omegaconf import OmegaConf
+
+    from mrae.engine.trainer import _val_groups
+    from mrae.errors import DataError
+
+    cfg = OmegaConf.create({"eval": {"group_by": "^(?P<x>night)", "max_images": None}})
+    val = SimpleNamespace(ids=[1, 2], ann_file="val.json",
+                          coco=SimpleNamespace(imgs={1: {"id": 1, "file_name": "0_60_30_0_1.jpg"},
+                                                     2: {"id": 2, "file_name": "1_60_30_0_2.jpg"}}))
+    with pytest.raises(DataError, match="matches none of the 2 images of val.json"):
+        _val_groups(cfg, val)
+    cfg.eval.group_by = "^(?P<light>[01])_"
+    assert _val_groups(cfg, val).names == ("light",)
+    cfg.eval.group_by = None
+    assert _val_groups(cfg, val) is None

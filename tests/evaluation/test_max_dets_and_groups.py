@@ -11,9 +11,10 @@ import pytest
 from pycocotools.cocoeval import COCOeval
 
 from mrae.errors import ConfigError, DataError
-from mrae.evaluation.coco_metrics import check_max_dets, coco_metrics, parse_max_dets
+from mrae.evaluation.coco_metrics import coco_metrics
 from mrae.evaluation.evaluator import evaluate_model
 from mrae.evaluation.groups import image_groups, parse_group_by, parse_group_key
+from mrae.evaluation.options import check_max_dets, parse_max_dets
 from mrae.evaluation.tide import ERROR_TYPES
 from tests.evaluation.test_evaluator import FakeDetector, dataset, gt_outputs  # noqa: F401
 
