@@ -6,7 +6,8 @@ study's results JSON, once) and writes the rest; rendering twice from the same J
 page byte for byte (every date and number on it comes from the JSON). The parts live beside it:
 the tables in :mod:`~mrae.apps.study.tables`, the lines on the budget, time and machines in
 :mod:`~mrae.apps.study.budget`, the sections beyond the paper's tables in
-:mod:`~mrae.apps.study.sections`, the README blocks in :mod:`~mrae.apps.study.readme`, the
+:mod:`~mrae.apps.study.sections` (and the breakdowns of each row's AP in
+:mod:`~mrae.apps.study.breakdowns`), the README blocks in :mod:`~mrae.apps.study.readme`, the
 comparison with another study in :mod:`~mrae.apps.study.compare` and the plots in
 :mod:`~mrae.apps.study.plots`.
 """
@@ -17,6 +18,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mrae.apps.study.breakdowns import breakdown_sections
 from mrae.apps.study.budget import (
     budget_lines,
     run_minutes,
@@ -116,6 +118,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         *host_section(results),
         *pretraining_section(results),
         *comparison_section(results, compared),
+        *breakdown_sections(results),
         "## Convergence",
         "",
         f"![AP against training step]({convergence})",
