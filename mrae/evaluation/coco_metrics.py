@@ -47,8 +47,8 @@ _TITLES = {
 
 #: What the size buckets count, printed under the evaluation's tables.
 SIZE_NOTE = (
-    f"Size buckets (APs, APm, ARs, ARm, tiny, small) count {ORIGINAL_PIXELS} (the annotations' "
-    "'area'), not the model's resized input."
+    f"Size buckets (APs, APm, ARs, ARm, very tiny, tiny, small, medium) count {ORIGINAL_PIXELS} "
+    "(the annotations' 'area'), not the model's resized input."
 )
 
 

@@ -363,7 +363,7 @@ def test_eval_cli_prints_the_row_and_writes_files_cocoeval_agrees_with(dataset, 
     printed = capsys.readouterr().out
     assert TABLE_HEADER.splitlines()[0] in printed
     assert "| tiny (last.pth) |" in printed  # the config's name and the checkpoint's file
-    assert "Size buckets (APs, APm, ARs, ARm, tiny, small) count original-image pixels" in printed
+    assert "Size buckets (APs, APm, ARs, ARm, very tiny, tiny, small, medium) count original-image pixels" in printed
 
     record = json.loads((run_dir / "eval" / "metrics_val.json").read_text())
     assert record["images"] == 3 and record["size_pixels"] == "original-image pixels"
