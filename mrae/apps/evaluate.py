@@ -73,9 +73,9 @@ def evaluate_checkpoint(
     ``eval.max_dets``, ``group_by`` to its ``eval.group_by``, ``device`` to its ``train.device``,
     ``out`` to ``RUN_DIR/eval``. ``detections_per_img`` / ``detections_per_class`` replace the
     model's caps (not an exported ``.onnx`` model's: its caps are in its graph); ``max_dets``
-    above the per-image cap is a ConfigError, before the model runs. The output files are checked before the model
-    runs (:func:`output_names`; replacing a file eval did not write with the same checkpoint,
-    split and slicing needs ``overwrite``). Raises ConfigError (the checkpoint or the split
+    above the per-image cap is a ConfigError, before the model runs. The output files are
+    checked before the model runs (:func:`output_names`; replacing a file eval did not write with
+    the same checkpoint, split and slicing needs ``overwrite``). Raises ConfigError (the checkpoint or the split
     missing, ``out`` a file, overrides without a config, an output not eval's own) or DataError
     (other classes).
     """
