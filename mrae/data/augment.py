@@ -12,7 +12,7 @@ Crops (``data.train_crop: [h, w]``, in pixels of the model's input), at one of t
   The crop is cut from the original image at the size ``(h / s, w / s)``, where ``s`` is the
   resize factor the model applies to the *full* image (``min(min_size / short side, max_size /
   long side)``, torchvision's rule), and the target carries ``s`` as ``"scale"`` so that
-  :class:`mrae.modeling.detector.ScaleAwareTransform` resizes the crop by ``s`` instead of fitting
+  :class:`mrae.modeling.transform.ScaleAwareTransform` resizes the crop by ``s`` instead of fitting
   it to ``min_size``.
 - ``"tile"`` (sliced training): the crop is ``h x w`` pixels of the original image, a tile as
   sliced inference (``--slice HxW``, :mod:`mrae.evaluation.slicing`) cuts it, and the model resizes

@@ -22,26 +22,14 @@ from torch import Tensor, nn
 from mrae.choices import DETECTOR_NAMES, FPN_ANCHOR_CHOICES, HEADS, LEVEL_CHOICES, out_of_scope
 from mrae.errors import ConfigError
 from mrae.modeling.backbone import RESNET_DEPTHS
-from mrae.modeling.extractor_backbone import (
-    ExtractorBackbone,
-    ExtractorSpec,
-    build_backbone,
-    build_levels_and_extractor,
-)
+from mrae.modeling.extractor_backbone import ExtractorSpec, build_levels_and_extractor
 from mrae.modeling.extractors import EXTRACTORS
 from mrae.modeling.extractors._common import UPSAMPLE_MODES
 from mrae.modeling.extractors.mrae import MRAE_MODES
 from mrae.modeling.hosts import HOSTS, HostSettings
-from mrae.modeling.hosts.anchors import RPN_ONLY_MAPS, anchors_and_roi_maps
-from mrae.modeling.hosts.faster_rcnn import MLP_REPRESENTATION, ResNetC4Head
 from mrae.modeling.ignore import check_iof_thr
-from mrae.modeling.transform import ScaleAwareTransform
 
-__all__ = [
-    "MLP_REPRESENTATION", "RPN_ONLY_MAPS", "ExtractorBackbone", "ResNetC4Head", "ScaleAwareTransform",
-    "attention_weights", "build_backbone", "build_detector",
-]
-_anchors_and_roi_maps = anchors_and_roi_maps  # the former name
+__all__ = ["attention_weights", "build_detector"]
 
 
 def _choice(name: str, value: object, choices: Sequence[object]) -> None:

@@ -10,7 +10,7 @@ import torch
 
 from mrae.data.augment import AugmentByKey, crop_target, resize_scale
 from mrae.engine.sampler import ResumableSampler
-from mrae.modeling.detector import ScaleAwareTransform
+from mrae.modeling.transform import ScaleAwareTransform
 
 
 def test_crop_keeps_boxes_mostly_inside_and_clips_them():

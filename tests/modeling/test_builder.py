@@ -14,8 +14,8 @@ from torch import nn
 
 from mrae.engine.config import load_config
 from mrae.errors import ConfigError
-from mrae.modeling.detector import ExtractorBackbone, attention_weights, build_detector
-from mrae.modeling.extractor_backbone import build_backbone
+from mrae.modeling.detector import attention_weights, build_detector
+from mrae.modeling.extractor_backbone import ExtractorBackbone, build_backbone
 from mrae.modeling.extractors import SumFusion
 from mrae.modeling.shapes import ShapeSpec
 

@@ -10,7 +10,8 @@ from torchvision.models.detection import FasterRCNN
 from torchvision.ops import box_iou
 
 from mrae.errors import ConfigError
-from mrae.modeling.detector import _anchors_and_roi_maps, attention_weights, build_detector
+from mrae.modeling.detector import attention_weights, build_detector
+from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.roi_heads import CappedRoIHeads, cap_detections
 from mrae.modeling.shapes import ShapeSpec
 
@@ -168,15 +169,15 @@ def test_builder_returns_fasterrcnn_with_the_documented_parts():
 def test_anchors_and_roi_maps_follow_the_extractors_description():
     # build_detector reads output_shape(), never the extractor's name: any map names and counts.
     one = {"x": ShapeSpec(8, 4)}
-    anchors, roi = _anchors_and_roi_maps("any", one, (8.0, 16.0), (0.5, 1.0, 2.0), "per_level")
+    anchors, roi = anchors_and_roi_maps("any", one, (8.0, 16.0), (0.5, 1.0, 2.0), "per_level")
     assert anchors.num_anchors_per_location() == [6] and roi == ["x"]
     three = {"a": ShapeSpec(8, 4), "b": ShapeSpec(8, 8), "pool": ShapeSpec(8, 16)}
-    anchors, roi = _anchors_and_roi_maps("any", three, (8.0, 16.0, 32.0), (1.0,), "per_level")
+    anchors, roi = anchors_and_roi_maps("any", three, (8.0, 16.0, 32.0), (1.0,), "per_level")
     assert anchors.sizes == ((8.0,), (16.0,), (32.0,)) and roi == ["a", "b"]
-    anchors, _ = _anchors_and_roi_maps("any", three, (8.0, 16.0), (1.0, 2.0), "all")
+    anchors, _ = anchors_and_roi_maps("any", three, (8.0, 16.0), (1.0, 2.0), "all")
     assert anchors.num_anchors_per_location() == [4, 4, 4]
     with pytest.raises(ConfigError, match=r"give 3 sizes, one per map \['a', 'b', 'pool'\]"):
-        _anchors_and_roi_maps("any", three, (8.0, 16.0), (1.0,), "per_level")
+        anchors_and_roi_maps("any", three, (8.0, 16.0), (1.0,), "per_level")
     model = build_detector(extractor="fpn")
     assert model.backbone.output_shape() == model.backbone.extractor.output_shape()
     assert list(model.roi_heads.box_roi_pool.featmap_names) == ["0", "1", "2"]
