@@ -1,15 +1,21 @@
 """Atomic writes and their temporary files: a reader (a resumed run or study) never sees a
-half-written checkpoint, marker or results file.
+half-written checkpoint, marker, results file, image or figure, and no write goes through a link.
 
-Every atomic write goes through a temporary file ``.<name>.<pid>.tmp`` in the target's folder
-(:func:`temp_path`), fsynced and then moved over the target with ``os.replace``. A process killed
-mid-write leaves at worst such a temporary file; :func:`remove_stale_temp_files` deletes those
-whose writer is gone, and never any other file.
+Every file a command writes goes through a temporary file ``.<name>.<pid>.tmp`` in the target's
+folder (:func:`temp_path`), created new (``O_CREAT | O_EXCL | O_NOFOLLOW``: never an existing
+file or a link someone left under that name), fsynced where the writer is ours, then moved over
+the target with ``os.replace``. So a target that is a symbolic link is replaced by the new file
+and its link target never touched, and a target hard-linked elsewhere gets a new inode: the other
+name keeps the old bytes. Writers that take a path (``torch.save``, PIL's ``Image.save``,
+matplotlib's ``savefig``: :func:`save_figure`) write into :func:`atomic_path`'s temporary file. A
+process killed mid-write leaves at worst such a temporary file; :func:`remove_stale_temp_files`
+deletes those whose writer is gone, and never any other file.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -26,13 +32,28 @@ def temp_path(path: str | os.PathLike[str]) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
 
 
+def open_temp(path: str | os.PathLike[str]) -> tuple[Path, int]:
+    """Create this process's temporary file for ``path`` (:func:`temp_path`) as a new, empty
+    regular file and return it with a descriptor open for writing.
+
+    A file or link already under the temporary name (a killed write of this pid, or one left
+    there on purpose) is removed first, never opened: the file is created with ``O_EXCL`` and
+    ``O_NOFOLLOW``.
+    """
+    tmp = temp_path(path)
+    tmp.unlink(missing_ok=True)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    return tmp, os.open(tmp, flags, 0o666)
+
+
 def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
-    """Write ``data`` to a temporary file in ``path``'s folder, fsync it, then move it over ``path``."""
+    """Write ``data`` to a new temporary file in ``path``'s folder, fsync it, then move it over
+    ``path`` (a link at ``path`` is replaced, its target never written)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
+    tmp, fd = open_temp(path)
     try:
-        with open(tmp, "wb") as f:
+        with open(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
@@ -43,16 +64,43 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
-    """A temporary path to write ``path``'s new content to (with ``torch.save``, ``savefig``, ...);
-    it replaces ``path`` when the block ends without an error and is removed otherwise."""
+    """A new, empty temporary file to write ``path``'s content to (with ``torch.save``, PIL's
+    ``Image.save``, ``savefig``, ...); it replaces ``path`` (a link there included, never its
+    target) when the block ends without an error and is removed otherwise. The writer must be
+    told the format where it reads it from the name (the temporary name ends in ``.tmp``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = temp_path(path)
+    tmp, fd = open_temp(path)
+    os.close(fd)
     try:
         yield tmp
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def save_figure(fig: Any, path: str | os.PathLike[str], **options: Any) -> None:
+    """``fig.savefig(path, **options)`` (a matplotlib figure) written atomically (:func:`atomic_path`),
+    in the format of ``options["format"]`` or else of ``path``'s suffix."""
+    path = Path(path)
+    fmt = options.pop("format", None) or path.suffix.lstrip(".").lower() or None
+    if fmt is None:
+        raise ValueError(f"{path}: no suffix to take the figure's format from")
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format=fmt, **options)
+
+
+def open_lock_file(path: str | os.PathLike[str]) -> Any:
+    """A lock file (for ``fcntl.flock``) opened for reading and writing, created when missing,
+    never through a link: a symbolic link under its name is an OSError (``ELOOP``), and a hard
+    link or another file is never truncated (its content is replaced only by whoever holds the
+    lock, through this descriptor)."""
+    flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o666)
+    if not os.path.samestat(os.fstat(fd), os.lstat(path)) or os.fstat(fd).st_nlink > 1:
+        os.close(fd)
+        raise OSError(errno.EMLINK, "the lock file is linked elsewhere", str(path))
+    return open(fd, "r+", encoding="utf-8")
 
 
 def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:

@@ -179,7 +179,7 @@ def _read_only_lock(w: World, mp: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Read-only file system")
 
-    mp.setattr("mrae.engine.runlock.open", refuse, raising=False)
+    mp.setattr("mrae.engine.runlock.open_lock_file", refuse)
 
 
 def _full_disk(w: World, mp: pytest.MonkeyPatch) -> None:

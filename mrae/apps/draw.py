@@ -20,6 +20,8 @@ from torch import Tensor
 from torchvision.transforms.v2 import functional as F
 from torchvision.utils import draw_bounding_boxes
 
+from mrae.files import atomic_path, save_figure
+
 #: Images whose longer side is below this are drawn at 2x.
 UPSCALE_BELOW = 600
 
@@ -147,13 +149,20 @@ def draw_level_weights(
 
 
 def save_image(image: Tensor, path: str | Path) -> None:
-    """Write a uint8 [3, H, W] image (format from the suffix: .jpg quality 95, .png, ...)."""
+    """Write a uint8 [3, H, W] image (format from the suffix: .jpg quality 95, .png, ...)
+    atomically (:func:`mrae.files.atomic_path`: a link at ``path`` is replaced, never written
+    through)."""
+    from PIL import Image
+
     picture = F.to_pil_image(image.cpu())
     path = Path(path)
-    if path.suffix.lower() in {".jpg", ".jpeg"}:
-        picture.save(path, quality=95)
-    else:
-        picture.save(path)
+    Image.init()
+    fmt = Image.registered_extensions().get(path.suffix.lower())
+    if fmt is None:
+        raise ValueError(f"{path}: no image format has the suffix {path.suffix!r}")
+    options = {"quality": 95} if fmt == "JPEG" else {}
+    with atomic_path(path) as tmp:
+        picture.save(tmp, format=fmt, **options)
 
 
 def save_attention_figure(
@@ -195,8 +204,10 @@ def save_attention_figure(
     fig.colorbar(shown, ax=list(axes[1:]), shrink=0.8, label="level weight")
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        save_figure(fig, path, dpi=100)
+    finally:
+        plt.close(fig)
 
 
 def _name(class_names: Sequence[str], label: int) -> str:

@@ -25,6 +25,7 @@ from mrae.data.sizes import (
     bucket_label,
 )
 from mrae.errors import ConfigError, DataError
+from mrae.files import save_figure
 from mrae.tables import markdown_table
 
 # Curves of constant area drawn on the plot: the tiny-bucket and COCO bounds (box side, px).
@@ -160,7 +161,7 @@ def plot_sizes(wh: dict[str, np.ndarray], path: str | Path) -> None:
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=120)
+        save_figure(fig, path, dpi=120)
     except OSError as error:
         raise DataError(f"{path}: cannot write the plot ({error.strerror})") from None
     except ValueError as error:  # matplotlib: an unknown file extension

@@ -36,7 +36,7 @@ from tqdm import tqdm
 
 from mrae.data.synth_scene import CLASSES, SPLITS, render
 from mrae.errors import ConfigError
-from mrae.files import write_text_atomic
+from mrae.files import atomic_path, write_text_atomic
 from mrae.parallel import map_in_processes
 
 IMAGE_EXT = ".jpg"
@@ -54,7 +54,8 @@ def render_and_save(job: tuple) -> list[tuple[int, list[float]]]:
     medium_fraction, path[, object_factor]). Returns its annotations as :func:`render` does."""
     seed, split, index, width, height, medium_fraction, path, *rest = job
     image, annotations = render(seed, split, index, width, height, medium_fraction, *rest)
-    image.save(path, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
+    with atomic_path(path) as tmp:  # a link at path is replaced, never written through
+        image.save(tmp, format="JPEG", quality=JPEG_QUALITY, subsampling=0)
     return annotations
 
 

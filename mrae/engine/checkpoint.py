@@ -41,7 +41,7 @@ from typing import Any
 import torch
 
 from mrae.errors import ConfigError, MraeError
-from mrae.files import remove_stale_temp_files, temp_path
+from mrae.files import open_temp, remove_stale_temp_files, temp_path
 from mrae.inputs import CHECKPOINT_LIMIT, check_regular, shorten
 
 logger = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ def save_checkpoint(path: str | PathLike[str], state: dict[str, Any]) -> None:
     previous = path.is_file()
     tmp = temp_path(path)
     try:
-        with open(tmp, "wb") as f:
+        tmp, fd = open_temp(path)
+        with open(fd, "wb") as f:
             torch.save(state, f)
             f.flush()
             os.fsync(f.fileno())

@@ -185,9 +185,11 @@ def resolve_data(cfg: DictConfig, progress: bool = True) -> dict[str, str | None
         return paths
     import fcntl
 
+    from mrae.files import open_lock_file
+
     s = d.synthetic
     out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as lock:
+    with open_lock_file(out / ".lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process generating the same data: wait for it
         if all(Path(paths[f"{split}_annotations"]).is_file() for split in SPLITS):
             return paths

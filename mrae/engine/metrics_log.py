@@ -75,7 +75,7 @@ class MetricsLog:
         self.path = Path(run_dir) / "metrics.jsonl"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         if resume_step is None:
-            self.path.write_text("")
+            write_text_atomic(self.path, "")  # a new file: never truncated through a link
         else:
             self._truncate_after(resume_step)
         self.writer = None

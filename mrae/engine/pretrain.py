@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import Any
 
 from mrae.errors import ConfigError
-from mrae.files import atomic_path, write_json_atomic
+from mrae.files import atomic_path, open_lock_file, write_json_atomic
 
 SYNTHETIC = "synthetic"  # the model.pretrained value that asks for this pretraining on synthetic crops
 DATASET = "dataset"  # ... on crops of pretrain.annotations' boxes and background
@@ -98,7 +98,7 @@ def resolve_pretrained(cfg, progress: bool = True) -> str | None:
     if path.is_file():
         return str(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path.parent / ".lock", "w") as lock:
+    with open_lock_file(path.parent / ".lock") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)  # another process pretraining the same key: wait for it
         if not path.is_file():
             pretrain(cfg, path, progress=progress)

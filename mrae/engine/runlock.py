@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 
 from mrae.errors import ConfigError
+from mrae.files import open_lock_file
 
 LOCK_NAME = ".lock"
 
@@ -29,7 +30,7 @@ class RunLock:
     def __enter__(self) -> RunLock:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            handle = open(self.path, "a+")
+            handle = open_lock_file(self.path)
         except OSError as error:  # read-only or full disk, a file in the way
             raise ConfigError(
                 f"{self.path.parent}: cannot write the run folder ({error.strerror or error}); "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,33 @@ def test_draw_keeps_large_images_at_their_size_and_colours_by_class():
     drawn = draw_detections(image, boxes, [1, 2], [0.9, 0.6], CLASS_NAMES)
     assert drawn.shape == (3, 700, 800) and drawn.dtype == torch.uint8
     assert not torch.equal(drawn[:, 10, 12], drawn[:, 100, 102])  # two classes, two colours
+
+
+def test_drawings_never_write_through_a_hard_link_or_a_symlink(checkpoints, images, tmp_path):
+    out = tmp_path / "p"
+    extra = ["--score-thresh", "0", "--attention"]
+    assert predict(checkpoints["spatial"], images, out=out, extra=extra) == 0
+    album = tmp_path / "album"
+    album.mkdir()
+    os.link(out / "b.jpg", album / "photo.jpg")  # predict's own, unchanged drawing, linked elsewhere
+    os.link(out / "a_attention.png", album / "figure.png")
+    kept = {p: p.read_bytes() for p in album.iterdir()}
+    assert predict(checkpoints["spatial"], images / "b.png", images / "a.jpg", out=out, extra=extra) == 0
+    assert {p: p.read_bytes() for p in album.iterdir()} == kept
+    assert (out / "b.jpg").stat().st_ino != (album / "photo.jpg").stat().st_ino
+
+    users = tmp_path / "users"
+    users.mkdir()
+    photo, dataset_image = tmp_path / "photo.jpg", tmp_path / "dataset_image.jpg"
+    photo.write_bytes(b"the user's photo")
+    dataset_image.write_bytes(b"a dataset's image")
+    (users / "a.jpg").symlink_to(photo)
+    os.link(dataset_image, users / "b.jpg")
+    (users / "b_attention.png").symlink_to(photo)
+    assert predict(checkpoints["spatial"], images, out=users, extra=[*extra, "--overwrite"]) == 0
+    assert photo.read_bytes() == b"the user's photo"
+    assert dataset_image.read_bytes() == b"a dataset's image"
+    for name in ("a.jpg", "b.jpg", "b_attention.png"):
+        assert not (users / name).is_symlink() and (users / name).stat().st_nlink == 1
+        with Image.open(users / name) as picture:
+            picture.verify()

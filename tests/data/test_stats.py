@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -166,3 +167,19 @@ def test_output_says_sizes_are_original_image_pixels(tmp_path):
     headers = [line for line in stdout.splitlines() if line.startswith(("| COCO size", "| box side"))]
     assert len(headers) == 2 and all("(original-image pixels)" in h for h in headers)
     assert "Sizes are in original-image pixels" in stdout and "resize" in stdout
+
+
+def test_the_plot_replaces_a_link_and_never_writes_its_target(tmp_path):
+    train = _write(tmp_path / "train.json", TRAIN_BOXES)
+    photo, album = tmp_path / "photo.png", tmp_path / "album.png"
+    photo.write_bytes(b"the user's photo")
+    album.write_bytes(b"an album's picture")
+    symlink, hard = tmp_path / "sizes.png", tmp_path / "sizes2.png"
+    symlink.symlink_to(photo)
+    os.link(album, hard)
+    for plot in (symlink, hard):
+        assert _run(str(train), "--plot", str(plot))[0] == 2  # not stats's file: refused
+        assert _run(str(train), "--plot", str(plot), "--overwrite")[0] == 0
+        assert not plot.is_symlink() and plot.stat().st_nlink == 1
+        assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert photo.read_bytes() == b"the user's photo" and album.read_bytes() == b"an album's picture"

@@ -1,4 +1,5 @@
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -138,3 +139,22 @@ def test_cli_never_replaces_a_dataset_unless_asked(tmp_path, capsys):
     (tmp_path / "file").write_text("mine")
     assert cli_main(["synth", str(tmp_path / "file"), "--images", "1", "--workers", "0"]) == 2
     assert (tmp_path / "file").read_text() == "mine"
+
+
+def test_overwriting_a_dataset_never_writes_through_a_linked_image(tmp_path):
+    args = ["synth", str(tmp_path / "d"), "--images", "2", "--val-images", "1", "--workers", "0"]
+    assert cli_main(args) == 0
+    image = tmp_path / "d" / "images" / "train" / "000000.jpg"
+    photo, album = tmp_path / "photo.jpg", tmp_path / "album.jpg"
+    photo.write_bytes(b"the user's photo")
+    os.link(image, album)
+    kept = album.read_bytes()
+    image.unlink()
+    image.symlink_to(photo)
+    other = tmp_path / "d" / "images" / "train" / "000001.jpg"
+    os.link(other, tmp_path / "album2.jpg")
+    kept2 = other.read_bytes()
+    assert cli_main([*args, "--seed", "3", "--overwrite"]) == 0
+    assert photo.read_bytes() == b"the user's photo" and album.read_bytes() == kept
+    assert (tmp_path / "album2.jpg").read_bytes() == kept2 and other.read_bytes() != kept2
+    assert not image.is_symlink()

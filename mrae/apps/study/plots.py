@@ -8,7 +8,7 @@ from pathlib import Path
 from mrae.apps.study.claims import MRAE_ROLES, find
 from mrae.apps.study.spec import ATTENTION_ROLES
 from mrae.apps.study.tables import start_reference
-from mrae.files import atomic_path
+from mrae.files import save_figure
 
 
 def _pyplot():
@@ -21,9 +21,9 @@ def _pyplot():
 
 
 def _save(fig, path: Path) -> None:
-    """Save as PNG through a temporary file in the same folder (a reader never sees half a file)."""
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=120, format="png", metadata={"Software": None})
+    """Save as PNG through a temporary file in the same folder (a reader never sees half a file,
+    a link at ``path`` is replaced, never written through)."""
+    save_figure(fig, path, dpi=120, format="png", metadata={"Software": None})
 
 
 # The convergence plot's panels: (title, the roles drawn). Beside its own rows a panel draws the

@@ -45,3 +45,13 @@ def test_a_study_without_template_2_draws_its_panels_alone(tmp_path):
 def test_no_rows_still_draws_an_empty_plot(tmp_path):
     plot_convergence([], tmp_path / "c.png")
     assert (tmp_path / "c.png").stat().st_size > 0
+
+
+def test_a_plot_replaces_a_link_and_never_writes_its_target(tmp_path):
+    photo = tmp_path / "photo.png"
+    photo.write_bytes(b"the user's photo")
+    (tmp_path / "c.png").symlink_to(photo)
+    plot_convergence([_row("single C1", "baseline")], tmp_path / "c.png")
+    assert photo.read_bytes() == b"the user's photo"
+    assert not (tmp_path / "c.png").is_symlink()
+    assert (tmp_path / "c.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
