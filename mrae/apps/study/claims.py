@@ -1,30 +1,38 @@
-"""The paper's claims, each judged on the ratio of two rows' AP over seeds, against the paper's ratio.
+"""The claims the study judges: rows of a table (:data:`PAPER_CLAIMS`, :data:`ORDER_CLAIMS`,
+:data:`NWD_CLAIMS`), each judged by one function, :func:`judge_claim`.
 
-A claim "A beats B (by the paper's ratio P)" is judged with :mod:`mrae.apps.study.effect`: a 95%
-interval for AP(A) / AP(B) on log AP, paired by seed where both rows ran the same seeds (a seed's
-batches are the same in every row), and one of five verdicts: **held (at the paper's size)**,
-**held but smaller than the paper's**, **did not hold (the other direction)**, **not at the paper's
-size** (the interval includes 1 but excludes P) and **undecided** (it includes both). A claim the
-paper makes without a number is held, did not hold or undecided by whether the interval excludes 1.
-A side with fewer than 2 seeds gives no interval (undecided), and a row that did not learn (mean
-AP under ``LEARNED_AP``) decides nothing. Welch's t-test p-value is kept beside each comparison for
-readers who think in p-values; it decides nothing.
+A claim "A beats B (by the paper's ratio P)" names its two sides as row queries (:class:`Query`:
+the rows of a role, with some model settings, the first, the best by mean AP or each of them) and
+is judged with :mod:`mrae.apps.study.effect`: a 95% interval for AP(A) / AP(B) on log AP, paired by
+seed where both rows ran the same seeds (a seed's batches are the same in every row), and one of
+five verdicts: **held (at the paper's size)**, **held but smaller than the paper's**, **did not hold
+(the other direction)**, **not at the paper's size** (the interval includes 1 but excludes P) and
+**undecided** (it includes both). A claim the paper makes without a number is held, did not hold or
+undecided by whether the interval excludes 1. A side with fewer than 2 seeds gives no interval
+(undecided), and a row that did not learn (mean AP under ``LEARNED_AP``) decides nothing. Welch's
+t-test p-value is kept beside each comparison for readers who think in p-values; it decides nothing.
+A claim with several comparisons (each fusion row, each other template) takes the weakest joint
+verdict (:func:`combine`).
 
 Rows are found by their ``role`` and by the ``model`` settings of their config (``template``,
-``detector``), never by name. The paper's claims are judged on the Faster R-CNN rows (the paper's
-host); the host study (issue 18: does the ordering hold in one-stage hosts?) judges the same
-orderings on each other host's rows alone (:func:`host_claims`). Everything here works on the
-summary entries of :mod:`mrae.apps.study.summary` (or the ``rows`` of ``results.json``; an entry
-without ``model.detector``, written before hosts were recorded, is a Faster R-CNN row), so the
-verdicts can be recomputed from the JSON alone.
+``detector``, ``box_similarity``; :mod:`mrae.apps.study.facts`), never by name. The paper's claims
+are judged on the paper's host with IoU assignment. The same orderings (:data:`ORDER_CLAIMS`: MRAE
+template 2 against the best single level and against sum) are judged under each other
+:class:`Condition`: each other host's rows alone (the host study, issue 18) and the rows with NWD
+assignment (issue 33), which also has its own claims (:data:`NWD_CLAIMS`: each NWD row against
+the IoU row of the same extractor). Everything here works on the summary entries of
+:mod:`mrae.apps.study.summary` (or the ``rows`` of ``results.json``), so the verdicts can be
+recomputed from the JSON alone.
+
+Adding a claim is one row in a table: docs/architecture.md shows it.
 """
 
 from __future__ import annotations
 
-import functools
 import math
 import warnings
 from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from mrae.apps.study.effect import (
@@ -35,21 +43,26 @@ from mrae.apps.study.effect import (
     UNDECIDED,
     ratio_verdict,
 )
+from mrae.apps.study.facts import (
+    OTHER_HOSTS,
+    PAPER_HOST,
+    SIMILARITY_TITLES,
+    host_title,
+    setting_of,
+)
 
 LEARNED_AP = 0.1  # AP points (x100): a row whose mean AP is below this did not learn
-MRAE_ROLES = ("mrae", "mrae_spatial", "mixed", "mrae_long")  # rows with a template
 # The paper's ratios (Tables 2 and 3), favoured row over the other.
 PAPER_T2_VS_BASELINE = 5.0 / 2.6
 PAPER_T2_VS_T1, PAPER_T2_VS_T3 = 5.0 / 3.6, 5.0 / 3.6
 PAPER_BASELINE_VS_SOFT = 2.6 / 0.04
 PAPER_T2_VS_MIXED = 5.0 / 3.5
+# NWD's paper (Wang et al. 2021, the authors' mmdetection fork): Faster R-CNN on AI-TOD-v2 with
+# NWD in place of IoU in label assignment, 21.9 against 12.9 AP.
+PAPER_NWD_VS_IOU = 21.9 / 12.9
 HALF = "AP at half the schedule"
-PAPER_HOST = "faster_rcnn"
-ONE_STAGE_HOSTS = ("retinanet", "fcos")  # the host study's hosts, in the page's order
-HOST_NAMES = {"faster_rcnn": "Faster R-CNN", "retinanet": "RetinaNet", "fcos": "FCOS"}
 
 Entry = dict[str, Any]
-BASELINE, T2 = "row of role baseline", "row of role mrae with template 2"
 
 
 # ------------------------------------------------------------------------------ the numbers
@@ -141,42 +154,344 @@ def combine(comparisons: list[dict[str, Any]]) -> str | None:
     return UNDECIDED
 
 
-# ------------------------------------------------------------------------------ the claims
+# ------------------------------------------------------------------------------ the table's parts
 
 
-def host_of(entry: Entry) -> str:
-    """The row's host (``model.detector``); Faster R-CNN for an entry written before it was kept."""
-    return entry.get("model", {}).get("detector", PAPER_HOST)
+@dataclass(frozen=True)
+class Query:
+    """The rows of one side of a claim: those of ``role`` with a finished run whose model settings
+    match ``settings`` (a tuple value: any of its values; ``detector`` defaults to the paper's
+    host and ``box_similarity`` to ``iou``) and, for each key of ``same``, the row on the claim's
+    other side; ``pick``: ``first`` (in the study file's order), ``best`` (the highest mean AP) or
+    ``each``. ``label``: what the comparison is called on the page, where not the claim kind's."""
+
+    role: str
+    settings: tuple[tuple[str, Any], ...] = ()
+    pick: str = "first"
+    same: tuple[str, ...] = ()
+    label: str | None = None
+
+    def candidates(self, rows: list[Entry], other: Entry | None = None) -> list[Entry]:
+        """Every row the query matches, before ``pick``; `other`: the row on the other side."""
+        wanted = {"detector": PAPER_HOST, "box_similarity": "iou", **dict(self.settings),
+                  **{key: setting_of(other, key) for key in self.same if other is not None}}
+        return [e for e in rows if e.get("role") == self.role and e["seeds"]
+                and all(_matches(setting_of(e, key), value) for key, value in wanted.items())]
+
+    def find(self, rows: list[Entry], other: Entry | None = None) -> list[Entry]:
+        found = self.candidates(rows, other)
+        if self.pick == "best":
+            return [max(found, key=mean_ap)] if found else []
+        return found if self.pick == "each" else found[:1]
+
+    def describe(self, other: Entry | None = None, roles: tuple[str, ...] = ()) -> str:
+        """``row of role mrae with template 2 in RetinaNet``: what the page says is missing;
+        `roles`: alternatives to this query's role (``row of role mrae_long or mrae ...``)."""
+        settings = {**dict(self.settings),
+                    **{key: setting_of(other, key) for key in self.same if other is not None}}
+        # "rows" for each row of a role; "row ... with template 1 or 3" already says "any of"
+        plural = self.pick == "each" and not any(isinstance(v, tuple) for v in settings.values())
+        text = f"{'rows' if plural else 'row'} of role {' or '.join((self.role, *roles))}"
+        if "extractor" in settings:
+            text += f" ({_words(settings['extractor'])})"
+        if "level" in settings:
+            text += f" at level C{_words(settings['level'], 'C')}"
+        if "template" in settings:
+            text += f" with template {_words(settings['template'])}"
+        if "detector" in settings and settings["detector"] != PAPER_HOST:
+            text += f" in {host_title(settings['detector'])}"
+        if "box_similarity" in settings:
+            text += f" under {SIMILARITY_TITLES.get(settings['box_similarity'], settings['box_similarity'])}"
+        return text
 
 
-def find(rows: list[Entry], role: str, **model: Any) -> list[Entry]:
-    """The rows of `role` (with these model settings; ``detector`` defaults to the paper's host)
-    that have a finished, non-diverged run."""
-    model = {"detector": PAPER_HOST, **model}
-    return [e for e in rows if e.get("role") == role and e["seeds"]
-            and all((host_of(e) if k == "detector" else e.get("model", {}).get(k)) == v
-                    for k, v in model.items())]
+def _matches(value: Any, wanted: Any) -> bool:
+    return value in wanted if isinstance(wanted, tuple) else value == wanted
 
 
-def _first(rows: list[Entry], role: str, **model: Any) -> Entry | None:
-    found = find(rows, role, **model)
-    return found[0] if found else None
+def _words(value: Any, prefix: str = "") -> str:
+    """``1 or 3`` (``1 or C3`` with `prefix` C) for a tuple of values, the value otherwise."""
+    return f" or {prefix}".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _claim(key: str, title: str, paper: str, comparisons: list, missing: str | None = None,
-           extra: str | None = None) -> dict[str, Any]:
-    return {"id": key, "title": title, "paper": paper, "verdict": None if missing else combine(comparisons),
-            "comparisons": comparisons, "missing": missing, "extra": extra}
+def rows_of(role: str, pick: str = "first", same: tuple[str, ...] = (), label: str | None = None,
+            **settings: Any) -> Query:
+    """``Query(role, settings, pick, same, label)`` with the settings as keywords."""
+    return Query(role, tuple(settings.items()), pick, same, label)
 
 
-def judge(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
+@dataclass(frozen=True)
+class Claim:
+    """One row of a claims table: ``a`` (alternatives: the first that finds rows decides, the
+    later ones that find rows are shown beside it, deciding nothing) beats ``b`` (at the paper's
+    ``ratio``, or in direction where it is None), on the final AP (``kind`` ``ap``) or the AP at
+    half the schedule (``half``); ``b_may_idle``: the claim is that B barely learns, so B at zero
+    AP still decides; ``extra``: the name of a line of :data:`EXTRAS` shown after the numbers;
+    ``host``: the host of a host study's claim (kept in the judged claim); ``reference``: the
+    claim this one repeats under another condition (its ratio is shown beside, by ``extra``
+    ``beside``), with the condition's words for it in ``reference_name``."""
+
+    key: str
+    title: str
+    paper: str
+    ratio: float | None
+    a: tuple[Query, ...]
+    b: Query
+    kind: str = "ap"
+    b_may_idle: bool = False
+    extra: str | None = None
+    host: str | None = None
+    similarity: str | None = None
+    reference: Claim | None = None
+    reference_name: str | None = None
+
+
+@dataclass(frozen=True)
+class Condition:
+    """A setting under which :data:`ORDER_CLAIMS` are judged again on the rows that have it
+    (``setting``: a model setting and its value), named ``name`` on the page; ``reference``: how
+    the paper's condition is named beside it; ``paper_note``: added to the paper's figure."""
+
+    key: str
+    name: str
+    setting: tuple[str, Any]
+    reference: str
+    paper_note: str
+
+
+def under(claim: Claim, condition: Condition) -> Claim:
+    """`claim` judged on the rows of `condition` alone, its ratio shown beside the paper's
+    condition's."""
+    key, value = condition.setting
+
+    def moved(query: Query) -> Query:
+        return replace(query, settings=(*query.settings, (key, value)))
+
+    return replace(claim, key=f"{condition.key}_{claim.key}", title=f"{condition.name}: {claim.title}",
+                   paper=claim.paper + (condition.paper_note if claim.ratio else ""),
+                   a=tuple(moved(q) for q in claim.a), b=moved(claim.b),
+                   host=value if key == "detector" else None,
+                   similarity=value if key == "box_similarity" else None,
+                   reference=claim, reference_name=condition.reference)
+
+
+# ------------------------------------------------------------------------------ the tables
+
+T2 = rows_of("mrae", template=2)
+BEST_SINGLE = rows_of("baseline", pick="best")
+
+# The paper's claims, on the paper's host (Faster R-CNN) with IoU assignment.
+PAPER_CLAIMS: tuple[Claim, ...] = (
+    Claim("beats_baseline", "MRAE beats the best single-level baseline", "5.0 vs 2.6 AP, 1.9x",
+          PAPER_T2_VS_BASELINE, (T2,), BEST_SINGLE, extra="ratio"),
+    Claim("converges_faster", "MRAE converges faster than the best baseline",
+          "MRAE grows AP rapidly, with fewer steps; no number for it", None, (T2,), BEST_SINGLE,
+          kind="half"),
+    Claim("template_2_best", "Template 2 is the best template",
+          "3.6 / 5.0 / 3.6 AP for templates 1 / 2 / 3", PAPER_T2_VS_T1, (T2,),
+          rows_of("mrae", pick="each", template=(1, 3))),
+    Claim("soft_barely_learns", "Soft attention barely learns: well below the baselines",
+          "0.04 AP vs 2.3 to 2.6", PAPER_BASELINE_VS_SOFT, (BEST_SINGLE,), rows_of("soft"),
+          b_may_idle=True, extra="mean_single"),
+    Claim("mixed_hurts", "Switching templates mid-training hurts",
+          "3.5 AP mixed, 1311k steps in all, vs 5.0 template 2, 1100k steps", PAPER_T2_VS_MIXED,
+          (rows_of("mrae_long", same=("template",), label="AP, equal total steps"),
+           rows_of("mrae", same=("template",),
+                   label="AP as the paper compared them, the mixed row training longer")),
+          rows_of("mixed")),
+    Claim("vs_fusions", "MRAE beats the simple fusions (concatenation, element-wise sum)",
+          "not in its tables; Fig. 2 shows them as what MRAE differs from", None, (T2,),
+          rows_of("fusion", pick="each")),
+    Claim("vs_fpn", "MRAE beats FPN", "not in its tables; Fig. 1(d) shows FPN as the alternative",
+          None, (T2,), rows_of("fpn"), extra="speed"),
+    Claim("vs_fpn_all_anchors", "MRAE beats FPN with every anchor size on every map",
+          "not in its tables; Fig. 1(d) shows FPN as the alternative", None, (T2,),
+          rows_of("fpn_all_anchors"), extra="speed"),
+)
+
+# MRAE's order against the best single level and sum: judged again under each other condition.
+ORDER_CLAIMS: tuple[Claim, ...] = (
+    Claim("beats_baseline", "MRAE beats the best single-level baseline", "5.0 vs 2.6 AP, 1.9x",
+          PAPER_T2_VS_BASELINE, (T2,), BEST_SINGLE, extra="beside"),
+    Claim("vs_sum", "MRAE beats sum", "not in its tables; Fig. 2 shows the fusions as the alternative",
+          None, (T2,), rows_of("fusion", extractor="sum"), extra="beside"),
+)
+
+NWD = Condition("nwd", "NWD", ("box_similarity", "nwd"), "IoU", ", with IoU assignment")
+
+
+def host_condition(host: str) -> Condition:
+    return Condition(host, host_title(host), ("detector", host), host_title(PAPER_HOST),
+                     f", in {host_title(PAPER_HOST)}")
+
+
+def _nwd_claim(key: str, role: str, what: str, same: tuple[str, ...]) -> Claim:
+    """NWD assignment beats IoU for the rows of `role`: each NWD row against the IoU row of the
+    same extractor (the settings `same`), paired by seed."""
+    return Claim(f"nwd_beats_iou_{key}", f"NWD assignment beats IoU with {what}",
+                 "Faster R-CNN on AI-TOD-v2 21.9 vs 12.9 AP, 1.7x (Wang et al. 2021)",
+                 PAPER_NWD_VS_IOU, (rows_of(role, pick="each", box_similarity="nwd"),),
+                 rows_of(role, same=same, box_similarity="iou"), similarity="nwd")
+
+
+# Issue 33: does NWD label assignment beat IoU, extractor by extractor?
+NWD_CLAIMS: tuple[Claim, ...] = (
+    _nwd_claim("single", "baseline", "a single level", ("level",)),
+    _nwd_claim("mrae", "mrae", "MRAE", ("template",)),
+    _nwd_claim("fusion", "fusion", "a fusion", ("extractor",)),
+)
+
+
+# ------------------------------------------------------------------------------ judging a claim
+
+KINDS: dict[str, tuple[str, Callable[[Entry], dict[int, float]]]] = {
+    "ap": ("AP", ap_values),
+    "half": (HALF, half_schedule_values),
+}
+NO_HALF = ("evaluation partway through the schedule (its runs were evaluated only at the end: "
+           "train.eval_every covers the whole schedule)")
+
+Pair = tuple[Query, Entry, Entry]  # the a-side query that found the pair, row A, row B
+
+
+def _pairs(claim: Claim, rows: list[Entry]) -> tuple[list[Pair], str | None]:
+    """The (query, A, B) pairs the claim compares, and what is missing where there are none."""
+    if claim.b.same:  # B follows each A row (an NWD row's IoU twin)
+        found_a = [(q, a) for q in claim.a for a in q.find(rows)]
+        if not found_a:
+            return [], _alternatives(claim.a)
+        pairs = [(q, a, b) for q, a in found_a for b in claim.b.find(rows, a)]
+        return pairs, None if pairs else claim.b.describe(found_a[0][1])
+    if any(q.same for q in claim.a):  # A follows the B row (the mixed row's template)
+        found_b = claim.b.find(rows)
+        if not found_b:
+            return [], claim.b.describe()
+        pairs = [(q, a, b) for b in found_b for q in claim.a for a in q.find(rows, b)]
+        return pairs, None if pairs else _alternatives(claim.a, found_b[0])
+    found_a = [(q, a) for q in claim.a for a in q.find(rows)]
+    found_b = claim.b.find(rows)
+    if not found_a or not found_b:
+        lacking = ([] if found_b else [claim.b.describe()]) + ([] if found_a else [_alternatives(claim.a)])
+        return [], " and ".join(lacking)
+    return [(q, a, b) for q, a in found_a for b in found_b], None
+
+
+def _alternatives(queries: tuple[Query, ...], other: Entry | None = None) -> str:
+    return queries[0].describe(other, tuple(q.role for q in queries[1:]))
+
+
+def judge_claim(claim: Claim, rows: list[Entry]) -> dict[str, Any]:
+    """One claim of a table judged on the summary entries `rows`: ``id``, ``title``, ``paper``,
+    ``verdict`` (None where not judged), ``comparisons``, ``missing`` (the rows, or the
+    evaluations, it lacks), ``extra`` and, for a host's or NWD's claim, ``host`` or
+    ``similarity``."""
+    label, values = KINDS[claim.kind]
+    pairs, missing = _pairs(claim, rows)
+    if not missing and claim.kind == "half" and not all(values(a) and values(b) for _, a, b in pairs):
+        missing = NO_HALF
+    comparisons = []
+    if not missing:
+        deciding = pairs[0][0]
+        comparisons = [compare(a, b, claim.ratio, query.label or label, values,
+                               exempt=(b["name"],) if claim.b_may_idle else (),
+                               decisive=query is deciding)
+                       for query, a, b in pairs]
+    judged = {"id": claim.key, "title": claim.title, "paper": claim.paper,
+              "verdict": None if missing else combine(comparisons), "comparisons": comparisons,
+              "missing": missing or None,
+              "extra": None if missing or claim.extra is None else EXTRAS[claim.extra](claim, pairs, rows)}
+    if claim.host is not None:
+        judged["host"] = claim.host
+    if claim.similarity is not None:
+        judged["similarity"] = claim.similarity
+    return judged
+
+
+# ------------------------------------------------------------------------------ the extra lines
+
+
+def _ratio(a: Entry, b: Entry, at_zero: str) -> str:
+    return f"{mean_ap(a) / mean_ap(b):.2f}x" if mean_ap(b) > 0 else at_zero
+
+
+def _ratio_line(claim: Claim, pairs: list[Pair], rows: list[Entry]) -> str:
+    _, a, b = pairs[0]
+    return f"ratio of the means {_ratio(a, b, 'undefined (baseline at 0)')}"
+
+
+def _mean_single(claim: Claim, pairs: list[Pair], rows: list[Entry]) -> str:
+    singles = claim.a[0].candidates(rows)
+    return f"mean single level {sum(mean_ap(e) for e in singles) / len(singles):.2f} AP"
+
+
+def _ms(entry: Entry) -> float | None:
+    """Inference ms/image: the quiet measurement after training where there is one."""
+    return entry.get("ms_per_image") or entry.get("mean", {}).get("ms_per_image")
+
+
+def _speed(claim: Claim, pairs: list[Pair], rows: list[Entry]) -> str | None:
+    _, a, b = pairs[0]
+    return f"inference {_ms(a):.0f} vs {_ms(b):.0f} ms/image" if _ms(a) and _ms(b) else None
+
+
+def _beside(claim: Claim, pairs: list[Pair], rows: list[Entry]) -> str:
+    """``ratio of the means 1.23x (Faster R-CNN's MRAE template 2 vs single C2: 1.10x)``: A/B,
+    and the same comparison under the paper's condition where both of its rows ran."""
+    _, a, b = pairs[0]
+    text = f"ratio of the means {_ratio(a, b, 'undefined (at 0 AP)')}"
+    if claim.reference is not None:
+        reference, _ = _pairs(claim.reference, rows)
+        if reference:
+            _, ra, rb = reference[0]
+            text += (f" ({claim.reference_name}'s {ra['name']} vs {rb['name']}: "
+                     f"{_ratio(ra, rb, 'undefined (at 0 AP)')})")
+    return text
+
+
+EXTRAS: dict[str, Callable[[Claim, list[Pair], list[Entry]], str | None]] = {
+    "ratio": _ratio_line, "mean_single": _mean_single, "speed": _speed, "beside": _beside,
+}
+
+
+# ------------------------------------------------------------------------------ the study's claims
+
+
+def paper_claims(rows: list[Entry]) -> list[dict[str, Any]]:
+    """The paper's claims (:data:`PAPER_CLAIMS`), judged on the paper's host's IoU rows."""
+    return [judge_claim(claim, rows) for claim in PAPER_CLAIMS]
+
+
+def host_claims(rows: list[Entry], host: str) -> list[dict[str, Any]]:
+    """Does the ordering hold in `host`? :data:`ORDER_CLAIMS` on that host's rows alone: MRAE
+    template 2 beats the best single level (at the paper's ratio) and beats sum (direction only);
+    each claim's ``extra`` gives the ratio of the means beside the same rows' in Faster R-CNN."""
+    return [judge_claim(under(claim, host_condition(host)), rows) for claim in ORDER_CLAIMS]
+
+
+def nwd_claims(rows: list[Entry]) -> list[dict[str, Any]]:
+    """NWD against IoU (:data:`NWD_CLAIMS`, each NWD row against the IoU row of its extractor),
+    then MRAE's order under NWD (:data:`ORDER_CLAIMS` on the NWD rows, beside IoU's)."""
+    return ([judge_claim(claim, rows) for claim in NWD_CLAIMS]
+            + [judge_claim(under(claim, NWD), rows) for claim in ORDER_CLAIMS])
+
+
+def similarities(rows: list[Entry], pending: list[dict] | None = None) -> list[str]:
+    """The box similarities of the study's rows, finished or pending (``iou`` where not kept)."""
+    return list(dict.fromkeys(setting_of(e, "box_similarity") for e in [*rows, *(pending or [])]))
+
+
+def judge(rows: list[Entry], hosts: list[str] | tuple[str, ...] = OTHER_HOSTS,
           pending: list[dict] | None = None) -> list[dict[str, Any]]:
     """Every claim of the paper, judged on the Faster R-CNN rows (see the module's docstring for
-    the rule), then the host study's claims for each of `hosts` other than Faster R-CNN, each
-    with ``lacking`` where `pending` is given (:func:`with_lacking`)."""
-    return with_lacking(paper_claims, rows, pending) + [
+    the rule), then the host study's claims for each of `hosts` other than Faster R-CNN, then,
+    where a row of the study assigns by NWD, the NWD claims; each with ``lacking`` where
+    `pending` is given (:func:`with_lacking`)."""
+    claims = with_lacking(paper_claims, rows, pending) + [
         c for host in hosts if host != PAPER_HOST
-        for c in with_lacking(functools.partial(host_claims, host=host), rows, pending)]
+        for c in with_lacking(lambda r, host=host: host_claims(r, host), rows, pending)]
+    if "nwd" in similarities(rows, pending):
+        claims += with_lacking(nwd_claims, rows, pending)
+    return claims
 
 
 def with_lacking(claims_of: Callable[[list[Entry]], list[dict[str, Any]]], rows: list[Entry],
@@ -195,152 +510,6 @@ def with_lacking(claims_of: Callable[[list[Entry]], list[dict[str, Any]]], rows:
 def pending_count(pending: list[dict] | None) -> int | None:
     """The runs in ``results.json``'s ``pending`` (None where it is unknown)."""
     return None if pending is None else sum(len(p["seeds"]) for p in pending)
-
-
-def paper_claims(rows: list[Entry]) -> list[dict[str, Any]]:
-    """The paper's claims, judged on the rows of the paper's host (Faster R-CNN)."""
-    baselines = find(rows, "baseline")
-    best = max(baselines, key=mean_ap) if baselines else None
-    t2 = _first(rows, "mrae", template=2)
-    claims = []
-
-    title, paper = "MRAE beats the best single-level baseline", "5.0 vs 2.6 AP, 1.9x"
-    if best and t2:
-        ratio = (f"{mean_ap(t2) / mean_ap(best):.2f}x" if mean_ap(best) > 0
-                 else "undefined (baseline at 0)")
-        claims.append(_claim("beats_baseline", title, paper, [compare(t2, best, PAPER_T2_VS_BASELINE)],
-                             extra=f"ratio of the means {ratio}"))
-    else:
-        claims.append(_claim("beats_baseline", title, paper, [], missing=_missing({BASELINE: best, T2: t2})))
-
-    title = "MRAE converges faster than the best baseline"
-    paper = "MRAE grows AP rapidly, with fewer steps; no number for it"
-    if best and t2 and not (half_schedule_values(best) and half_schedule_values(t2)):
-        claims.append(_claim("converges_faster", title, paper, [],
-                             missing="evaluation partway through the schedule (its runs were "
-                             "evaluated only at the end: train.eval_every covers the whole schedule)"))
-    elif best and t2:
-        comparison = compare(t2, best, None, HALF, half_schedule_values)
-        claims.append(_claim("converges_faster", title, paper, [comparison]))
-    else:
-        claims.append(_claim("converges_faster", title, paper, [], missing=_missing({BASELINE: best, T2: t2})))
-
-    title, paper = "Template 2 is the best template", "3.6 / 5.0 / 3.6 AP for templates 1 / 2 / 3"
-    others = [e for t in (1, 3) if (e := _first(rows, "mrae", template=t))]
-    if t2 and others:
-        ratios = {1: PAPER_T2_VS_T1, 3: PAPER_T2_VS_T3}
-        claims.append(_claim("template_2_best", title, paper,
-                             [compare(t2, e, ratios[e["model"]["template"]]) for e in others]))
-    else:
-        claims.append(_claim("template_2_best", title, paper, [], missing=_missing(
-            {T2: t2, "row of role mrae with template 1 or 3": others[0] if others else None})))
-
-    title, paper = "Soft attention barely learns: well below the baselines", "0.04 AP vs 2.3 to 2.6"
-    soft = _first(rows, "soft")
-    if soft and best:
-        mean_single = sum(mean_ap(e) for e in baselines) / len(baselines)
-        claims.append(_claim("soft_barely_learns", title, paper,
-                             [compare(best, soft, PAPER_BASELINE_VS_SOFT, exempt=(soft["name"],))],
-                             extra=f"mean single level {mean_single:.2f} AP"))
-    else:
-        claims.append(_claim("soft_barely_learns", title, paper, [], missing=_missing({BASELINE: best, "row of role soft": soft})))
-
-    claims.append(_mixed_claim(rows))
-    title = "MRAE beats the simple fusions (concatenation, element-wise sum)"
-    paper = "not in its tables; Fig. 2 shows them as what MRAE differs from"
-    fusions = find(rows, "fusion")
-    if fusions and t2:
-        claims.append(_claim("vs_fusions", title, paper, [compare(t2, e, None) for e in fusions]))
-    else:
-        claims.append(_claim("vs_fusions", title, paper, [],
-                             missing=_missing({"rows of role fusion": fusions[0] if fusions else None, T2: t2})))
-    for role, title in (("fpn", "MRAE beats FPN"),
-                        ("fpn_all_anchors", "MRAE beats FPN with every anchor size on every map")):
-        fpn = _first(rows, role)
-        paper = "not in its tables; Fig. 1(d) shows FPN as the alternative"
-        if fpn and t2:
-            speed = f"inference {_ms(t2):.0f} vs {_ms(fpn):.0f} ms/image" if _ms(t2) and _ms(fpn) else None
-            claims.append(_claim(f"vs_{role}", title, paper, [compare(t2, fpn, None)], extra=speed))
-        else:
-            claims.append(_claim(f"vs_{role}", title, paper, [], missing=_missing({f"row of role {role}": fpn, T2: t2})))
-    return claims
-
-
-def host_claims(rows: list[Entry], host: str) -> list[dict[str, Any]]:
-    """Does the ordering hold in `host`? On that host's rows alone: MRAE template 2 beats the best
-    single level (at the paper's ratio, as the first claim) and beats sum (direction only: the
-    paper gives no number for sum). Each claim has ``host``; its ``extra`` gives the ratio of the
-    means beside the same rows' ratio in Faster R-CNN."""
-    name = HOST_NAMES.get(host, host)
-    baselines = find(rows, "baseline", detector=host)
-    best = max(baselines, key=mean_ap) if baselines else None
-    t2 = _first(rows, "mrae", detector=host, template=2)
-    fused = _first(rows, "fusion", detector=host, extractor="sum")
-    paper_best = max(find(rows, "baseline"), key=mean_ap, default=None)
-    paper_t2, paper_sum = _first(rows, "mrae", template=2), _first(rows, "fusion", extractor="sum")
-    where = f" in {name}"
-    claims = []
-    title, paper = f"{name}: MRAE beats the best single-level baseline", "5.0 vs 2.6 AP, 1.9x, in Faster R-CNN"
-    if best and t2:
-        claims.append(_claim(f"{host}_beats_baseline", title, paper,
-                             [compare(t2, best, PAPER_T2_VS_BASELINE)],
-                             extra=_ratios(t2, best, paper_t2, paper_best)))
-    else:
-        claims.append(_claim(f"{host}_beats_baseline", title, paper, [],
-                             missing=_missing({f"row of role baseline{where}": best, T2 + where: t2})))
-    title, paper = f"{name}: MRAE beats sum", "not in its tables; Fig. 2 shows the fusions as the alternative"
-    if fused and t2:
-        claims.append(_claim(f"{host}_vs_sum", title, paper, [compare(t2, fused, None)],
-                             extra=_ratios(t2, fused, paper_t2, paper_sum)))
-    else:
-        claims.append(_claim(f"{host}_vs_sum", title, paper, [],
-                             missing=_missing({f"row of role fusion (sum){where}": fused, T2 + where: t2})))
-    for claim in claims:
-        claim["host"] = host
-    return claims
-
-
-def _ratios(a: Entry, b: Entry, paper_a: Entry | None, paper_b: Entry | None) -> str:
-    """``ratio of the means 1.23x (Faster R-CNN's MRAE template 2 vs single C2: 1.10x)``: A/B, and
-    the same comparison in Faster R-CNN where both of its rows ran."""
-    def ratio(x: Entry, y: Entry) -> str:
-        return f"{mean_ap(x) / mean_ap(y):.2f}x" if mean_ap(y) > 0 else "undefined (at 0 AP)"
-
-    text = f"ratio of the means {ratio(a, b)}"
-    if paper_a and paper_b:
-        text += f" (Faster R-CNN's {paper_a['name']} vs {paper_b['name']}: {ratio(paper_a, paper_b)})"
-    return text
-
-
-def _mixed_claim(rows: list[Entry]) -> dict[str, Any]:
-    title = "Switching templates mid-training hurts"
-    paper = "3.5 AP mixed, 1311k steps in all, vs 5.0 template 2, 1100k steps"
-    mixed = _first(rows, "mixed")
-    if not mixed:
-        return _claim("mixed_hurts", title, paper, [], missing="row of role mixed")
-    template = mixed.get("model", {}).get("template")
-    long = _first(rows, "mrae_long", template=template)
-    plain = _first(rows, "mrae", template=template)
-    comparisons = []
-    if long:
-        comparisons.append(compare(long, mixed, PAPER_T2_VS_MIXED, "AP, equal total steps"))
-    if plain:
-        comparisons.append(compare(plain, mixed, PAPER_T2_VS_MIXED, "AP as the paper compared them, the mixed row "
-                                   "training longer", decisive=not long))
-    if not comparisons:
-        return _claim("mixed_hurts", title, paper, [],
-                      missing=f"row of role mrae_long or mrae with template {template}")
-    return _claim("mixed_hurts", title, paper, comparisons)
-
-
-def _missing(wanted: dict[str, Entry | None]) -> str:
-    """The rows (described by the keys) that were not found."""
-    return " and ".join(what for what, found in wanted.items() if not found)
-
-
-def _ms(entry: Entry) -> float | None:
-    """Inference ms/image: the quiet measurement after training where there is one."""
-    return entry.get("ms_per_image") or entry.get("mean", {}).get("ms_per_image")
 
 
 # ------------------------------------------------------------------------------ rows not run

@@ -9,17 +9,14 @@ import functools
 from typing import Any
 
 from mrae.apps.study.claims import (
-    MRAE_ROLES,
-    ONE_STAGE_HOSTS,
-    PAPER_HOST,
     Entry,
     host_claims,
-    host_of,
     paper_claims,
     pending_count,
     with_lacking,
 )
 from mrae.apps.study.effect import describe_interval
+from mrae.apps.study.facts import MRAE_ROLES, OTHER_HOSTS, PAPER_HOST, host_of
 
 
 def partial_note(pending: list[dict] | None) -> str | None:
@@ -132,7 +129,7 @@ def discuss(rows: list[Entry], pending: list[dict] | None = None) -> list[str]:
             + observations(rows))
 
 
-def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = ONE_STAGE_HOSTS,
+def discuss_hosts(rows: list[Entry], hosts: list[str] | tuple[str, ...] = OTHER_HOSTS,
                   pending: list[dict] | None = None) -> list[str]:
     """The host study's list: one sentence per claim of each host other than Faster R-CNN."""
     return [*(describe(claim, pending_count(pending)) for host in hosts if host != PAPER_HOST

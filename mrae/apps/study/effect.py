@@ -9,7 +9,9 @@ The paper does not only say "A beats B", it says by how much (Table 2: MRAE temp
   (:class:`mrae.engine.sampler.ResumableSampler` is a function of ``train.seed``), so the rows are
   **paired by seed**: the interval is the paired t-interval of the per-seed log ratios (n - 1
   degrees of freedom). Otherwise it is Welch's interval of the difference of the mean log APs
-  (Welch-Satterthwaite degrees of freedom). Both are kept, with whether pairing narrowed it.
+  (Welch-Satterthwaite degrees of freedom); both from ``scipy.stats`` (``ttest_rel`` and
+  ``ttest_ind(..., equal_var=False)``, their ``confidence_interval``). Both are kept, with whether
+  pairing narrowed it.
 - **the verdict**, from the interval [lo, hi] and the paper's ratio P (> 1: the paper favours A):
 
   ====================================  ==============================
@@ -32,6 +34,7 @@ Log AP needs AP > 0: a seed at AP 0 (soft attention in the paper: 0.04) is floor
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 LEVEL = 0.95
@@ -46,19 +49,8 @@ HELD_DIRECTION = "held"  # a claim without a paper ratio: held in direction
 VERDICTS = (HELD, SMALLER, NOT_HELD, NOT_PAPER_SIZE, UNDECIDED, HELD_DIRECTION)
 
 
-def _t_quantile(df: float) -> float:
-    from scipy.stats import t
-
-    return float(t.ppf(0.5 + LEVEL / 2, df))
-
-
 def _mean(values: list[float]) -> float:
     return sum(values) / len(values)
-
-
-def _var(values: list[float]) -> float:
-    m = _mean(values)
-    return sum((v - m) ** 2 for v in values) / (len(values) - 1)
 
 
 def _logs(values: list[float]) -> tuple[list[float], bool]:
@@ -67,34 +59,44 @@ def _logs(values: list[float]) -> tuple[list[float], bool]:
 
 
 def welch_interval(a: list[float], b: list[float]) -> dict[str, Any] | None:
-    """Welch's 95% interval of mean log A - mean log B, as a ratio; None under 2 values a side."""
+    """Welch's 95% interval of mean log A - mean log B (``scipy.stats.ttest_ind(...,
+    equal_var=False).confidence_interval``), as a ratio; None under 2 values a side."""
     if len(a) < 2 or len(b) < 2:
         return None
+    from scipy.stats import ttest_ind
+
     (la, fa), (lb, fb) = _logs(a), _logs(b)
-    va, vb = _var(la) / len(la), _var(lb) / len(lb)
-    diff = _mean(la) - _mean(lb)
-    se = math.sqrt(va + vb)
-    if se == 0:
-        return {"method": "welch", "ratio": math.exp(diff), "low": math.exp(diff),
-                "high": math.exp(diff), "df": None, "floored": fa or fb}
-    df = (va + vb) ** 2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))
-    half = _t_quantile(df) * se
-    return {"method": "welch", "ratio": math.exp(diff), "low": math.exp(diff - half),
-            "high": math.exp(diff + half), "df": df, "floored": fa or fb}
+    ratio = math.exp(_mean(la) - _mean(lb))
+    if len(set(la)) == 1 and len(set(lb)) == 1:  # no spread: the interval is the ratio itself
+        return {"method": "welch", "ratio": ratio, "low": ratio, "high": ratio, "df": None,
+                "floored": fa or fb}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nearly identical values
+        test = ttest_ind(la, lb, equal_var=False)
+        interval = test.confidence_interval(LEVEL)
+    return {"method": "welch", "ratio": ratio, "low": math.exp(interval.low),
+            "high": math.exp(interval.high), "df": float(test.df), "floored": fa or fb}
 
 
 def paired_interval(a: dict[int, float], b: dict[int, float]) -> dict[str, Any] | None:
-    """The paired 95% t-interval of log(A_k / B_k) over the seeds k both rows ran, as a ratio;
-    None under 2 shared seeds."""
+    """The paired 95% t-interval of log(A_k / B_k) over the seeds k both rows ran
+    (``scipy.stats.ttest_rel(...).confidence_interval``), as a ratio; None under 2 shared seeds."""
     seeds = sorted(set(a) & set(b))
     if len(seeds) < 2:
         return None
+    from scipy.stats import ttest_rel
+
     (la, fa), (lb, fb) = _logs([a[k] for k in seeds]), _logs([b[k] for k in seeds])
     diffs = [x - y for x, y in zip(la, lb, strict=True)]
-    mean = _mean(diffs)
-    half = _t_quantile(len(diffs) - 1) * math.sqrt(_var(diffs) / len(diffs))
-    return {"method": "paired", "ratio": math.exp(mean), "low": math.exp(mean - half),
-            "high": math.exp(mean + half), "df": len(diffs) - 1, "seeds": seeds, "floored": fa or fb}
+    ratio = math.exp(_mean(diffs))
+    low = high = ratio  # every seed the same log ratio: no spread
+    if len(set(diffs)) > 1:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # nearly identical differences
+            interval = ttest_rel(la, lb).confidence_interval(LEVEL)
+        low, high = math.exp(interval.low), math.exp(interval.high)
+    return {"method": "paired", "ratio": ratio, "low": low, "high": high, "df": len(diffs) - 1,
+            "seeds": seeds, "floored": fa or fb}
 
 
 def verdict(low: float, high: float, paper: float | None) -> str:

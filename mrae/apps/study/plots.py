@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mrae.apps.study.claims import MRAE_ROLES, find
-from mrae.apps.study.spec import ATTENTION_ROLES
+from mrae.apps.study.claims import T2
+from mrae.apps.study.facts import ATTENTION_ROLES, MRAE_ROLES
 from mrae.apps.study.tables import start_reference
 from mrae.files import save_figure
 
@@ -43,7 +43,7 @@ def panels(rows: list[dict]) -> list[tuple[str, list[dict]]]:
     order, the rows compared with first; a row of a role that no panel names is drawn in the first
     panel."""
     named = {role for _, roles in PANELS for role in roles}
-    reference = next(iter(find(rows, "mrae", template=2)), None)  # what later panels compare with
+    reference = next(iter(T2.find(rows)), None)  # what later panels compare with
     out = []
     for i, (title, roles) in enumerate(PANELS):
         own = [e for e in rows if e.get("role") in roles or (i == 0 and e.get("role") not in named)]

@@ -16,7 +16,7 @@ import time
 from concurrent import futures
 from pathlib import Path
 
-from mrae.apps.study.claims import PAPER_HOST
+from mrae.apps.study.facts import ATTENTION_ROLES, PAPER_HOST
 from mrae.apps.study.pace import Pace, run_gflops, run_seconds
 from mrae.apps.study.records import (
     final_metrics,
@@ -28,7 +28,7 @@ from mrae.apps.study.records import (
     run_clocks,
     write_record,
 )
-from mrae.apps.study.spec import ATTENTION_ROLES, Job, Row, Study, parent_run, row_config, run_dir
+from mrae.apps.study.spec import Job, Row, Study, parent_run, row_config, run_dir
 from mrae.apps.study.trunks import TRUNK_FILE, check_one_trunk, run_trunk, trunk_setting
 from mrae.errors import ConfigError, MraeError
 from mrae.files import write_json_atomic

@@ -9,14 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from mrae.apps.study.budget import run_minutes, seed_spread, trunk_start
-from mrae.apps.study.claims import (
-    HOST_NAMES,
-    PAPER_HOST,
-    host_of,
-    mean_ap,
-    paper_claims,
-)
+from mrae.apps.study.claims import mean_ap, paper_claims
 from mrae.apps.study.discussion import discuss_hosts
+from mrae.apps.study.facts import PAPER_HOST, host_of, host_title
 from mrae.apps.study.tables import markdown_table, metric_cell, start_reference, study_hosts
 from mrae.tables import markdown_table as write_table
 
@@ -120,12 +115,12 @@ def host_section(results: dict[str, Any]) -> list[str]:
     rows = results["rows"]
     grid = []
     for host in (PAPER_HOST, *hosts):
-        label = HOST_NAMES.get(host, host) + (" (the table above)" if host == PAPER_HOST else "")
+        label = host_title(host) + (" (the table above)" if host == PAPER_HOST else "")
         grid.append([label, _ap_cell(_host_entry(rows, host, "mrae", template=2)),
                      _ap_cell(_host_entry(rows, host, "baseline"), with_name=True),
                      _ap_cell(_host_entry(rows, host, "fusion", extractor="sum"))])
     host_rows = [e for e in rows if host_of(e) in hosts]
-    names = " and ".join(HOST_NAMES.get(h, h) for h in hosts)
+    names = " and ".join(host_title(h) for h in hosts)
     lines = [
         "## Does the ordering hold in one-stage hosts?",
         "",

@@ -4,7 +4,7 @@ A study file (``configs/synth/study.yaml``) holds:
 
 - ``rows``: a list of ``{name, config, role, seeds, init_from, schedule_scale}``. ``config`` is a
   training config relative to the study file; ``role`` says what the row stands for in the paper's
-  comparisons (one of :data:`ROLES`; the claims find their rows by role and by the ``model.template``
+  comparisons (one of :data:`mrae.apps.study.facts.ROLES`; the claims find their rows by role and by the ``model.template``
   / ``model.level`` of the row's config, never by name); ``seeds`` (default 1) runs the row with
   ``train.seed`` 0..seeds-1; ``init_from`` names an earlier row whose final checkpoint this row
   continues (the mixed row); ``schedule_scale: N`` (default 1) trains the row N times the study's
@@ -33,25 +33,10 @@ from typing import Any
 
 import yaml
 
+from mrae.apps.study.facts import ROLES, role_fits
 from mrae.errors import ConfigError
 from mrae.inputs import CONFIG_LIMIT, read_text, shorten
 
-# role -> what the row's config must build (checked when the study file is read)
-ROLES: dict[str, str] = {
-    "baseline": "a single level (extractor single)",
-    "soft": "soft attention (extractor soft)",
-    "mrae": "MRAE in global mode (extractor mrae, mode global)",
-    "mrae_spatial": "MRAE in spatial mode (extractor mrae, mode spatial)",
-    "fusion": "a fusion of the levels (extractor concat or sum)",
-    "fpn": "torchvision's FPN with its anchors per level (extractor fpn, fpn_anchors per_level)",
-    "fpn_all_anchors": "FPN with every anchor size on every map (extractor fpn, fpn_anchors all)",
-    "mixed": "MRAE continued from another row's run with another template (extractor mrae, init_from)",
-    "mrae_long": "MRAE trained as long as the mixed row in all (extractor mrae)",
-    "start": ("another trunk start of a row of the study: the pretraining comparison, left out of the "
-              "claims (any extractor; the config differs from that row's only in model.pretrained)"),
-}
-# Rows whose model keeps attention weights: measured after training and drawn in the attention plot.
-ATTENTION_ROLES = ("soft", "mrae", "mrae_spatial", "mixed", "mrae_long")
 ROW_KEYS = ("name", "config", "role", "seeds", "init_from", "schedule_scale")
 STUDY_KEYS = ("rows", "overrides", "quick", "out", "readme", "records", "title", "about", "report", "compare")
 COMPARE_KEYS = ("results", "this", "other", "readme")
@@ -149,7 +134,7 @@ def load_study(path: str | Path, out: str | None = None) -> Study:
     """Read and check a study file; every config path is relative to the study file's folder.
 
     Raises a one-line :class:`ConfigError` for anything wrong: a missing or unknown key, a role
-    outside :data:`ROLES` or one its config does not build, seeds or schedule_scale not an integer
+    outside :data:`~mrae.apps.study.facts.ROLES` or one its config does not build, seeds or schedule_scale not an integer
     >= 1, two rows with the same run folder, an ``init_from`` that names no earlier row.
     """
     path = Path(path)
@@ -257,18 +242,7 @@ def _row(path: Path, i: int, item: Any) -> Row:
 def _check_role(study: Study, row: Row) -> str:
     """The row's config builds what its role stands for; returns its ``model.detector``."""
     m = row_config(study, row).model
-    fits = {
-        "baseline": m.extractor == "single",
-        "soft": m.extractor == "soft",
-        "mrae": m.extractor == "mrae" and m.mode == "global",
-        "mrae_spatial": m.extractor == "mrae" and m.mode == "spatial",
-        "fusion": m.extractor in ("concat", "sum"),
-        "fpn": m.extractor == "fpn" and m.fpn_anchors == "per_level",
-        "fpn_all_anchors": m.extractor == "fpn" and m.fpn_anchors == "all",
-        "mixed": m.extractor == "mrae",
-        "mrae_long": m.extractor == "mrae",
-        "start": True,  # its row of comparison: _check_start
-    }[row.role]
+    fits = role_fits(row.role, m)
     if not fits:
         raise ConfigError(
             f"{study.source}: row {row.name!r} has role {row.role} ({ROLES[row.role]}), but its config "

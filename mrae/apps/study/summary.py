@@ -11,6 +11,7 @@ import time
 import warnings
 from typing import Any
 
+from mrae.apps.study.facts import box_similarity
 from mrae.apps.study.records import eval_curve, read_final, read_record
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 
@@ -23,7 +24,7 @@ def _model(cfg) -> dict[str, Any]:
     m = cfg.model
     return {"detector": m.detector, "extractor": m.extractor, "level": int(m.level),
             "template": int(m.template), "mode": m.mode, "fpn_anchors": m.fpn_anchors,
-            "pretrained": m.pretrained}
+            "pretrained": m.pretrained, "box_similarity": box_similarity(m)}
 
 
 def summarize(study: Study, seeds_override: int | None = None, quick: bool = False) -> list[dict]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mrae.apps.study.claims import ONE_STAGE_HOSTS, PAPER_HOST, host_of
+from mrae.apps.study.facts import OTHER_HOSTS, PAPER_HOST, host_of
 from mrae.tables import markdown_table as write_table
 
 METRIC_COLUMNS = ("AP", "AP50", "AP75", "APs", "APm", "AR1", "AR10", "AR100", "ARs", "ARm")
@@ -31,7 +31,7 @@ def paper_rows(rows: list[dict]) -> list[dict]:
 def study_hosts(results: dict[str, Any]) -> list[str]:
     """The hosts of the study's rows; a JSON written before they were kept: Faster R-CNN and the
     host study's (its rows may not have run yet)."""
-    return list(results.get("hosts") or (PAPER_HOST, *ONE_STAGE_HOSTS))
+    return list(results.get("hosts") or (PAPER_HOST, *OTHER_HOSTS))
 
 
 def metric_cell(entry: dict, key: str, scale: float = 100.0, digits: int = 1) -> str:
