@@ -171,10 +171,14 @@ def test_a_resumed_study_says_its_time_left_from_the_runs_already_finished(tmp_p
             "finished runs)") in capsys.readouterr().out
 
 
-def _worker_sleeps(*args):
-    """A run that trains for two minutes (far longer than the test waits)."""
+def _worker_sleeps(study, row, seed, *args):
+    """A run that says it started (a file in its run folder), then trains for two minutes (far
+    longer than the test waits)."""
     import time
 
+    folder = runner.run_dir(study, row, seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "started").touch()
     time.sleep(120)
 
 
@@ -187,14 +191,26 @@ def test_ctrl_c_stops_the_runs_in_progress_instead_of_waiting_for_them(tmp_path,
 
     study = small_study(tmp_path, records=False)
     jobs = [(study.rows[0], 0), (study.rows[0], 1)]
-    # Ctrl-C (as `kill -INT` or SIGTERM under `mrae study`) once both workers have started.
-    timer = threading.Timer(5.0, os.kill, (os.getpid(), signal.SIGINT))
+    # Ctrl-C (as `kill -INT` or SIGTERM under `mrae study`) once both workers have started (on a
+    # loaded machine spawning them takes seconds: a fixed delay could fire before).
+    started = [runner.run_dir(study, row, seed) / "started" for row, seed in jobs]
+    stop = threading.Event()
+
+    def interrupt_once_started() -> None:
+        deadline = time.monotonic() + 60
+        while not all(path.exists() for path in started) and time.monotonic() < deadline:
+            if stop.wait(0.1):  # the pool returned first: no signal into the rest of the tests
+                return
+        os.kill(os.getpid(), signal.SIGINT)
+
+    timer = threading.Thread(target=interrupt_once_started, daemon=True)
     timer.start()
     start = time.perf_counter()
     try:
         with pytest.raises(KeyboardInterrupt, match="continue from their last checkpoint"):
             runner._run_pool(study, jobs, quick=True, workers=2, target=_worker_sleeps)
     finally:
-        timer.cancel()
+        stop.set()
+        timer.join()
     assert time.perf_counter() - start < 100  # the workers' runs would take 120 s
     assert multiprocessing.active_children() == []
