@@ -318,6 +318,11 @@ CASES: list[Case] = [
     Case("study-jobs-zero",
          lambda w: ["study", str(study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")), "--jobs", "0"],
          says="jobs"),
+    # --rows names rows of the study file in every mode (issue 35: --status showed the others)
+    *[Case(f"study-rows-unknown{'-' + mode[2:] if mode else ''}",
+           lambda w, mode=mode: ["study", str(study_file(w, "  - {name: a, config: row.yaml, role: mrae}\n")),
+                                 *([mode] if mode else []), "--rows", "zz"], says="'zz'")
+      for mode in ("", "--status", "--report-only", "--render-only")],
     # ---- unknown command and options
     Case("unknown-command", lambda w: ["trian"], says="invalid choice"),
     Case("unknown-option", lambda w: ["train", "--config", str(w.config), "--learning-rate", "3"],

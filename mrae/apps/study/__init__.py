@@ -7,7 +7,9 @@ run with a ``last.pth`` is resumed, so an interrupted study picks up where it st
 
 The modules, one job each:
 
-- :mod:`~mrae.apps.study.spec`: read and check the study file (``Study``, ``Row``, the roles);
+- :mod:`~mrae.apps.study.pipeline`: the study from its file to its page (what ``mrae study`` calls);
+- :mod:`~mrae.apps.study.facts`: hosts, roles and model settings, in one place;
+- :mod:`~mrae.apps.study.spec`: read and check the study file (``Study``, ``Row``);
 - :mod:`~mrae.apps.study.runner`: run the (row, seed) jobs, resumable, in a process pool;
 - :mod:`~mrae.apps.study.status`: where a study stands (``--status``), read without writing;
 - :mod:`~mrae.apps.study.measure`: speed, FLOPs and attention of a trained model;
@@ -22,5 +24,5 @@ The modules, one job each:
   with another study), :mod:`~mrae.apps.study.readme` (the README blocks) and
   :mod:`~mrae.apps.study.plots` (the plots).
 
-The ``mrae study`` command that runs them in order is :mod:`mrae.commands.study`.
+The ``mrae study`` command (:mod:`mrae.commands.study`) parses its options and calls the pipeline.
 """

@@ -15,6 +15,7 @@ comparison with another study in :mod:`~mrae.apps.study.compare` and the plots i
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +42,27 @@ from mrae.apps.study.tables import (
 from mrae.errors import ConfigError
 from mrae.files import write_text_atomic
 from mrae.inputs import JSON_LIMIT, read_text, shorten
+
+
+@dataclass(frozen=True)
+class PageFiles:
+    """What the study writes for one results page: the page, its two plots and the results JSON."""
+
+    page: Path
+    convergence: Path
+    attention: Path
+    results: Path
+
+    def all(self) -> list[Path]:
+        return [self.page, self.convergence, self.attention, self.results]
+
+
+def page_files(page: str | Path) -> PageFiles:
+    """The files of the results page `page` (``docs/results.md``: ``docs/results_convergence.png``,
+    ``docs/results_attention.png`` and ``docs/results.json`` beside it)."""
+    page = Path(page)
+    return PageFiles(page, page.with_name(page.stem + "_convergence.png"),
+                     page.with_name(page.stem + "_attention.png"), page.with_suffix(".json"))
 
 
 def render_page(results: dict[str, Any], convergence: str, attention: str | None,
@@ -187,8 +209,8 @@ def render_report(results_json_path: str | Path, report: str | Path | None = Non
                           "study again to write it")
     report = Path(report) if report else results_json_path.with_suffix(".md")
     report.parent.mkdir(parents=True, exist_ok=True)
-    convergence = report.with_name(report.stem + "_convergence.png")
-    attention = report.with_name(report.stem + "_attention.png")
+    files = page_files(report)
+    convergence, attention = files.convergence, files.attention
     plot_convergence(paper_rows(results["rows"]), convergence)
     has_attention = plot_attention(results["rows"], attention)
     spec = results.get("compare")

@@ -17,7 +17,7 @@ from concurrent import futures
 from pathlib import Path
 
 from mrae.apps.study.facts import ATTENTION_ROLES, PAPER_HOST
-from mrae.apps.study.pace import Pace, run_gflops, run_seconds
+from mrae.apps.study.pace import Pace, Speed, run_gflops, run_seconds
 from mrae.apps.study.records import (
     final_metrics,
     finished,
@@ -178,7 +178,7 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int, mixed_tr
             todo.insert(todo.index(job), parent)
     if not todo:
         return
-    pace = study_pace(study, quick, gflops_now(workers))
+    pace = study_pace(study, quick, *speed_now(workers))
     if left := pace.left([row for row, _ in todo], workers):
         print(f"{len(todo)} run{'s' if len(todo) != 1 else ''} to train: {left}", flush=True)
     print("preparing the shared data and pretrained weights ...", flush=True)
@@ -195,23 +195,24 @@ def _run_jobs(study: Study, jobs: list[Job], quick: bool, workers: int, mixed_tr
     _run_pool(study, todo, quick, workers, pace=pace)
 
 
-def gflops_now(workers: int) -> float | None:
-    """Float32 matmul GFLOP/s now at one worker's threads (:func:`mrae.engine.eta.cpu_speed_now`),
-    the speed :class:`~mrae.apps.study.pace.Pace` scales the finished runs' times to; None on a
-    GPU (whose runs' times are their own)."""
+def speed_now(workers: int) -> tuple[Speed | None, int]:
+    """The machine's float32 matmul GFLOP/s now at a number of threads
+    (:func:`mrae.engine.eta.cpu_speed_now`; None on a GPU, whose runs' times are their own) and
+    one worker's threads: what :class:`~mrae.apps.study.pace.Pace` scales the finished runs'
+    times to."""
     import os
 
     from mrae.engine.eta import cpu_speed_now
 
-    speed = cpu_speed_now()
-    return speed(len(os.sched_getaffinity(0)) // max(1, workers)) if speed else None
+    return cpu_speed_now(), max(1, len(os.sched_getaffinity(0)) // max(1, workers))
 
 
-def study_pace(study: Study, quick: bool = False, gflops: float | None = None) -> Pace:
+def study_pace(study: Study, quick: bool = False, speed: Speed | None = None,
+               threads: int | None = None) -> Pace:
     """The pace (:class:`mrae.apps.study.pace.Pace`) of the study's runs finished so far, in their
-    folders or its ledger, scaled to a machine of ``gflops`` (:func:`gflops_now`): a resumed study
-    estimates its time left before it trains."""
-    pace = Pace(gflops)
+    folders or its ledger, scaled to the machine's ``speed`` now at ``threads`` (:func:`speed_now`):
+    a resumed study estimates its time left before it trains."""
+    pace = Pace(speed, threads)
     for row in study.rows:
         for seed in range(1 if quick else row.seeds):
             if (final := final_metrics(study, row, seed, quick)) is not None:
@@ -222,7 +223,9 @@ def study_pace(study: Study, quick: bool = False, gflops: float | None = None) -
 def _add_to_pace(pace: Pace, row: Row, metrics: dict) -> None:
     """A finished run sets the pace with its own clocks, unless it diverged (a partial run)."""
     if "diverged" not in metrics and (seconds := run_seconds(metrics)):
-        pace.add(row, seconds, run_gflops(metrics))
+        machine = metrics.get("machine") if isinstance(metrics.get("machine"), dict) else {}
+        threads = machine.get("threads")
+        pace.add(row, seconds, run_gflops(metrics), threads if isinstance(threads, int) and threads > 0 else None)
 
 
 def _study_key(job: Job) -> tuple[bool, int]:

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from mrae.apps.study.pace import at_speed_now, run_gflops, run_seconds
+from mrae.apps.study.pace import Pace, Speed, run_gflops, run_seconds
 from mrae.apps.study.records import final_metrics, remembered
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 from mrae.tables import markdown_table
@@ -104,9 +103,6 @@ def study_status(study: Study, quick: bool = False, now: float | None = None) ->
                 for row in study.rows]
 
 
-# the machine's float32 matmul GFLOP/s now at a number of threads (mrae.engine.eta.matmul_gflops_at)
-Speed = Callable[[int], float]
-
 # A part-trained run whose log moved this recently is taken to be training now: a run logs every
 # 10 steps (seconds to a minute on a CPU) and its longest silence is an evaluation (minutes).
 TRAINING_WITHIN_S = 900.0
@@ -124,31 +120,29 @@ def training_now(status: list[tuple[Row, list[RunState]]], within_s: float = TRA
     return min(recent, key=lambda s: s.age_s) if recent else None
 
 
-def scaled_seconds(state: RunState, speed: Speed | None) -> float:
-    """A finished run's time at the machine's speed now: ``seconds * its GFLOP/s / the GFLOP/s now
-    at its threads`` where both are known, else its own time (:mod:`mrae.apps.study.pace`)."""
-    if speed is None or not state.gflops or not state.threads:  # nothing to scale: measure nothing
-        return state.seconds
-    return at_speed_now(state.seconds, state.gflops, speed(state.threads))
+def status_pace(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> Pace:
+    """The :class:`~mrae.apps.study.pace.Pace` of the finished runs of `status`, each scaled to
+    the machine's ``speed`` now at its own threads where it recorded its speed."""
+    pace = Pace(speed)
+    for row, states in status:
+        for s in states:
+            if s.state == FINISHED and s.seconds:
+                pace.add(row, s.seconds, s.gflops, s.threads)
+    return pace
 
 
 def hours_left(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> tuple[float, int]:
-    """Run-hours left (each unfinished run at its row's mean time over its finished runs,
-    :func:`run_seconds`, scaled to the machine's ``speed`` now where a run recorded its own,
-    :func:`scaled_seconds`; a part-trained one for its steps still to train) and the unfinished
-    runs of rows with no timed run, which are not guessed."""
-    hours, untimed = 0.0, 0
-    for _, states in status:
-        times = [scaled_seconds(s, speed) for s in states if s.state == FINISHED and s.seconds]
-        for s in states:
-            if s.state not in (PARTIAL, NOT_STARTED):
-                continue
-            if not times:
-                untimed += 1
-                continue
-            share = 1 - s.step / s.steps if s.state == PARTIAL and s.steps else 1.0
-            hours += share * sum(times) / len(times) / 3600
-    return hours, untimed
+    """Run-hours left (each unfinished run at its row's pace, :class:`~mrae.apps.study.pace.Pace`,
+    a part-trained one for its steps still to train) and the unfinished runs of hosts with no timed
+    run, which are not guessed."""
+    return _left_of(status_pace(status, speed), status)
+
+
+def _left_of(pace: Pace, status: list[tuple[Row, list[RunState]]]) -> tuple[float, int]:
+    runs = [(row, 1 - s.step / s.steps if s.state == PARTIAL and s.steps else 1.0)
+            for row, states in status for s in states if s.state in (PARTIAL, NOT_STARTED)]
+    timed, untimed = pace.remaining(runs)
+    return sum(timed) / 3600, untimed
 
 
 def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> str:
@@ -177,16 +171,17 @@ def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None =
 
 
 def _left(status: list[tuple[Row, list[RunState]]], speed: Speed | None, training: bool = False) -> str:
-    hours, untimed = hours_left(status, speed)
-    scaled = speed is not None and any(s.gflops and s.threads for _, states in status for s in states)
+    pace = status_pace(status, speed)
+    hours, untimed = _left_of(pace, status)
     if not hours and not untimed:
         return ""
     parts = [f"about {hours:.1f} run-hours" if hours else "",
-             f"{untimed} run{'s' if untimed != 1 else ''} of rows with no finished run, not guessed"
+             f"{untimed} run{'s' if untimed != 1 else ''} of a host with no finished run, not guessed"
              if untimed else ""]
-    return (" Left: " + " and ".join(p for p in parts if p) + " (each row at the mean time of its "
-            "finished runs" + (", those that recorded their machine's speed scaled to this machine's "
-                               "speed now at their threads" if scaled else " on the machines that trained them")
+    return (" Left: " + " and ".join(p for p in parts if p) + " (each run at the mean time of its "
+            "row's finished runs, else of its host's" + (", those that recorded their machine's speed scaled to "
+                                                        "this machine's speed now at their threads" if pace.scaled
+                                                        else " on the machines that trained them")
             + (", not scaled: the study is training now, so a speed measured beside it would count "
                "its load twice" if training else "")
             + "; divide by the runs trained at once).")

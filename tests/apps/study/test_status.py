@@ -54,13 +54,23 @@ def test_each_seed_is_finished_diverged_part_trained_or_not_started(tmp_path, sm
     assert "| MRAE template 1 | – | 1: step 12/20, logged 5 min ago | – | 0 |" in table
     assert "| mixed | – | – | 0; 1 | – |" in table
     assert ("2 of 6 runs finished, 1 part-trained (they resume from their last checkpoint), 2 not "
-            "started, 1 diverged. Left: 3 runs of rows with no finished run, not guessed") in table
+            "started, 1 diverged. Left: about 1.2 run-hours (each run at the mean time of its row's "
+            "finished runs, else of its host's") in table  # 30 min: 0.4 of one for template 1, 2 mixed
     # a row with a timed run: its other runs at that run's wall clock, a part-trained one for the rest
     # (a run resumed: its finishing process's wall clock is not the run's time; the summed clocks are)
     write_json_atomic(run_dir(study, mixed, 0) / "final_metrics.json", {"AP": 0.2, "wall_seconds": 7200.0})
     run_dir(study, mixed, 1).mkdir(parents=True)
     (run_dir(study, mixed, 1) / "metrics.jsonl").write_text(json.dumps({"step": 5}) + "\n")
-    assert "Left: about 1.5 run-hours and 1 run of rows with no finished run" in status_table(study_status(study))
+    # mixed seed 1: 3/4 of 2 h; template 1 seed 1: 0.4 of the host's mean (30 min and 2 h)
+    assert "Left: about 2.0 run-hours (" in status_table(study_status(study))
+    retina = tmp_path / "r.yaml"
+    retina.write_text("model: {extractor: single, detector: retinanet, pretrained: synthetic}\n")
+    source = study.source.read_text() + "  - {name: RetinaNet C1, config: r.yaml, role: baseline, seeds: 2}\n"
+    study.source.write_text(source)
+    from mrae.apps.study.spec import load_study
+
+    assert "and 2 runs of a host with no finished run, not guessed" in status_table(
+        study_status(load_study(study.source)))
 
 
 def test_the_time_left_counts_runs_timed_on_another_machine_at_the_speed_now(tmp_path, small_study):
@@ -78,10 +88,10 @@ def test_the_time_left_counts_runs_timed_on_another_machine_at_the_speed_now(tmp
         return 200.0
 
     status = study_status(study)
-    assert hours_left(status)[0] == 2.0  # the speed now unknown: its own time
-    assert hours_left(status, speed)[0] == 0.5 and asked == [1]
+    assert hours_left(status)[0] == 5 * 2.0  # the speed now unknown: its own time, for 5 runs
+    assert hours_left(status, speed)[0] == 5 * 0.5 and asked == [1]
     table = status_table(status, speed)
-    assert "Left: about 0.5 run-hours and 4 runs of rows with no finished run" in table
+    assert "Left: about 2.5 run-hours (" in table  # c1 seed 1 and the 4 other runs at c1's 30 min
     assert "scaled to this machine's speed now at their threads" in table
 
 
@@ -119,11 +129,12 @@ def test_while_the_study_trains_the_time_left_is_not_scaled_by_a_speed_measured_
 
     assert cli.main(["study", str(study.source), "--status"]) == 0
     out = capsys.readouterr().out
-    # seed 1's last 10 of 20 steps at seed 0's own hour, not at two hours (the halved speed)
-    assert "Left: about 0.5 run-hours" in out and "not scaled: the study is training now" in out
+    # seed 1's last 10 of 20 steps at seed 0's own hour, not at two hours (the halved speed), and
+    # the 4 runs of the other rows at the host's hour
+    assert "Left: about 4.5 run-hours" in out and "not scaled: the study is training now" in out
     assert not measured
 
     # logged an hour ago: nothing trains, and the speed now is measured
     os.utime(log, (log.stat().st_atime, log.stat().st_mtime - 3600))
     assert cli.main(["study", str(study.source), "--status"]) == 0
-    assert "Left: about 1.0 run-hours" in capsys.readouterr().out and measured
+    assert "Left: about 9.0 run-hours" in capsys.readouterr().out and measured
