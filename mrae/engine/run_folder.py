@@ -91,6 +91,19 @@ def write_config(run_dir: Path, cfg: DictConfig, resume: bool) -> None:
     write_text_atomic(path, text)
 
 
+def run_files(run_dir: Path) -> list[Path]:
+    """The files a run writes that are there now: ``config.yaml``, ``metrics.jsonl``, TensorBoard's
+    ``tb/events.out.tfevents.*`` and the checkpoints (``last.pth``, ``best.pth``, ``step_*.pth``);
+    what the run folder's ownership marker lists (:func:`mrae.ownership.record_whole`)."""
+    found = [run_dir / name for name in ("config.yaml", "metrics.jsonl")]
+    tb, checkpoints = run_dir / "tb", last_checkpoint(run_dir).parent
+    if tb.is_dir():
+        found += [p for p in tb.iterdir() if p.name.startswith("events.out.tfevents.")]
+    found += [checkpoints / name for name in ("last.pth", "best.pth")]
+    found += step_checkpoints(checkpoints)
+    return sorted(p for p in found if p.is_file() and not p.is_symlink())
+
+
 def remove_unused(run_dir: Path) -> None:
     """Remove a run folder this call created, if it holds nothing but the lock and empty folders."""
     from mrae.ownership import MARKER

@@ -84,7 +84,7 @@ def train(
     from mrae.data.validate import check_image_files
     from mrae.engine.config import resolve_data
     from mrae.engine.runlock import RunLock
-    from mrae.ownership import MARKER, claim_folder, dataset_roots
+    from mrae.ownership import MARKER, claim_folder, dataset_roots, record_whole
 
     log_to_stderr()
     process = distributed.setup(cfg.train.device)
@@ -115,7 +115,10 @@ def train(
                 elif marked:  # nor a marker in the user's empty folder
                     (run_dir / MARKER).unlink(missing_ok=True)
                 raise
-            return trainer.train()
+            try:
+                return trainer.train()
+            finally:  # what the run wrote is listed in its folder's marker (also when it stops)
+                record_whole(run_dir, run_folder.run_files(run_dir))
     finally:
         if joined:
             distributed.cleanup()
