@@ -33,11 +33,10 @@ the proposals are per tile).
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import math
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -131,8 +130,9 @@ def evaluate_model(
     covered = dict.fromkeys(counts, 0)
     small_gt = 0
     try:
-        at_least = max(counts, default=0) if two_stage else 0  # sliced: the configured RPN
-        with torch.inference_mode(), _rpn_keeps_at_least(model, at_least) as keep:
+        # sliced: the configured RPN
+        wide_rpn, keep = _rpn_keeping_at_least(model, max(counts, default=0)) if two_stage else (None, None)
+        with torch.inference_mode():
             for index in tqdm(range(count), desc="eval", unit="img", disable=not progress):
                 image, target = dataset[index]
                 image_id = int(target["image_id"])
@@ -142,7 +142,7 @@ def evaluate_model(
                     outputs, proposals = [output], None
                 elif two_stage:
                     (outputs, proposals), elapsed = timed(
-                        functools.partial(detect_with_proposals, model, batch, keep), device)
+                        functools.partial(detect_with_proposals, model, batch, keep, wide_rpn), device)
                 else:
                     outputs, elapsed = timed(functools.partial(model, batch), device)
                     proposals = None
@@ -173,14 +173,16 @@ def evaluate_model(
 
 
 def detect_with_proposals(
-    model: nn.Module, images: list[Tensor], box_head_proposals: int | None = None
+    model: nn.Module, images: list[Tensor], box_head_proposals: int | None = None,
+    rpn: nn.Module | None = None,
 ) -> tuple[list[dict[str, Tensor]], list[Tensor]]:
     """Eval-mode forward of a torchvision ``GeneralizedRCNN`` that also returns its proposals.
 
     The steps are those of ``GeneralizedRCNN.forward``: transform, backbone, rpn, roi_heads,
     postprocess. The box head gets the first ``box_head_proposals`` proposals of each image (all
     when None): the RPN sorts them by objectness, so these are the ones it would have kept with
-    ``post_nms_top_n = box_head_proposals``.
+    ``post_nms_top_n = box_head_proposals``. ``rpn`` stands in for ``model.rpn`` (None: the
+    model's own), e.g. one keeping more proposals.
 
     Returns:
         ``(detections, proposals)``: per image, ``{"boxes": [D, 4], "labels": [D], "scores": [D]}``
@@ -191,7 +193,7 @@ def detect_with_proposals(
     features = model.backbone(batch.tensors)
     if isinstance(features, Tensor):
         features = OrderedDict([("0", features)])
-    proposals, _ = model.rpn(batch, features)
+    proposals, _ = (model.rpn if rpn is None else rpn)(batch, features)
     head_input = proposals if box_head_proposals is None else [p[:box_head_proposals] for p in proposals]
     detections, _ = model.roi_heads(features, head_input, batch.image_sizes)
     detections = model.transform.postprocess(detections, batch.image_sizes, original_sizes)
@@ -255,19 +257,13 @@ def _is_two_stage(model: nn.Module) -> bool:
     return all(hasattr(model, part) for part in ("transform", "backbone", "rpn", "roi_heads"))
 
 
-@contextlib.contextmanager
-def _rpn_keeps_at_least(model: nn.Module, count: int) -> Iterator[int | None]:
-    """Raise the RPN's test-time post-NMS count to ``count`` through its public
-    ``set_post_nms_top_n(testing=...)`` (:class:`mrae.modeling.ignore.IgnoringRPN`, the RPN of
-    every Faster R-CNN mrae builds); yields the configured count and puts it back on exit. An RPN
-    without that method keeps its own count (yields None)."""
+def _rpn_keeping_at_least(model: nn.Module, count: int) -> tuple[nn.Module | None, int | None]:
+    """An RPN for ``model`` that keeps at least ``count`` proposals per image after its NMS in
+    evaluation, and the count the model's own RPN keeps: ``rpn.with_post_nms_top_n(testing=...)``
+    (:class:`mrae.modeling.rpn.RPN`, the RPN of every Faster R-CNN mrae builds; a new module on
+    the same parameters, the model itself unchanged). ``(None, None)`` for an RPN without it."""
     rpn = getattr(model, "rpn", None)
-    if not callable(getattr(rpn, "set_post_nms_top_n", None)) or not hasattr(rpn, "test_post_nms_top_n"):
-        yield None
-        return
-    configured = int(rpn.test_post_nms_top_n)
-    rpn.set_post_nms_top_n(testing=max(configured, count))
-    try:
-        yield configured
-    finally:
-        rpn.set_post_nms_top_n(testing=configured)
+    if not callable(getattr(rpn, "with_post_nms_top_n", None)):
+        return None, None
+    configured = int(rpn.settings.post_nms_top_n_test)
+    return rpn.with_post_nms_top_n(testing=max(configured, count)), configured

@@ -14,10 +14,8 @@ import math
 
 import torch
 from torch import Tensor
-from torchvision.models.detection.rpn import RegionProposalNetwork
 
 from mrae.errors import ConfigError
-from mrae.modeling.torchvision_private import rpn_nms_top_n, set_rpn_post_nms_top_n
 
 
 def check_iof_thr(value: object) -> float | None:
@@ -53,65 +51,6 @@ def inside_ignore(boxes: Tensor, regions: Tensor | None, thr: float | None) -> T
     if thr is None or regions is None or regions.numel() == 0 or boxes.numel() == 0:
         return None
     return box_iof(boxes, regions.to(boxes)).amax(dim=1) > thr
-
-
-class IgnoringRPN(RegionProposalNetwork):
-    """torchvision's RPN whose non-positive anchors inside an ignore box (IoF > ``ignore_iof_thr``)
-    get label -1 instead of 0 (background) or torchvision's own -1.
-
-    Built from an existing RPN (:meth:`from_rpn`): its head, anchor generator and settings. How
-    many proposals it keeps after its NMS is public here (:attr:`test_post_nms_top_n`,
-    :meth:`set_post_nms_top_n`); torchvision keeps the counts in a private dict.
-    """
-
-    ignore_iof_thr: float | None = None
-
-    @classmethod
-    def from_rpn(cls, rpn: RegionProposalNetwork, ignore_iof_thr: float | None) -> IgnoringRPN:
-        """The same RPN (its anchor generator and head, no new parameters, the same settings)
-        with ignore regions."""
-        pre_nms_top_n, post_nms_top_n = rpn_nms_top_n(rpn)
-        new = cls(
-            rpn.anchor_generator,
-            rpn.head,
-            fg_iou_thresh=rpn.proposal_matcher.high_threshold,
-            bg_iou_thresh=rpn.proposal_matcher.low_threshold,
-            batch_size_per_image=rpn.fg_bg_sampler.batch_size_per_image,
-            positive_fraction=rpn.fg_bg_sampler.positive_fraction,
-            pre_nms_top_n=pre_nms_top_n,
-            post_nms_top_n=post_nms_top_n,
-            nms_thresh=rpn.nms_thresh,
-            score_thresh=rpn.score_thresh,
-        )
-        new.proposal_matcher.allow_low_quality_matches = rpn.proposal_matcher.allow_low_quality_matches
-        new.ignore_iof_thr = ignore_iof_thr
-        return new
-
-    @property
-    def test_post_nms_top_n(self) -> int:
-        """How many proposals per image it keeps after its NMS in evaluation (``model.eval()``)."""
-        return rpn_nms_top_n(self)[1]["testing"]
-
-    def set_post_nms_top_n(self, *, training: int | None = None, testing: int | None = None) -> None:
-        """Set how many proposals per image it keeps after its NMS in training and in evaluation
-        (None: unchanged)."""
-        for mode, count in (("training", training), ("testing", testing)):
-            if count is not None:
-                if isinstance(count, bool) or not isinstance(count, int) or count < 1:
-                    raise ValueError(f"post_nms_top_n {mode}={count!r}: give a whole number >= 1")
-                set_rpn_post_nms_top_n(self, mode, count)
-
-    def assign_targets_to_anchors(
-        self, anchors: list[Tensor], targets: list[dict[str, Tensor]]
-    ) -> tuple[list[Tensor], list[Tensor]]:
-        """torchvision's labels (1 positive, 0 negative, -1 neither) per image [A], with the
-        ignored anchors set to -1; the matched boxes [A, 4] unchanged."""
-        labels, matched = super().assign_targets_to_anchors(anchors, targets)
-        for anchors_per_image, target, labels_per_image in zip(anchors, targets, labels, strict=True):
-            ignored = inside_ignore(anchors_per_image, target.get("ignore_boxes"), self.ignore_iof_thr)
-            if ignored is not None:
-                labels_per_image[ignored & (labels_per_image != 1.0)] = -1.0
-        return labels, matched
 
 
 def mark_ignored(matched: Tensor, anchors: Tensor, regions: Tensor | None, thr: float | None,

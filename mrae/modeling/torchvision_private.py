@@ -1,17 +1,19 @@
 """What mrae relies on in torchvision's detection code beyond its documented API, in one place.
 
-The hosts subclass torchvision's detectors. Some of torchvision's methods are overridden
-(torchvision's own ``forward`` calls them: renamed there, the override would silently stop
-running), some undocumented ones are called, and the RPN's NMS counts are read from private
-attributes. :data:`RELIED_ON` lists every such name with the parameters mrae overrides or calls
-it with; :func:`problems` checks each against the installed torchvision (that the name exists,
-that its parameters start as listed, and for an override that torchvision still calls it).
+The hosts are composed of torchvision's parts and subclass some of them. Some of torchvision's
+methods are overridden (torchvision's own code calls them: renamed there, the override would
+silently stop running), some undocumented classes, functions and attributes are used.
+:data:`RELIED_ON` lists every such name with the parameters mrae overrides or calls it with;
+:func:`problems` checks each against the installed torchvision (that the name exists, that its
+parameters start as listed, and for an override that torchvision still calls it).
 ``tests/modeling/test_torchvision_private_names.py`` runs it, so an upgrade that renames one of
-them fails loudly, naming it and the version.
+them fails loudly, naming it and the version; the same test scans the package's source and fails
+on a name taken from torchvision beyond its documented namespaces, or a torchvision member used
+inside a subclass, that this list misses.
 
-The RPN's private count dicts are read and written only here (:func:`rpn_nms_top_n`,
-:func:`set_rpn_post_nms_top_n`); everything else mrae changes on a torchvision module is passed
-as an argument (the per-image cap, the ignore boxes), never swapped in for the length of a call.
+Nothing mrae changes on a torchvision module is swapped in for the length of a call: what
+torchvision's code does not take as an argument is a setting of mrae's own subclass (the RPN's
+counts, :class:`mrae.modeling.rpn.RPN`) or is passed as an argument (the ignore boxes).
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ RETINANET_HEAD = "torchvision.models.detection.retinanet.RetinaNetHead"
 FCOS = "torchvision.models.detection.fcos.FCOS"
 FCOS_HEAD = "torchvision.models.detection.fcos.FCOSHead"
 UTILS = "torchvision.models.detection._utils"
+DETECTION = "torchvision.models.detection"
+TRANSFORM = "torchvision.models.detection.transform.GeneralizedRCNNTransform"
 POOLERS = "torchvision.ops.poolers"
 
 
@@ -69,17 +73,51 @@ RELIED_ON: tuple[Relied, ...] = (
     Relied(ROI_HEADS, "score_thresh", "CappedRoIHeads.postprocess_detections"),
     Relied(ROI_HEADS, "nms_thresh", "CappedRoIHeads.postprocess_detections"),
     Relied(ROI_HEADS, "detections_per_img", "CappedRoIHeads.postprocess_detections (the cap)"),
-    # Faster R-CNN's RPN (mrae.modeling.ignore.IgnoringRPN)
-    Relied(RPN, "_pre_nms_top_n", "IgnoringRPN.from_rpn (rpn_nms_top_n)"),
-    Relied(RPN, "_post_nms_top_n", "IgnoringRPN.from_rpn, IgnoringRPN.set_post_nms_top_n"),
-    Relied(RPN, "post_nms_top_n", "IgnoringRPN.set_post_nms_top_n (reads _post_nms_top_n)", (),
+    # Faster R-CNN's RPN (mrae.modeling.rpn.RPN)
+    Relied(RPN, "__init__", "RPN.__init__ (passes torchvision's settings in this order)",
+           ("anchor_generator", "head", "fg_iou_thresh", "bg_iou_thresh", "batch_size_per_image",
+            "positive_fraction", "pre_nms_top_n", "post_nms_top_n", "nms_thresh", "score_thresh")),
+    Relied(RPN, "pre_nms_top_n", "RPN (overrides it: the count of its settings)", (),
+           ("_get_top_n_idx", "self.pre_nms_top_n()")),
+    Relied(RPN, "post_nms_top_n", "RPN (overrides it: the count of its settings)", (),
            ("filter_proposals", "self.post_nms_top_n()")),
-    Relied(RPN, "assign_targets_to_anchors", "IgnoringRPN (overrides it: ignore boxes)",
+    Relied(RPN, "assign_targets_to_anchors", "RPN (overrides it: ignore boxes)",
            ("anchors", "targets"), ("forward", "self.assign_targets_to_anchors(anchors, targets)")),
-    Relied(RPN, "proposal_matcher", "IgnoringRPN.from_rpn"),
-    Relied(RPN, "fg_bg_sampler", "IgnoringRPN.from_rpn"),
-    Relied(RPN, "nms_thresh", "IgnoringRPN.from_rpn"),
-    Relied(RPN, "score_thresh", "IgnoringRPN.from_rpn"),
+    Relied(RPN, "box_similarity", "RPN.__init__ (sets it: the matching of anchors to targets)",
+           called_by=("assign_targets_to_anchors", "self.box_similarity(gt_boxes, anchors_per_image)")),
+    Relied(RPN, "anchor_generator", "RPN.with_post_nms_top_n (shares it)"),
+    Relied(RPN, "head", "RPN.with_post_nms_top_n (shares it)"),
+    # the classes the hosts are composed of, called with these parameters
+    Relied(f"{DETECTION}.generalized_rcnn", "GeneralizedRCNN", "build_faster_rcnn",
+           ("backbone", "rpn", "roi_heads", "transform")),
+    Relied(f"{DETECTION}.rpn", "RegionProposalNetwork", "mrae.modeling.rpn.RPN (subclasses it)"),
+    Relied(f"{DETECTION}.rpn", "RPNHead", "build_faster_rcnn", ("in_channels", "num_anchors")),
+    Relied(f"{DETECTION}.roi_heads", "RoIHeads", "CappedRoIHeads (subclasses it, keywords of build_faster_rcnn)",
+           ("box_roi_pool", "box_head", "box_predictor", "fg_iou_thresh", "bg_iou_thresh",
+            "batch_size_per_image", "positive_fraction", "bbox_reg_weights", "score_thresh", "nms_thresh",
+            "detections_per_img")),
+    Relied(f"{DETECTION}.faster_rcnn", "TwoMLPHead", "build_faster_rcnn", ("in_channels", "representation_size")),
+    Relied(f"{DETECTION}.faster_rcnn", "FastRCNNPredictor", "build_faster_rcnn", ("in_channels", "num_classes")),
+    Relied(f"{DETECTION}.anchor_utils", "AnchorGenerator", "mrae.modeling.hosts.anchors",
+           ("sizes", "aspect_ratios")),
+    Relied(f"{DETECTION}.retinanet", "RetinaNetHead", "IgnoringRetinaNetHead (subclasses it)",
+           ("in_channels", "num_anchors", "num_classes")),
+    Relied(f"{DETECTION}.fcos", "FCOSHead", "IgnoringFCOSHead (subclasses it)",
+           ("in_channels", "num_anchors", "num_classes")),
+    Relied(f"{DETECTION}.fcos", "FCOSClassificationHead", "IgnoringFCOSHead.__init__",
+           ("in_channels", "num_anchors", "num_classes")),
+    Relied(f"{DETECTION}.fcos", "FCOSRegressionHead", "IgnoringFCOSHead.__init__", ("in_channels", "num_anchors")),
+    Relied(UTILS, "BoxLinearCoder", "IgnoringFCOSHead.__init__", ("normalize_by_size",)),
+    Relied("torchvision.ops.feature_pyramid_network", "LastLevelMaxPool", "mrae.modeling.extractors.fpn"),
+    # the transform (mrae.modeling.transform.ScaleAwareTransform) and the evaluator
+    Relied(f"{DETECTION}.transform", "GeneralizedRCNNTransform", "ScaleAwareTransform (subclasses it)",
+           ("min_size", "max_size", "image_mean", "image_std", "size_divisible", "fixed_size")),
+    Relied(TRANSFORM, "resize", "ScaleAwareTransform (overrides it: crops' scale, ignore boxes)",
+           ("image", "target"), ("forward", "self.resize(image, target_index)")),
+    Relied(TRANSFORM, "postprocess", "mrae.evaluation.evaluator.detect_with_proposals",
+           ("result", "image_shapes", "original_image_sizes")),
+    Relied(f"{DETECTION}.transform", "resize_boxes", "ScaleAwareTransform.resize, detect_with_proposals",
+           ("boxes", "original_size", "new_size")),
     # the one-stage hosts (mrae.modeling.hosts.one_stage.CappedOneStage, retinanet, fcos)
     *(Relied(owner, "postprocess_detections", "CappedOneStage (overrides it: the caps)",
              ("head_outputs", "anchors", "image_shapes"),
@@ -113,20 +151,6 @@ RELIED_ON: tuple[Relied, ...] = (
       for name in ("featmap_names", "output_size", "sampling_ratio", "scales", "map_levels",
                    "canonical_scale", "canonical_level")),
 )
-
-
-def rpn_nms_top_n(rpn: nn.Module) -> tuple[dict[str, int], dict[str, int]]:
-    """Copies of a torchvision RPN's pre- and post-NMS counts, ``{"training": n, "testing": n}``
-    each (torchvision keeps them in the private ``_pre_nms_top_n`` and ``_post_nms_top_n``)."""
-    return dict(rpn._pre_nms_top_n), dict(rpn._post_nms_top_n)
-
-
-def set_rpn_post_nms_top_n(rpn: nn.Module, mode: str, count: int) -> None:
-    """Set a torchvision RPN's post-NMS count of ``mode`` (``"training"`` or ``"testing"``)."""
-    top_n = rpn._post_nms_top_n
-    if mode not in top_n:
-        raise ValueError(f"mode must be one of {sorted(top_n)}, got {mode!r}")
-    top_n[mode] = int(count)
 
 
 # ---------------------------------------------------------------------------------- the check
@@ -185,11 +209,7 @@ def check(relied: Relied, examples: dict[str, Any] | None = None) -> str | None:
             return f"{where}: no such attribute {needs}"
         if relied.value is not None and getattr(holder, relied.name) != relied.value:
             return f"{where} is {getattr(holder, relied.name)!r}, not {relied.value!r} {needs}"
-        if relied.name in ("_pre_nms_top_n", "_post_nms_top_n"):
-            top_n = getattr(holder, relied.name)
-            if not isinstance(top_n, dict) or set(top_n) != {"training", "testing"}:
-                return f"{where} is {top_n!r}, not a dict of 'training' and 'testing' {needs}"
-        return None
+        return _still_called(relied, owner, where, needs)
     function = getattr(owner, relied.name, None)
     if not callable(function):
         return f"{where}: no such method {needs}"
@@ -197,14 +217,20 @@ def check(relied: Relied, examples: dict[str, Any] | None = None) -> str | None:
     if inspect.isclass(owner):
         parameters = parameters[1:]  # self
     names = tuple(p.name for p in parameters)
-    extra = parameters[len(relied.params):]
+    extra = [p for p in parameters[len(relied.params):] if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
     if names[: len(relied.params)] != relied.params or any(p.default is p.empty for p in extra):
         return f"{where}: its parameters are {names}, not {relied.params} {needs}"
-    if relied.called_by is not None:
-        caller, text = relied.called_by
-        source = " ".join(inspect.getsource(getattr(owner, caller)).split())
-        if " ".join(text.split()) not in source:
-            return f"{where}: {relied.owner}.{caller} no longer calls {text!r} {needs}"
+    return _still_called(relied, owner, where, needs)
+
+
+def _still_called(relied: Relied, owner: Any, where: str, needs: str) -> str | None:
+    """What is wrong with ``relied.called_by`` (torchvision's source no longer making that call)."""
+    if relied.called_by is None:
+        return None
+    caller, text = relied.called_by
+    source = " ".join(inspect.getsource(getattr(owner, caller)).split())
+    if " ".join(text.split()) not in source:
+        return f"{where}: {relied.owner}.{caller} no longer calls {text!r} {needs}"
     return None
 
 

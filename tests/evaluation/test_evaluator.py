@@ -7,6 +7,7 @@ import io
 import json
 import math
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -258,26 +259,29 @@ def test_step_by_step_forward_is_the_models_forward(dataset):
 
 
 class ChosenProposals(nn.Module):
-    """An RPN stand-in: per image, GT boxes (at the model's input scale) at chosen ranks; its
-    test-time count is set as IgnoringRPN's is (``set_post_nms_top_n``)."""
+    """An RPN stand-in: per image, GT boxes (at the model's input scale) at chosen ranks; another
+    test-time count is another stand-in (``with_post_nms_top_n``, as mrae's RPN has it) sharing
+    the boxes and the record of what was asked."""
 
-    def __init__(self, per_image: list[torch.Tensor]) -> None:
+    def __init__(self, per_image: list[torch.Tensor], count: int = 10, counts_seen: list[int] | None = None,
+                 calls: list[int] | None = None) -> None:
         super().__init__()
         self.per_image = per_image
-        self.test_post_nms_top_n = 10
-        self.counts_seen: list[int] = []
-        self.calls = 0
+        self.settings = SimpleNamespace(post_nms_top_n_test=count)
+        self.counts_seen = [] if counts_seen is None else counts_seen
+        self.calls = [0] if calls is None else calls
 
-    def set_post_nms_top_n(self, *, testing: int) -> None:
-        self.test_post_nms_top_n = testing
+    def with_post_nms_top_n(self, *, testing: int) -> ChosenProposals:
+        return ChosenProposals(self.per_image, testing, self.counts_seen, self.calls)
 
     def forward(self, images, features, targets=None):
         (height, width), = images.image_sizes
         scale = torch.tensor([width / WIDTH, height / HEIGHT] * 2)
-        proposals = self.per_image[self.calls] * scale
-        self.calls += 1
-        self.counts_seen.append(self.test_post_nms_top_n)
-        return [proposals[: self.test_post_nms_top_n]], {}
+        proposals = self.per_image[self.calls[0]] * scale
+        self.calls[0] += 1
+        count = self.settings.post_nms_top_n_test
+        self.counts_seen.append(count)
+        return [proposals[:count]], {}
 
 
 def test_proposal_recall_of_small_objects_at_100_300_1000(dataset):
@@ -304,14 +308,14 @@ def test_proposal_recall_of_small_objects_at_100_300_1000(dataset):
     assert metrics["recall@100"] == pytest.approx(2 / 6)
     assert metrics["recall@300"] == pytest.approx(4 / 6)
     assert metrics["recall@1000"] == pytest.approx(5 / 6)
-    assert model.rpn.counts_seen == [1000] * 4  # raised to 1000 while evaluating,
-    assert model.rpn.test_post_nms_top_n == 10  # then restored
+    assert model.rpn.counts_seen == [1000] * 4  # an RPN keeping 1000 while evaluating,
+    assert model.rpn.settings.post_nms_top_n_test == 10  # the model's own unchanged
 
 
 def test_real_detector_rpn_setting_restored_and_metrics_complete(dataset):
     model = tiny_detector()
     metrics, detections = evaluate_model(model, dataset, progress=False, proposal_counts=(10, 100))
-    assert model.rpn.test_post_nms_top_n == 50
+    assert model.rpn.settings.post_nms_top_n_test == 50
     assert set(metrics) >= {*STATS, "AP_verytiny", "AP_tiny", "AP_small", "recall@10", "recall@100"}
     assert 0.0 <= metrics["recall@10"] <= metrics["recall@100"] <= 1.0
     assert all(d["category_id"] in (3, 7) for d in detections)

@@ -6,13 +6,14 @@ from __future__ import annotations
 import pytest
 import torch
 import torchvision
-from torchvision.models.detection import FasterRCNN
+from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.ops import box_iou
 
 from mrae.errors import ConfigError
 from mrae.modeling.detector import attention_weights, build_detector
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.roi_heads import CappedRoIHeads, cap_detections
+from mrae.modeling.rpn import RPN
 from mrae.modeling.shapes import ShapeSpec
 
 # Small and fast: a 128x96 image kept at its size, few proposals and RoIs, narrow extractor output.
@@ -141,10 +142,10 @@ def test_c4_head_trains_a_step_and_detects(extractor):
     assert out["boxes"].shape[1] == 4 and len(out["boxes"]) == len(out["scores"])
 
 
-def test_builder_returns_fasterrcnn_with_the_documented_parts():
+def test_builder_composes_faster_rcnn_of_the_documented_parts():
     model = build_detector(extractor="mrae", template=3, mode="spatial", out_channels=32)
-    assert isinstance(model, FasterRCNN)
-    assert isinstance(model.roi_heads, CappedRoIHeads)
+    assert type(model) is GeneralizedRCNN  # composed, not a FasterRCNN with parts replaced
+    assert isinstance(model.roi_heads, CappedRoIHeads) and isinstance(model.rpn, RPN)
     assert model.backbone.out_channels == 32
     assert model.rpn.anchor_generator.num_anchors_per_location() == [12]
     assert model.transform.min_size == (300,) and model.transform.max_size == 512

@@ -4,15 +4,16 @@
 from __future__ import annotations
 
 from torch import Tensor, nn
-from torchvision.models.detection import FasterRCNN
 from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHead
+from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
+from torchvision.models.detection.rpn import RPNHead
 
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.hosts.settings import HostSettings
-from mrae.modeling.ignore import IgnoringRPN
 from mrae.modeling.roi_heads import CappedRoIHeads
 from mrae.modeling.roi_pool import ExportableMultiScaleRoIAlign
+from mrae.modeling.rpn import RPN, RPNSettings
 from mrae.modeling.transform import build_transform
 
 MLP_REPRESENTATION = 1024
@@ -37,10 +38,12 @@ class ResNetC4Head(nn.Module):
         return nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
-def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: HostSettings) -> FasterRCNN:
-    """torchvision's FasterRCNN on ``backbone``: anchors from its maps, RoIs pooled from them,
-    the box head ``s.head`` (``"c4"`` takes conv5_x, ``layer4``), ignore regions in the RPN and the
-    RoI heads, per-class and per-image caps."""
+def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: HostSettings) -> GeneralizedRCNN:
+    """Faster R-CNN on ``backbone``, composed as torchvision's ``GeneralizedRCNN(backbone, rpn,
+    roi_heads, transform)``: anchors from its maps (:class:`~mrae.modeling.rpn.RPN`, ignore regions),
+    RoIs pooled from them into the box head ``s.head`` (``"c4"`` takes conv5_x, ``layer4``),
+    :class:`~mrae.modeling.roi_heads.CappedRoIHeads` (ignore regions, per-class and per-image caps)
+    with torchvision's FasterRCNN defaults for the settings mrae does not expose."""
     anchors, roi_maps = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
                                              s.aspect_ratios, s.fpn_anchors)
     if s.head == "mlp":
@@ -51,29 +54,20 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         roi_pool = ExportableMultiScaleRoIAlign(roi_maps, output_size=14, sampling_ratio=2)
         box_head = ResNetC4Head(backbone.out_channels, layer4, backbone.body.layer4_channels)
         representation = box_head.out_channels
-
-    model = FasterRCNN(
-        backbone,
-        num_classes=None,
-        min_size=s.min_size,
-        max_size=s.max_size,
-        rpn_anchor_generator=anchors,
-        rpn_pre_nms_top_n_train=s.rpn_pre_nms_top_n_train,
-        rpn_pre_nms_top_n_test=s.rpn_pre_nms_top_n_test,
-        rpn_post_nms_top_n_train=s.rpn_post_nms_top_n_train,
-        rpn_post_nms_top_n_test=s.rpn_post_nms_top_n_test,
-        rpn_nms_thresh=s.rpn_nms_thresh,
-        rpn_batch_size_per_image=s.rpn_batch_size_per_image,
-        box_roi_pool=roi_pool,
-        box_head=box_head,
-        box_predictor=FastRCNNPredictor(representation, s.num_classes),
-    )
-    model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
-    model.rpn = IgnoringRPN.from_rpn(model.rpn, s.ignore_iof_thr)
-    model.roi_heads = CappedRoIHeads(
+    predictor = FastRCNNPredictor(representation, s.num_classes)
+    # the RPN head after the box head and predictor: the order torchvision's FasterRCNN draws
+    # their initial weights in (the same seed gives the same model as before)
+    rpn_head = RPNHead(backbone.out_channels, anchors.num_anchors_per_location()[0])
+    rpn = RPN(anchors, rpn_head, RPNSettings(
+        pre_nms_top_n_train=s.rpn_pre_nms_top_n_train, pre_nms_top_n_test=s.rpn_pre_nms_top_n_test,
+        post_nms_top_n_train=s.rpn_post_nms_top_n_train, post_nms_top_n_test=s.rpn_post_nms_top_n_test,
+        nms_thresh=s.rpn_nms_thresh, batch_size_per_image=s.rpn_batch_size_per_image,
+        ignore_iof_thr=s.ignore_iof_thr,
+    ))
+    roi_heads = CappedRoIHeads(
         roi_pool,
         box_head,
-        model.roi_heads.box_predictor,
+        predictor,
         fg_iou_thresh=0.5,
         bg_iou_thresh=0.5,
         batch_size_per_image=s.box_batch_size_per_image,
@@ -85,4 +79,5 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         detections_per_class=s.detections_per_class,
         ignore_iof_thr=s.ignore_iof_thr,
     )
-    return model
+    transform = build_transform(s.min_size, s.max_size, s.fixed_size)
+    return GeneralizedRCNN(backbone, rpn, roi_heads, transform)
