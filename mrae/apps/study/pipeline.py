@@ -121,7 +121,7 @@ def run_study(study: Study, options: Options, train: bool = True) -> dict:
     alone), record every finished run, summarize, time each row's inference, judge the claims,
     write the results JSON and render the page; returns the results."""
     from mrae.apps.study.measure import measure_speed
-    from mrae.apps.study.records import backfill
+    from mrae.apps.study.records import backfill, bad_records
     from mrae.apps.study.runner import run_jobs, study_order
     from mrae.apps.study.summary import build_results, commit, summarize
     from mrae.files import write_json_atomic
@@ -134,6 +134,11 @@ def run_study(study: Study, options: Options, train: bool = True) -> dict:
     selected = select_rows(study, options.rows)
     outputs = check_outputs(study, options)  # before any run trains
     report = report_path(study, options)
+    all_jobs = [(row, seed) for row in study.rows for seed in range(seeds or row.seeds)]
+    for row, _, bad in bad_records(study, all_jobs, options.quick):
+        if train and row in selected:
+            raise bad  # never trained over: the user restores it or moves it aside
+        print(f"warning: {bad}", flush=True)  # the report leaves it out
     if train:
         # Seed by seed: after each round every row has as many seeds (a partial --report-only
         # can judge the claims once two rounds are done); the paper's host's rows first.
@@ -141,7 +146,6 @@ def run_study(study: Study, options: Options, train: bool = True) -> dict:
         jobs = study_order([(row, seed) for seed in range(rounds) for row in selected
                             if seed < (seeds or row.seeds)])
         run_jobs(study, jobs, options.quick, options.jobs, options.mixed_trunks)
-    all_jobs = [(row, seed) for row in study.rows for seed in range(seeds or row.seeds)]
     if written := backfill(study, all_jobs, options.quick):
         print(f"recorded {written} finished run(s) in {study.records}", flush=True)
     summary = summarize(study, seeds, options.quick)

@@ -19,6 +19,7 @@ from pathlib import Path
 from mrae.apps.study.facts import ATTENTION_ROLES, PAPER_HOST
 from mrae.apps.study.pace import Pace, Speed, run_gflops, run_seconds
 from mrae.apps.study.records import (
+    BadRecord,
     final_metrics,
     finished,
     read_final,
@@ -215,7 +216,11 @@ def study_pace(study: Study, quick: bool = False, speed: Speed | None = None,
     pace = Pace(speed, threads)
     for row in study.rows:
         for seed in range(1 if quick else row.seeds):
-            if (final := final_metrics(study, row, seed, quick)) is not None:
+            try:
+                final = final_metrics(study, row, seed, quick)
+            except BadRecord:
+                continue  # not a result: sets no pace
+            if final is not None:
                 _add_to_pace(pace, row, final)
     return pace
 

@@ -13,11 +13,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mrae.apps.study.pace import Pace, Speed, run_gflops, run_seconds
-from mrae.apps.study.records import final_metrics, remembered
+from mrae.apps.study.records import BadRecord, final_metrics, remembered
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 from mrae.tables import markdown_table
 
 FINISHED, DIVERGED, PARTIAL, NOT_STARTED = "finished", "diverged", "part-trained", "not started"
+BAD = "bad record"  # its final metrics cannot be read as a result (records.BadRecord): not counted
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ class RunState:
     """One (row, seed): its state, and what is known of it (AP x100 and the run's time in seconds:
     its own training and evaluation clocks summed over resumes, :func:`run_seconds`, with its
     machine's float32 matmul GFLOP/s at its ``threads`` where recorded; or the last logged step of
-    ``steps`` and the seconds since it was logged)."""
+    ``steps`` and the seconds since it was logged; or, for a bad record, the ``problem``)."""
 
     seed: int
     state: str
@@ -36,6 +37,7 @@ class RunState:
     step: int | None = None
     steps: int | None = None
     age_s: float | None = None
+    problem: str | None = None
 
     def describe(self) -> str:
         if self.state == FINISHED:
@@ -77,7 +79,10 @@ def last_logged_step(folder: Path) -> tuple[int, float] | None:
 
 
 def run_state(study: Study, row: Row, seed: int, quick: bool = False, now: float | None = None) -> RunState:
-    final = final_metrics(study, row, seed, quick)
+    try:
+        final = final_metrics(study, row, seed, quick)
+    except BadRecord as error:
+        return RunState(seed, BAD, problem=str(error))
     if final is not None:
         if "diverged" in final:
             return RunState(seed, DIVERGED)
@@ -147,27 +152,35 @@ def _left_of(pace: Pace, status: list[tuple[Row, list[RunState]]]) -> tuple[floa
 
 def status_table(status: list[tuple[Row, list[RunState]]], speed: Speed | None = None) -> str:
     """A markdown table, a line per row: seeds finished (AP x100, time), part-trained, not
-    started or diverged; then the totals and the run-hours left (:func:`hours_left`, at the
+    started, diverged or with a bad record (a column only where there is one; each bad record
+    named in one line after the totals); then the totals and the run-hours left (:func:`hours_left`, at the
     machine's ``speed`` now where the runs recorded theirs, unless the study trains now,
     :func:`training_now`: then ``speed`` is never asked)."""
     training = training_now(status) is not None
     if training:
         speed = None
-    lines, counts = [], dict.fromkeys((FINISHED, PARTIAL, NOT_STARTED, DIVERGED), 0)
+    states_shown = (FINISHED, PARTIAL, NOT_STARTED, DIVERGED)
+    bad = [s for _, states in status for s in states if s.state == BAD]
+    if bad:  # a column only where there is one (a bad record is neither finished nor not started)
+        states_shown += (BAD,)
+    lines, counts = [], dict.fromkeys(states_shown, 0)
     for row, states in status:
         cells = []
-        for state in (FINISHED, PARTIAL, NOT_STARTED, DIVERGED):
+        for state in states_shown:
             chosen = [s for s in states if s.state == state]
             counts[state] += len(chosen)
             cells.append("; ".join(s.describe() for s in chosen) or "–")
         lines.append([row.name, *cells])
     table = markdown_table(["row", "finished (seed: AP, time)", "part-trained (seed: last step)",
-                            "not started (seeds)", "diverged (seeds)"], lines)
+                            "not started (seeds)", "diverged (seeds)",
+                            *(["bad record (seeds)"] if bad else [])], lines)
     total = sum(counts.values())
     return (table + f"\n\n{counts[FINISHED]} of {total} runs finished, {counts[PARTIAL]} part-trained "
             f"(they resume from their last checkpoint), {counts[NOT_STARTED]} not started"
-            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "") + "."
-            + _left(status, speed, training))
+            + (f", {counts[DIVERGED]} diverged" if counts[DIVERGED] else "")
+            + (f", {len(bad)} with a bad record (not counted, and no run trains over it)" if bad else "")
+            + "." + _left(status, speed, training)
+            + "".join(f"\n- {s.problem}" for s in bad))
 
 
 def _left(status: list[tuple[Row, list[RunState]]], speed: Speed | None, training: bool = False) -> str:

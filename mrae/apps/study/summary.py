@@ -12,7 +12,7 @@ import warnings
 from typing import Any
 
 from mrae.apps.study.facts import box_similarity
-from mrae.apps.study.records import eval_curve, read_final, read_record
+from mrae.apps.study.records import BadRecord, eval_curve, read_final, read_record
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 
 RESULTS_FORMAT = 1
@@ -28,10 +28,11 @@ def _model(cfg) -> dict[str, Any]:
 
 
 def summarize(study: Study, seeds_override: int | None = None, quick: bool = False) -> list[dict]:
-    """Mean and spread over seeds of every row with a finished run, with its convergence curves.
+    """Mean and spread over seeds of every row with a finished run, with its convergence curves
+    (a run whose result is a bad record, :class:`~mrae.apps.study.records.BadRecord`, is left out).
 
-    Each entry: name, role, config, model (detector, extractor, level, template, mode, fpn_anchors
-    of the row's config), init_from, schedule_scale, steps, seeds (those finished without diverging),
+    Each entry: name, role, config, model (detector, extractor, level, template, mode, fpn_anchors,
+    pretrained and box_similarity of the row's config), init_from, schedule_scale, steps, seeds (those finished without diverging),
     mean, std (sample standard deviation over those seeds), runs (their final metrics), curves, attention (mean over seeds,
     or None), diverged ({seed: message}), stalled ({seed: {loss part: {"since": step, "value": v}}}
     of the finished runs in which a loss part stopped moving), step_offset (the steps of the run it
@@ -45,13 +46,16 @@ def summarize(study: Study, seeds_override: int | None = None, quick: bool = Fal
         runs, diverged, curves = [], [], {}
         for seed in range(seeds):
             done = run_dir(study, row, seed) / "final_metrics.json"
-            kept = None if done.is_file() else read_record(study, row, seed, quick)
-            if done.is_file():
-                record, curves[seed] = read_final(done), eval_curve(run_dir(study, row, seed))
-            elif kept is not None:  # the folder is gone; the study's ledger has the run
-                record, curves[seed] = kept["final"], kept["curve"]
-            else:
-                continue
+            try:
+                kept = None if done.is_file() else read_record(study, row, seed, quick)
+                if done.is_file():
+                    record, curves[seed] = read_final(done), eval_curve(run_dir(study, row, seed))
+                elif kept is not None:  # the folder is gone; the study's ledger has the run
+                    record, curves[seed] = kept["final"], kept["curve"]
+                else:
+                    continue
+            except BadRecord:
+                continue  # never counted (records.bad_records names it)
             (diverged if "diverged" in record else runs).append((seed, record))
         if not runs and not diverged:
             continue

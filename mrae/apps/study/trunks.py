@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 
-from mrae.apps.study.records import final_metrics
+from mrae.apps.study.records import BadRecord, final_metrics
 from mrae.apps.study.spec import Job, Row, Study, parent_run, row_config, run_dir
 from mrae.errors import ConfigError
 
@@ -49,7 +49,10 @@ def finished_trunks(study: Study, quick: bool = False) -> dict[str, dict[str, in
     trunks: dict[str, dict[str, int]] = {}
     for row in study.rows:
         for seed in range(1 if quick else row.seeds):
-            trunk = (final_metrics(study, row, seed, quick) or {}).get("trunk")
+            try:
+                trunk = (final_metrics(study, row, seed, quick) or {}).get("trunk")
+            except BadRecord:
+                continue  # not a result (refused before any run trains)
             if isinstance(trunk, dict) and trunk.get("sha256"):
                 shas = trunks.setdefault(str(trunk.get("pretrained")), {})
                 shas[str(trunk["sha256"])] = shas.get(str(trunk["sha256"]), 0) + 1

@@ -5,6 +5,8 @@ trained again before the run that continues it, and a --quick study records noth
 import json
 import shutil
 
+import pytest
+
 from mrae.apps.study import records, runner
 from mrae.apps.study.records import backfill, read_record, record_path, write_record
 from mrae.apps.study.spec import run_dir
@@ -25,7 +27,7 @@ def _finish(study, row, seed, ap: float, weights: bool = True) -> None:
     if weights:
         (folder / "checkpoints").mkdir(exist_ok=True)
         (folder / "checkpoints" / "last.pth").write_bytes(b"weights")
-    write_json_atomic(folder / "final_metrics.json", {"AP": ap, "AP50": 2 * ap, "train_seconds": 1.0})
+    write_json_atomic(folder / "final_metrics.json", {"AP": ap, "AP50": (1 + ap) / 2, "train_seconds": 1.0})
 
 
 def test_a_clean_clone_reports_the_recorded_runs_as_the_run_folders_did(tmp_path, small_study):
@@ -54,8 +56,9 @@ def test_a_record_of_another_budget_is_ignored(tmp_path, small_study):
     longer = small_study(tmp_path, steps=40)  # the same rows and records folder, another budget
     assert read_record(longer, longer.rows[0], 0) is None
     assert not records.finished(longer, longer.rows[0], 0)
-    record_path(study, study.rows[0], 0).write_text("{not json")
-    assert read_record(study, study.rows[0], 0) is None
+    record_path(study, study.rows[0], 0).write_text("{not json")  # damaged: named, never "no record"
+    with pytest.raises(records.BadRecord, match="not readable JSON"):
+        read_record(study, study.rows[0], 0)
 
 
 def test_a_recorded_parent_whose_weights_are_gone_is_trained_again_first(tmp_path, monkeypatch, small_study):
