@@ -118,7 +118,7 @@ def comparison_section(results: dict[str, Any], other: dict[str, Any] | None) ->
     spec = results.get("compare")
     if not spec:
         return []
-    head = [f"## Against the {spec['other']} study", ""]
+    head = [f"## {spec.get('title') or 'Against the ' + spec['other'] + ' study'}", ""]
     if other is None:
         return head + [f"The {spec['other']} study's results (`{spec['results']}`) are not there "
                        "(or not readable) yet; "

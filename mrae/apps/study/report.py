@@ -33,7 +33,7 @@ from mrae.apps.study.compare import readme_block as comparison_block
 from mrae.apps.study.discussion import discuss, partial_note
 from mrae.apps.study.plots import plot_attention, plot_convergence
 from mrae.apps.study.readme import replace_block, update_readme
-from mrae.apps.study.sections import conclusion, host_section, pretraining_section
+from mrae.apps.study.sections import conclusion, host_section, nwd_section, pretraining_section
 from mrae.apps.study.tables import (
     markdown_table,
     paper_rows,
@@ -138,6 +138,7 @@ def render_page(results: dict[str, Any], convergence: str, attention: str | None
         *[f"- {line}" for line in discuss(rows, results.get("pending"))],
         "",
         *host_section(results),
+        *nwd_section(results),
         *pretraining_section(results),
         *comparison_section(results, compared),
         *breakdown_sections(results),

@@ -1,7 +1,8 @@
 """The page's sections around the paper's Tables 2 and 3, from the results JSON: the conclusion
 (what the claims say, and what the study cannot; also in the README's block), the host study (the
-same orderings in one-stage hosts) and the pretraining comparison (a row from each trunk start).
-Each of the last two is empty for a study without its rows.
+same orderings in one-stage hosts), the NWD comparison (label assignment by NWD against IoU) and
+the pretraining comparison (a row from each trunk start). Each of the last three is empty for a
+study without its rows.
 """
 
 from __future__ import annotations
@@ -9,9 +10,21 @@ from __future__ import annotations
 from typing import Any
 
 from mrae.apps.study.budget import run_minutes, seed_spread, trunk_start
-from mrae.apps.study.claims import mean_ap, paper_claims
-from mrae.apps.study.discussion import discuss_hosts
-from mrae.apps.study.facts import PAPER_HOST, host_of, host_title
+from mrae.apps.study.claims import (
+    NWD,
+    ORDER_CLAIMS,
+    judge_claim,
+    mean_ap,
+    nwd_claims,
+    paper_claims,
+    pending_count,
+    similarities,
+    under,
+    with_lacking,
+)
+from mrae.apps.study.compare import agreement
+from mrae.apps.study.discussion import describe, discuss_hosts
+from mrae.apps.study.facts import PAPER_HOST, host_of, host_title, setting_of
 from mrae.apps.study.tables import markdown_table, metric_cell, start_reference, study_hosts
 from mrae.tables import markdown_table as write_table
 
@@ -148,3 +161,100 @@ def host_section(results: dict[str, Any]) -> list[str]:
         spread = seed_spread(host_rows)
         lines += [spread, ""] if spread else []
     return lines
+
+
+# the rows the NWD comparison sets side by side: (words, role, model settings)
+NWD_ROWS = (("single level", "baseline", {}), ("MRAE template 2", "mrae", {"template": 2}),
+            ("sum", "fusion", {"extractor": "sum"}))
+
+
+def _similarity_entry(rows: list[dict], similarity: str, role: str, **model: Any) -> dict | None:
+    """The paper's host's row of `role` with these settings under `similarity` (the best by mean
+    AP among several), finished or diverged; None where none has run."""
+    found = [e for e in rows if setting_of(e, "box_similarity") == similarity and host_of(e) == PAPER_HOST
+             and e.get("role") == role and all(setting_of(e, k) == v for k, v in model.items())]
+    return max(found, key=lambda e: (bool(e["seeds"]), mean_ap(e) if e["seeds"] else 0.0), default=None)
+
+
+def run_trunks(entry: dict) -> dict[str, int]:
+    """The trunk files (sha256, first 16 digits) the row's finished runs began from, with their
+    run counts; ``not recorded`` for runs whose record keeps none."""
+    trunks: dict[str, int] = {}
+    for run in entry.get("runs") or []:
+        trunk = run.get("trunk")
+        sha = str(trunk.get("sha256")) if isinstance(trunk, dict) and trunk.get("sha256") else "not recorded"
+        trunks[sha] = trunks.get(sha, 0) + 1
+    return trunks
+
+
+def trunk_of_comparison(rows: list[dict], a: str, b: str) -> str:
+    """``single C2, NWD / single C2: trunk `b276ada8141fe852` (6 runs)``, or the trunks of each
+    side where the two rows' runs did not all begin from one file (then the comparison compares
+    trunks too)."""
+    entries = {e["name"]: e for e in rows}
+    sides = [run_trunks(entries[name]) for name in (a, b) if name in entries]
+    shas = {sha for side in sides for sha in side}
+    if len(shas) == 1:
+        sha = shas.pop()
+        runs = sum(n for side in sides for n in side.values())
+        return f"{a} / {b}: " + (f"trunk `{sha}` ({runs} runs)" if sha != "not recorded"
+                                 else f"trunk not recorded ({runs} runs)")
+    def listed(side: dict[str, int]) -> str:
+        return ", ".join(f"`{sha}` ({n} run{'s' * (n != 1)})" if sha != "not recorded"
+                         else f"not recorded ({n} run{'s' * (n != 1)})" for sha, n in side.items())
+    return (f"{a} / {b}: several trunks, so the comparison compares trunks too ({a}: "
+            f"{listed(sides[0])}; {b}: {listed(sides[1]) if len(sides) > 1 else '?'})")
+
+
+def nwd_section(results: dict[str, Any]) -> list[str]:
+    """The page's section on label assignment by NWD against IoU (issue 33): each extractor's AP
+    under both, the claims (:func:`mrae.apps.study.claims.nwd_claims`: NWD beats IoU extractor by
+    extractor; MRAE's order under NWD) with whether the order agrees with IoU's, and the trunk
+    each comparison's runs began from; empty for a study without NWD rows (finished or pending)."""
+    rows, pending = results["rows"], results.get("pending")
+    if "nwd" not in similarities(rows, pending):
+        return []
+    grid = [[words, _ap_cell(_similarity_entry(rows, "iou", role, **model), with_name=True),
+             _ap_cell(_similarity_entry(rows, "nwd", role, **model), with_name=True)]
+            for words, role, model in NWD_ROWS]
+    claims = with_lacking(nwd_claims, rows, pending)
+    lines = [
+        "## NWD assignment against IoU",
+        "",
+        "Label assignment by the Normalized Gaussian Wasserstein Distance (NWD; Wang et al. 2021) in "
+        "place of IoU, in the RPN's and the RoI head's matching (`box_similarity: nwd`), with the "
+        "budget above: only the similarity changes between a row and its NWD twin. Each NWD row is "
+        "judged against the IoU row of its extractor, paired by seed, at the NWD paper's ratio; then "
+        "MRAE's order (against the best single level and against sum) on the NWD rows alone, beside "
+        "the same order under IoU.",
+        "",
+        write_table(["extractor", "IoU", "NWD"], grid),
+        "",
+        "AP x100 on the val split, mean ± sample standard deviation over seeds.",
+        "",
+        *[f"- {describe(claim, pending_count(pending))}" for claim in claims],
+        "",
+    ]
+    order = [(judge_claim(claim, rows), claims_by_id(claims).get(under(claim, NWD).key))
+             for claim in ORDER_CLAIMS]
+    judged = [(iou, nwd) for iou, nwd in order if nwd is not None]
+    if judged:
+        lines += ["Does MRAE's order hold under NWD? Each order's verdict under IoU and under NWD "
+                  "(**cannot say** where either is undecided or not judged):", "",
+                  write_table(["order", "IoU", "NWD", "agree"],
+                              [[iou["title"], _verdict_cell(iou), _verdict_cell(nwd),
+                                agreement(iou["verdict"], nwd["verdict"])] for iou, nwd in judged]),
+                  ""]
+    pairs = list(dict.fromkeys((c["a"], c["b"]) for claim in claims for c in claim["comparisons"]))
+    if pairs:
+        lines += ["The trunk file (sha256, first 16 digits) each comparison's runs began from:", "",
+                  *[f"- {trunk_of_comparison(rows, a, b)}" for a, b in pairs], ""]
+    return lines
+
+
+def claims_by_id(claims: list[dict]) -> dict[str, dict]:
+    return {claim["id"]: claim for claim in claims}
+
+
+def _verdict_cell(claim: dict) -> str:
+    return f"**{claim['verdict']}**" if claim["verdict"] else "not judged"

@@ -19,9 +19,9 @@ A study file (``configs/synth/study.yaml``) holds:
   put at the top of the page, for what every reader must see (the data's citation, rows cut);
   ``report``: the results page (default ``docs/results.md``; the results JSON goes beside it), so
   that a second study never writes over the first one's page; ``compare``: ``{results, this,
-  other, readme}``, another study's results JSON whose verdicts the page sets beside this study's
-  (:mod:`mrae.apps.study.compare`), the two studies' names in that comparison, and the README whose
-  comparison block it rewrites (optional). Paths outside ``rows`` are relative to the working
+  other, readme, title}``, another study's results JSON whose verdicts the page sets beside this
+  study's (:mod:`mrae.apps.study.compare`), the two studies' names in that comparison, the README
+  whose comparison block it rewrites (optional) and the section's heading (optional). Paths outside ``rows`` are relative to the working
   folder (the repository's root), as the commands' own paths are.
 """
 
@@ -39,7 +39,7 @@ from mrae.inputs import CONFIG_LIMIT, read_text, shorten
 
 ROW_KEYS = ("name", "config", "role", "seeds", "init_from", "schedule_scale")
 STUDY_KEYS = ("rows", "overrides", "quick", "out", "readme", "records", "title", "about", "report", "compare")
-COMPARE_KEYS = ("results", "this", "other", "readme")
+COMPARE_KEYS = ("results", "this", "other", "readme", "title")
 DEFAULT_REPORT = Path("docs/results.md")
 
 
@@ -69,6 +69,7 @@ class Compare:
     this: str  # this study's name in the comparison ("HIT-UAV")
     other: str  # the other's ("synthetic")
     readme: Path | None = None  # README whose comparison block the study rewrites
+    title: str | None = None  # the comparison section's heading (default "Against the <other> study")
 
 
 # one run of the study: a row and a seed
@@ -126,8 +127,11 @@ def _compare(path: Path, value: Any) -> Compare | None:
     readme = value.get("readme")
     if readme is not None and not isinstance(readme, str):
         raise ConfigError(f"{path}: compare.readme must be a path, got {readme!r}")
+    title = value.get("title")
+    if title is not None and (not isinstance(title, str) or not title.strip()):
+        raise ConfigError(f"{path}: compare.title must be non-empty text (the section's heading), got {title!r}")
     return Compare(Path(value["results"]), value["this"].strip(), value["other"].strip(),
-                   Path(readme) if readme else None)
+                   Path(readme) if readme else None, title.strip() if title else None)
 
 
 def load_study(path: str | Path, out: str | None = None) -> Study:

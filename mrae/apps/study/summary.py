@@ -302,7 +302,9 @@ def build_results(study: Study, summary: list[dict], command: str, commit_id: st
         "title": study.title,
         "about": study.about,
         "compare": ({"results": str(study.compare.results), "this": study.compare.this,
-                     "other": study.compare.other} if study.compare else None),
+                     "other": study.compare.other,
+                     **({"title": study.compare.title} if study.compare.title else {})}
+                    if study.compare else None),
         "command": command,
         "commit": commit_id,
         "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),

@@ -184,12 +184,16 @@ def test_report_and_compare_are_read_and_checked(tmp_path):
     assert study.compare.results == Path("docs/results.json")
     assert (study.compare.this, study.compare.other, study.compare.readme) == ("real", "synthetic",
                                                                                 Path("README.md"))
+    assert study.compare.title is None
+    titled = load_study(_study(tmp_path, row, "compare: {results: r.json, this: a, other: b, title: ' Same? '}\n"))
+    assert titled.compare.title == "Same?"
     for extra, said in [
         ("report: docs/real.json\n", "`report` must be the results page's path ending in .md"),
         ("compare: docs/results.json\n", "`compare` must be a mapping"),
         ("compare: {results: docs/results.json, this: real}\n", "compare.other must be non-empty text"),
         ("compare: {results: docs/results.md, this: a, other: b}\n", "compare.results must be a results JSON"),
         ("compare: {results: r.json, this: a, other: b, page: x}\n", "compare has unknown key(s) ['page']"),
+        ("compare: {results: r.json, this: a, other: b, title: 3}\n", "compare.title must be non-empty text"),
     ]:
         with pytest.raises(ConfigError, match=re.escape(said)):
             load_study(_study(tmp_path, row, extra))
