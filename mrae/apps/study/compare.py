@@ -75,7 +75,8 @@ def comparison(this: dict[str, Any], other: dict[str, Any], this_name: str,
                other_name: str) -> list[str]:
     """Markdown lines: a table of the claims both results judged (in `other`'s order) with each
     verdict, its ratio and 95% interval, the paper's ratio and the agreement, a line counting the
-    agreements, and a line naming the claims only one of them judged."""
+    agreements, a line per study naming the claims it plans but has not judged yet, and a line
+    naming the claims only one of them runs."""
     # a claim whose rows a study file does not have (``lacking``: cut or never planned) is that
     # study's "not run", listed apart from the table
     mine = {c["id"]: c for c in this.get("claims", []) if not c.get("lacking")}
@@ -94,6 +95,13 @@ def comparison(this: dict[str, Any], other: dict[str, Any], this_name: str,
     order = (AGREE, IN_DIRECTION, BOTH_BELOW, DISAGREE, CANNOT_SAY)
     lines.append(f"Of the {len(shared)} claims in both studies: "
                  + ", ".join(f"{counts[w]} {w}" for w in order if w in counts) + ".")
+    for name, judged in ((other_name, theirs), (this_name, mine)):
+        # (``lacking`` kept and None: the study file has the rows; results without it: unknown)
+        waiting = [judged[k]["title"] for k in shared
+                   if judged[k]["verdict"] is None and "lacking" in judged[k]]
+        if waiting:  # planned there, but its rows have not all finished: said plainly
+            lines.append(f"Not judged yet in the {name} study (its rows have not all finished; its "
+                         f"page names them): {'; '.join(waiting)}.")
     only = ([f"{theirs[k]['title']} (only {other_name})" for k in theirs if k not in mine]
             + [f"{mine[k]['title']} (only {this_name})" for k in mine if k not in theirs])
     if only:
