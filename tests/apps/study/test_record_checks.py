@@ -106,3 +106,20 @@ def test_a_run_folder_with_damaged_final_metrics_is_bad_too(tmp_path, small_stud
     write_json_atomic(done, {"AP": 0.2, "APm": float("nan"), "recall@100": float("nan")})
     write_json_atomic(run_dir(study, study.rows[0], 1) / "final_metrics.json", {"diverged": "at step 3"})
     assert bad_records(study, [(study.rows[0], 0), (study.rows[0], 1)]) == []
+
+
+def test_report_only_names_a_bad_record_and_leaves_it_out(tmp_path, small_study, capsys):
+    study = small_study(tmp_path)
+    single = study.rows[0]
+    _record(study, single, 0, ap=0.25)
+    bad = _record(study, single, 1)
+    _edit(bad, lambda r: r.update(seed=0))  # seed 0's record copied over seed 1's
+    report = tmp_path / "out" / "results.md"
+
+    assert cli.main(["study", str(study.source), "--report-only", "--report", str(report)]) == 0
+    out = capsys.readouterr().out
+    assert f"warning: {bad}: records seed 0, but lies where seed 1's record goes" in out
+    results = json.loads(report.with_suffix(".json").read_text())
+    (entry,) = results["rows"]
+    assert entry["seeds"] == [0] and entry["runs"][0]["AP"] == 0.25  # counted once, as seed 0
+    assert {"name": "single C1", "seeds": [1]}.items() <= results["pending"][0].items()

@@ -105,6 +105,12 @@ def test_status_on_the_command_line_writes_nothing(tmp_path, small_study, capsys
     assert _tree(tmp_path) == before  # no run folder, record, page or lock made
     assert cli.main(["study", str(study.source), "--status", "--quick"]) == 0
     assert "of 3 runs finished" in capsys.readouterr().out  # one seed a row
+    assert cli.main(["study", str(study.source), "--status", "--rows", "single C1"]) == 0
+    out = capsys.readouterr().out
+    assert "| single C1 |" in out and "| mixed |" not in out and "1 of 2 runs finished" in out
+    assert cli.main(["study", str(study.source), "--status", "--rows", "zz"]) == 2  # never the others
+    assert "unknown row name(s) 'zz'" in capsys.readouterr().err
+    assert _tree(tmp_path) == before
 
 
 def test_while_the_study_trains_the_time_left_is_not_scaled_by_a_speed_measured_beside_it(
