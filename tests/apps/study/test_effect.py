@@ -71,14 +71,26 @@ def test_the_paired_interval_is_the_t_interval_of_the_per_seed_log_ratios():
     assert result["df"] == 2 and result["seeds"] == [0, 1, 2]
 
 
-def test_the_welch_interval_matches_scipy_on_log_ap():
+def test_the_welch_interval_is_welchs_on_log_ap():
+    """scipy's interval, checked against Welch's formula (Welch-Satterthwaite degrees of freedom)."""
     a, b = [5.0, 6.0, 4.0], [2.5, 3.2, 1.9, 2.2]
     result = welch_interval(a, b)
     la, lb = [math.log(v) for v in a], [math.log(v) for v in b]
-    test = stats.ttest_ind(la, lb, equal_var=False)
-    ci = test.confidence_interval(0.95)
-    assert result["low"] == pytest.approx(math.exp(ci.low))
-    assert result["high"] == pytest.approx(math.exp(ci.high))
+    va, vb = stats.tvar(la) / len(la), stats.tvar(lb) / len(lb)
+    df = (va + vb) ** 2 / (va**2 / (len(la) - 1) + vb**2 / (len(lb) - 1))
+    diff = sum(la) / len(la) - sum(lb) / len(lb)
+    half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+    assert result["df"] == pytest.approx(df)
+    assert result["low"] == pytest.approx(math.exp(diff - half))
+    assert result["high"] == pytest.approx(math.exp(diff + half))
+    assert result["ratio"] == pytest.approx(math.exp(diff))
+
+
+def test_rows_without_spread_give_the_ratio_itself_as_the_interval():
+    welch = welch_interval([4.0, 4.0], [2.0, 2.0])
+    assert (welch["low"], welch["ratio"], welch["high"], welch["df"]) == (2.0, 2.0, 2.0, None)
+    paired = paired_interval({0: 4.0, 1: 6.0}, {0: 2.0, 1: 3.0})  # every seed 2x
+    assert paired["low"] == pytest.approx(2.0) and paired["high"] == pytest.approx(2.0)
 
 
 def test_pairing_narrows_the_interval_when_seeds_move_together():
