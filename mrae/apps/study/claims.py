@@ -329,7 +329,7 @@ def _nwd_claim(key: str, role: str, what: str, same: tuple[str, ...]) -> Claim:
     """NWD assignment beats IoU for the rows of `role`: each NWD row against the IoU row of the
     same extractor (the settings `same`), paired by seed."""
     return Claim(f"nwd_beats_iou_{key}", f"NWD assignment beats IoU with {what}",
-                 "Faster R-CNN on AI-TOD-v2 21.9 vs 12.9 AP, 1.7x (Wang et al. 2021)",
+                 "Wang et al. 2021: Faster R-CNN on AI-TOD-v2 21.9 vs 12.9 AP, 1.7x",
                  PAPER_NWD_VS_IOU, (rows_of(role, pick="each", box_similarity="nwd"),),
                  rows_of(role, same=same, box_similarity="iou"), similarity="nwd")
 

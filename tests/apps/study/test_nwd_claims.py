@@ -103,7 +103,7 @@ def test_the_page_sets_each_extractor_side_by_side_and_names_each_comparisons_tr
     text = "\n".join(lines)
     assert lines[0] == "## NWD assignment against IoU"
     assert "| MRAE template 2 | MRAE template 2: 52.0 ± 0.2 (3 seeds) | MRAE template 2, NWD: 93.6 ± 0.2" in text
-    assert "- **NWD assignment beats IoU with a single level** (paper: Faster R-CNN on AI-TOD-v2" in text
+    assert "- **NWD assignment beats IoU with a single level** (paper: Wang et al. 2021: Faster R-CNN on AI-TOD-v2" in text
     assert "| MRAE beats sum | **did not hold (the other direction)** | **did not hold (the other direction)** | yes |" in text
     assert "- single C2, NWD / single C2: trunk `b276ada8141fe852` (6 runs)" in text
     assert ("- MRAE template 2, NWD / MRAE template 2: several trunks, so the comparison compares trunks "
