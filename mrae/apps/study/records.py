@@ -47,8 +47,10 @@ class BadRecord(ConfigError):
 
     def __init__(self, path: Path, problem: str) -> None:
         self.path, self.problem = path, problem
-        super().__init__(f"{path}: {problem}; it is not counted: restore it (git checkout -- {path}) "
-                         "or move it aside to train the run again")
+        restore = ("restore it (a committed record: git checkout -- {path})" if path.name != "final_metrics.json"
+                   else "restore it").format(path=path)
+        super().__init__(f"{path}: {problem}; it is not counted: {restore} or move it aside to train "
+                         "the run again")
 # While `remembered(study)` is active: the study, and what read_record found for each of its
 # record files, by path, inode, size and modification time (a record written since, atomically
 # through a new file, is read again).
