@@ -23,6 +23,12 @@ NORM_CHOICES: tuple[str, ...] = ("auto", "groupnorm")
 HEADS: tuple[str, ...] = ("mlp", "c4")
 #: ``model.upsample``: how the coarser levels reach the finest level's size.
 UPSAMPLE_MODES: tuple[str, ...] = ("bilinear", "nearest")
+#: ``model.fcos.box_coding``: how FCOS makes its box distances positive, exp(s x) with a learnable
+#: scale per map (the FCOS paper's) or ReLU (torchvision's; runs made before the key).
+FCOS_BOX_CODINGS: tuple[str, ...] = ("exp", "relu")
+#: ``model.retinanet.head_norm``: GroupNorm after each conv of RetinaNet's head towers (RetinaNet
+#: v2's) or none (torchvision's v1 head; runs made before the key).
+RETINANET_HEAD_NORMS: tuple[str, ...] = ("group", "none")
 #: ``model.fpn_anchors``: torchvision's one anchor size per pyramid map, or every size on every map.
 FPN_ANCHOR_CHOICES: tuple[str, ...] = ("per_level", "all")
 #: ``model`` settings that only some extractors read: key -> those extractors. Another extractor

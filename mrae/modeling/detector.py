@@ -27,6 +27,7 @@ from mrae.modeling.extractors import EXTRACTORS
 from mrae.modeling.extractors._common import UPSAMPLE_MODES
 from mrae.modeling.extractors.mrae import MRAE_MODES
 from mrae.modeling.hosts import HOSTS, HostSettings
+from mrae.modeling.hosts.fcos_box_coding import check_box_coding
 from mrae.modeling.ignore import check_iof_thr
 
 __all__ = ["attention_weights", "build_detector"]
@@ -92,6 +93,8 @@ def build_detector(
     detections_per_class: int = 100,
     detections_per_img: int = 300,
     ignore_iof_thr: float | None = 0.5,
+    box_coding: str = "relu",
+    head_norm: str = "none",
 ) -> nn.Module:
     """A torchvision detector (``detector``) whose backbone is ResNet levels + the chosen extractor.
 
@@ -138,6 +141,11 @@ def build_detector(
         ignore_iof_thr: in training, anchors and proposals that are not positives and whose
             intersection over their own area (IoF) with a target's ``"ignore_boxes"`` exceeds this
             are neither positives nor negatives (:mod:`mrae.modeling.ignore`); None or < 0: off.
+        box_coding: FCOS only: how its box distances are made positive, "relu" (torchvision's;
+            it has a dead zone) or "exp" (exp(s x), a learnable s per map, the FCOS paper's)
+            (:mod:`mrae.modeling.hosts.fcos_box_coding`). Not yet a config key.
+        head_norm: RetinaNet only: "none" (torchvision's v1 head) or "group" (GroupNorm after
+            each conv of its head towers, as torchvision's RetinaNet v2). Not yet a config key.
 
     A setting that the extractor or the host does not read (``mrae.choices.EXTRACTOR_SETTINGS``,
     ``DETECTOR_SETTINGS``) must keep its default.
@@ -210,6 +218,7 @@ def build_detector(
         box_batch_size_per_image=box_batch_size_per_image, score_thresh=box_score_thresh,
         nms_thresh=box_nms_thresh, detections_per_class=detections_per_class,
         detections_per_img=detections_per_img, ignore_iof_thr=iof_thr,
+        box_coding=check_box_coding(box_coding), head_norm=head_norm,
     )
     return HOSTS[detector](backbone_module, layer4, settings)
 

@@ -37,3 +37,5 @@ class HostSettings:
     detections_per_class: int = 100
     detections_per_img: int = 300
     ignore_iof_thr: float | None = 0.5
+    box_coding: str = "relu"  # FCOS only: mrae.choices.FCOS_BOX_CODINGS
+    head_norm: str = "none"  # RetinaNet only: mrae.choices.RETINANET_HEAD_NORMS

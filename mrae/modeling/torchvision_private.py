@@ -31,6 +31,7 @@ RETINANET = "torchvision.models.detection.retinanet.RetinaNet"
 RETINANET_HEAD = "torchvision.models.detection.retinanet.RetinaNetHead"
 FCOS = "torchvision.models.detection.fcos.FCOS"
 FCOS_HEAD = "torchvision.models.detection.fcos.FCOSHead"
+FCOS_REGRESSION_HEAD = "torchvision.models.detection.fcos.FCOSRegressionHead"
 UTILS = "torchvision.models.detection._utils"
 DETECTION = "torchvision.models.detection"
 TRANSFORM = "torchvision.models.detection.transform.GeneralizedRCNNTransform"
@@ -139,6 +140,8 @@ RELIED_ON: tuple[Relied, ...] = (
            ("compute_loss", "self.head.compute_loss(targets, head_outputs, anchors, matched_idxs)")),
     *(Relied(FCOS_HEAD, name, "IgnoringFCOSHead.__init__ (sets FCOSHead's parts itself)")
       for name in ("box_coder", "classification_head", "regression_head")),
+    *(Relied(FCOS_REGRESSION_HEAD, name, "CodedFCOSRegressionHead.forward (its own box coding)")
+      for name in ("conv", "bbox_reg", "bbox_ctrness")),
     Relied(UTILS, "_topk_min", "CappedOneStage.postprocess_detections (ONNX-safe top-k)",
            ("input", "orig_kval", "axis")),
     Relied(f"{UTILS}.Matcher", "BETWEEN_THRESHOLDS", "IgnoringRetinaNetHead (NEITHER)", value=-2),
@@ -189,6 +192,7 @@ def _examples() -> dict[str, Any]:
         RETINANET_HEAD: retinanet.RetinaNetHead(32, 1, 2),
         FCOS: fcos.FCOS(backbone, num_classes=2),
         FCOS_HEAD: fcos.FCOSHead(32, 1, 2),
+        FCOS_REGRESSION_HEAD: fcos.FCOSRegressionHead(32, 1),
         f"{POOLERS}.MultiScaleRoIAlign": MultiScaleRoIAlign(["0", "1"], 7, 2),
     }
 

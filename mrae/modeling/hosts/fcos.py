@@ -3,43 +3,41 @@ its classification loss and the caps."""
 
 from __future__ import annotations
 
-import math
-
 import torch
 from torch import Tensor, nn
 from torchvision.models.detection import FCOS
 from torchvision.models.detection._utils import BoxLinearCoder
-from torchvision.models.detection.fcos import FCOSClassificationHead, FCOSHead, FCOSRegressionHead
+from torchvision.models.detection.fcos import FCOSClassificationHead, FCOSHead
 from torchvision.ops import sigmoid_focal_loss
 
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import points
+from mrae.modeling.hosts.fcos_box_coding import CodedFCOSRegressionHead
+from mrae.modeling.hosts.norms import group_norm
 from mrae.modeling.hosts.one_stage import CappedOneStage
 from mrae.modeling.hosts.settings import HostSettings
 from mrae.modeling.ignore import inside_ignore
 from mrae.modeling.transform import build_transform
 
 
-def group_norm(channels: int) -> nn.GroupNorm:
-    """GroupNorm in 32 groups (torchvision's FCOS), or in the largest count that divides ``channels``."""
-    return nn.GroupNorm(math.gcd(32, channels), channels)
-
-
 class IgnoringFCOSHead(FCOSHead):
     """torchvision's FCOS head whose classification loss leaves out the unmatched points whose
     cell (a stride-sized square around the point) lies inside a target's ``"ignore_boxes"``
     (IoF > ``ignore_iof_thr``); the box and centre-ness losses read positives only, unchanged.
-    Without ignored points the losses are torchvision's, bit for bit."""
+    Without ignored points the losses are torchvision's, bit for bit. The box outputs are made
+    positive by ``box_coding`` over ``num_levels`` maps
+    (:class:`~mrae.modeling.hosts.fcos_box_coding.CodedFCOSRegressionHead`; ``"relu"``:
+    torchvision's head)."""
 
     def __init__(self, in_channels: int, num_anchors: int, num_classes: int,
-                 ignore_iof_thr: float | None) -> None:
-        # FCOSHead's own parts, with GroupNorm in as many groups as divide the width (torchvision
-        # fixes 32 groups, which narrow test models do not divide)
+                 ignore_iof_thr: float | None, num_levels: int = 1, box_coding: str = "relu") -> None:
+        # FCOSHead's own parts, with GroupNorm in as many groups as divide the width
         nn.Module.__init__(self)
         self.box_coder = BoxLinearCoder(normalize_by_size=True)
         self.classification_head = FCOSClassificationHead(in_channels, num_anchors, num_classes,
                                                           norm_layer=group_norm)
-        self.regression_head = FCOSRegressionHead(in_channels, num_anchors, norm_layer=group_norm)
+        self.regression_head = CodedFCOSRegressionHead(in_channels, num_anchors, num_levels, box_coding,
+                                                       norm_layer=group_norm)
         self.ignore_iof_thr = ignore_iof_thr
 
     def compute_loss(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor],
@@ -80,9 +78,10 @@ class MraeFCOS(CappedOneStage, FCOS):
 def build_fcos(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeFCOS:
     """FCOS on ``backbone``: one point per position of each map (its cell the map's stride),
     torchvision's head (4 convs per branch; focal, GIoU and centre-ness losses) with ignore
-    regions, the caps. ``layer4`` is not used."""
+    regions and the box coding ``s.box_coding``, the caps. ``layer4`` is not used."""
     shapes = backbone.output_shape()
-    head = IgnoringFCOSHead(backbone.out_channels, 1, s.num_classes, s.ignore_iof_thr)
+    head = IgnoringFCOSHead(backbone.out_channels, 1, s.num_classes, s.ignore_iof_thr,
+                            num_levels=len(shapes), box_coding=s.box_coding)
     model = MraeFCOS(
         backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size,
         anchor_generator=points(shapes), head=head, score_thresh=s.score_thresh,

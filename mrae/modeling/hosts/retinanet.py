@@ -7,8 +7,11 @@ from torch import Tensor
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.retinanet import RetinaNetHead
 
+from mrae.choices import RETINANET_HEAD_NORMS
+from mrae.errors import ConfigError
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
+from mrae.modeling.hosts.norms import group_norm
 from mrae.modeling.hosts.one_stage import CappedOneStage
 from mrae.modeling.hosts.settings import HostSettings
 from mrae.modeling.ignore import mark_ignored
@@ -21,11 +24,21 @@ NEITHER = -2
 class IgnoringRetinaNetHead(RetinaNetHead):
     """torchvision's RetinaNet head whose unmatched anchors inside a target's ``"ignore_boxes"``
     (IoF > ``ignore_iof_thr``) are neither positives nor negatives, as its anchors between the
-    IoU thresholds are."""
+    IoU thresholds are.
+
+    ``head_norm`` (:data:`mrae.choices.RETINANET_HEAD_NORMS`): ``"group"``, GroupNorm after each of
+    the 4 + 4 tower convs (torchvision's RetinaNet v2 head, the convs without bias); ``"none"``,
+    torchvision's v1 head (convs with bias, no norm: with its N(0, 0.01) init each conv shrinks
+    the signal, docs/retinanet_probe.md; the runs made before ``head_norm`` existed used it)."""
 
     def __init__(self, in_channels: int, num_anchors: int, num_classes: int,
-                 ignore_iof_thr: float | None) -> None:
-        super().__init__(in_channels, num_anchors, num_classes)
+                 ignore_iof_thr: float | None, head_norm: str = "none") -> None:
+        if head_norm not in RETINANET_HEAD_NORMS:
+            choices = ", ".join(repr(c) for c in RETINANET_HEAD_NORMS)
+            raise ConfigError(f"model.retinanet.head_norm={head_norm!r} is not valid; choose one of: {choices}")
+        super().__init__(in_channels, num_anchors, num_classes,
+                         norm_layer=group_norm if head_norm == "group" else None)
+        self.head_norm = head_norm
         self.ignore_iof_thr = ignore_iof_thr
 
     def compute_loss(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor],
@@ -49,12 +62,12 @@ class MraeRetinaNet(CappedOneStage, RetinaNet):
 
 def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeRetinaNet:
     """RetinaNet on ``backbone``: the anchors of ``s`` on its maps (as Faster R-CNN's RPN has
-    them), torchvision's head (4 convs per branch, focal loss) with ignore regions, the caps.
-    ``layer4`` is not used."""
+    them), torchvision's head (4 convs per branch, with GroupNorm or none: ``s.head_norm``; focal
+    loss) with ignore regions, the caps. ``layer4`` is not used."""
     anchors, _ = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
                                       s.aspect_ratios, s.fpn_anchors)
     head = IgnoringRetinaNetHead(backbone.out_channels, anchors.num_anchors_per_location()[0],
-                                 s.num_classes, s.ignore_iof_thr)
+                                 s.num_classes, s.ignore_iof_thr, s.head_norm)
     model = MraeRetinaNet(
         backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size, anchor_generator=anchors,
         head=head, score_thresh=s.score_thresh, nms_thresh=s.nms_thresh,
