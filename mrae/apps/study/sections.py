@@ -111,9 +111,10 @@ def _seeds(n: int) -> str:
 
 
 def _host_entry(rows: list[dict], host: str, role: str, **model: Any) -> dict | None:
-    """The host's row of `role` with these model settings (the best by mean AP among several),
+    """The host's IoU row of `role` with these model settings (the best by mean AP among several),
     finished or diverged; None where none has run."""
     found = [e for e in rows if host_of(e) == host and e.get("role") == role
+             and setting_of(e, "box_similarity") == "iou"
              and all(e.get("model", {}).get(k) == v for k, v in model.items())]
     return max(found, key=lambda e: (bool(e["seeds"]), mean_ap(e) if e["seeds"] else 0.0),
                default=None)
