@@ -284,7 +284,9 @@ def _run_pool(study: Study, jobs: list[Job], quick: bool, workers: int, target=N
                         started[job] = time.perf_counter()
                 if not running:  # a parent that is neither done nor queued: refused above
                     raise ConfigError("the study cannot go on: every pending run waits for a missing run")
-                done, _ = futures.wait(running, return_when=futures.FIRST_COMPLETED)
+                # Wake every second: a Ctrl-C that the kernel hands to another thread (the pool's
+                # manager) runs its handler only when this thread runs Python again.
+                done, _ = futures.wait(running, timeout=1.0, return_when=futures.FIRST_COMPLETED)
                 for future in done:
                     index, (row, seed) = running.pop(future)
                     try:

@@ -184,7 +184,6 @@ def _worker_sleeps(study, row, seed, *args):
 
 def test_ctrl_c_stops_the_runs_in_progress_instead_of_waiting_for_them(tmp_path, small_study):
     import multiprocessing
-    import os
     import signal
     import threading
     import time
@@ -201,7 +200,9 @@ def test_ctrl_c_stops_the_runs_in_progress_instead_of_waiting_for_them(tmp_path,
         while not all(path.exists() for path in started) and time.monotonic() < deadline:
             if stop.wait(0.1):  # the pool returned first: no signal into the rest of the tests
                 return
-        os.kill(os.getpid(), signal.SIGINT)
+        # to this thread, not the main one: the kernel hands a Ctrl-C to any thread that does not
+        # block it, and the main thread must notice it still
+        signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
     timer = threading.Thread(target=interrupt_once_started, daemon=True)
     timer.start()
