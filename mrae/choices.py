@@ -29,6 +29,9 @@ FCOS_BOX_CODINGS: tuple[str, ...] = ("exp", "relu")
 #: ``model.retinanet.head_norm``: GroupNorm after each conv of RetinaNet's head towers (RetinaNet
 #: v2's) or none (torchvision's v1 head; runs made before the key).
 RETINANET_HEAD_NORMS: tuple[str, ...] = ("group", "none")
+#: ``model.box_similarity``: what label assignment matches boxes by, IoU or the Normalized
+#: Gaussian Wasserstein Distance (mrae.modeling.box_similarity, docs/nwd.md).
+BOX_SIMILARITIES: tuple[str, ...] = ("iou", "nwd")
 #: ``model.fpn_anchors``: torchvision's one anchor size per pyramid map, or every size on every map.
 FPN_ANCHOR_CHOICES: tuple[str, ...] = ("per_level", "all")
 #: ``model`` settings that only some extractors read: key -> those extractors. Another extractor

@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from mrae.choices import DETECTOR_NAMES, FPN_ANCHOR_CHOICES, HEADS, LEVEL_CHOICES, out_of_scope
 from mrae.errors import ConfigError
 from mrae.modeling.backbone import RESNET_DEPTHS
+from mrae.modeling.box_similarity import check_assignment
 from mrae.modeling.extractor_backbone import ExtractorSpec, build_levels_and_extractor
 from mrae.modeling.extractors import EXTRACTORS
 from mrae.modeling.extractors._common import UPSAMPLE_MODES
@@ -95,6 +96,8 @@ def build_detector(
     ignore_iof_thr: float | None = 0.5,
     box_coding: str = "relu",
     head_norm: str = "none",
+    box_similarity: str = "iou",
+    nwd_constant: float = 12.8,
 ) -> nn.Module:
     """A torchvision detector (``detector``) whose backbone is ResNet levels + the chosen extractor.
 
@@ -146,6 +149,12 @@ def build_detector(
             (:mod:`mrae.modeling.hosts.fcos_box_coding`). Not yet a config key.
         head_norm: RetinaNet only: "none" (torchvision's v1 head) or "group" (GroupNorm after
             each conv of its head towers, as torchvision's RetinaNet v2). Not yet a config key.
+        box_similarity: what label assignment matches boxes to targets by (Faster R-CNN's RPN and
+            RoI heads, RetinaNet's anchors; in sliced training too): "iou" (torchvision's) or
+            "nwd" (the Normalized Gaussian Wasserstein Distance, for tiny objects; not FCOS, which
+            assigns by centre sampling), the thresholds unchanged on its scale
+            (:mod:`mrae.modeling.box_similarity`, docs/nwd.md).
+        nwd_constant: NWD's constant C in px (> 0; the authors' 12.8), "nwd" only.
 
     A setting that the extractor or the host does not read (``mrae.choices.EXTRACTOR_SETTINGS``,
     ``DETECTOR_SETTINGS``) must keep its default.
@@ -192,6 +201,7 @@ def build_detector(
     if problem is not None:
         raise ConfigError(problem)
     iof_thr = check_iof_thr(ignore_iof_thr)
+    check_assignment(detector, box_similarity, nwd_constant)
     sizes = _positive_numbers("anchor_sizes", anchor_sizes, float)
     ratios = _positive_numbers("aspect_ratios", aspect_ratios, float)
     hw = None
@@ -219,6 +229,7 @@ def build_detector(
         nms_thresh=box_nms_thresh, detections_per_class=detections_per_class,
         detections_per_img=detections_per_img, ignore_iof_thr=iof_thr,
         box_coding=check_box_coding(box_coding), head_norm=head_norm,
+        box_similarity=box_similarity, nwd_constant=float(nwd_constant),
     )
     return HOSTS[detector](backbone_module, layer4, settings)
 

@@ -39,3 +39,5 @@ class HostSettings:
     ignore_iof_thr: float | None = 0.5
     box_coding: str = "relu"  # FCOS only: mrae.choices.FCOS_BOX_CODINGS
     head_norm: str = "none"  # RetinaNet only: mrae.choices.RETINANET_HEAD_NORMS
+    box_similarity: str = "iou"  # label assignment's measure: mrae.choices.BOX_SIMILARITIES (not FCOS)
+    nwd_constant: float = 12.8  # NWD's C in px (mrae.modeling.box_similarity.NWD_CONSTANT)

@@ -1,5 +1,6 @@
-"""RoI heads with a per-class detection cap (torchvision caps only the detections per image) and
-ignore regions in training (:mod:`mrae.modeling.ignore`)."""
+"""RoI heads with a per-class detection cap (torchvision caps only the detections per image),
+ignore regions in training (:mod:`mrae.modeling.ignore`) and proposals matched to targets by a
+chosen similarity (:mod:`mrae.modeling.box_similarity`)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from torch import Tensor
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import boxes as box_ops
 
+from mrae.modeling.box_similarity import BoxSimilarity
 from mrae.modeling.caps import cap_detections
 from mrae.modeling.ignore import inside_ignore
 
@@ -28,11 +30,13 @@ class CappedRoIHeads(RoIHeads):
     """
 
     def __init__(
-        self, *args, detections_per_class: int = 100, ignore_iof_thr: float | None = None, **kwargs
+        self, *args, detections_per_class: int = 100, ignore_iof_thr: float | None = None,
+        box_similarity: BoxSimilarity = box_ops.box_iou, **kwargs
     ) -> None:
         super().__init__(*args, **kwargs)
         self.detections_per_class = detections_per_class
         self.ignore_iof_thr = ignore_iof_thr
+        self.box_similarity = box_similarity  # torchvision sets it (to box_iou) but matches by box_iou
 
     def select_training_samples(
         self, proposals: list[Tensor], targets: list[dict[str, Tensor]] | None
@@ -67,17 +71,32 @@ class CappedRoIHeads(RoIHeads):
         self, proposals: list[Tensor], gt_boxes: list[Tensor], gt_labels: list[Tensor],
         ignore_boxes: list[Tensor | None] | None = None,
     ) -> tuple[list[Tensor], list[Tensor]]:
-        """torchvision's matches [P] and labels [P] (class >= 1, 0 background, -1 neither) per
-        image, with the non-positive proposals inside one of the image's ``ignore_boxes``
-        ([M, 4] xyxy or None per image; None: no ignore regions) set to -1."""
-        matched_idxs, labels = super().assign_targets_to_proposals(proposals, gt_boxes, gt_labels)
+        """Matches [P] (the target index, 0 where none) and labels [P] (class >= 1, 0 background,
+        -1 neither) per image, as torchvision's, with the targets matched to the proposals by
+        ``self.box_similarity`` (torchvision's own calls ``box_iou`` directly) and the
+        non-positive proposals inside one of the image's ``ignore_boxes`` ([M, 4] xyxy or None per
+        image; None: no ignore regions) set to -1. With IoU and no ignore boxes: torchvision's."""
+        matched_idxs, labels = [], []
         regions = ignore_boxes if ignore_boxes is not None else [None] * len(proposals)
-        for proposals_in_image, regions_in_image, labels_in_image in zip(
-            proposals, regions, labels, strict=True
+        for proposals_in_image, gt_boxes_in_image, gt_labels_in_image, regions_in_image in zip(
+            proposals, gt_boxes, gt_labels, regions, strict=True
         ):
+            if gt_boxes_in_image.numel() == 0:  # background image
+                clamped = torch.zeros((proposals_in_image.shape[0],), dtype=torch.int64,
+                                      device=proposals_in_image.device)
+                labels_in_image = torch.zeros_like(clamped)
+            else:
+                quality = self.box_similarity(gt_boxes_in_image, proposals_in_image)
+                matched = self.proposal_matcher(quality)
+                clamped = matched.clamp(min=0)
+                labels_in_image = gt_labels_in_image[clamped].to(dtype=torch.int64)
+                labels_in_image[matched == self.proposal_matcher.BELOW_LOW_THRESHOLD] = 0
+                labels_in_image[matched == self.proposal_matcher.BETWEEN_THRESHOLDS] = -1
             ignored = inside_ignore(proposals_in_image, regions_in_image, self.ignore_iof_thr)
             if ignored is not None:
                 labels_in_image[ignored & (labels_in_image < 1)] = -1
+            matched_idxs.append(clamped)
+            labels.append(labels_in_image)
         return matched_idxs, labels
 
     def postprocess_detections(

@@ -48,6 +48,9 @@ CASES: dict[str, dict] = {
     "faster_rcnn/single-c2-c4": dict(detector="faster_rcnn", **RPN, **EXTRACTORS["single-c2"], head="c4"),
     **{f"{host}/{name}": dict(detector=host, **EXTRACTORS[name])
        for host in ("retinanet", "fcos") for name in ("single-c2", "mrae-t2", "sum")},
+    # label assignment by NWD (mrae.modeling.box_similarity): the hosts that take it
+    "faster_rcnn/mrae-t2-nwd": dict(detector="faster_rcnn", **RPN, **EXTRACTORS["mrae-t2"], box_similarity="nwd"),
+    "retinanet/mrae-t2-nwd": dict(detector="retinanet", **EXTRACTORS["mrae-t2"], box_similarity="nwd"),
 }
 
 

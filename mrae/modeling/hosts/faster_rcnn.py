@@ -8,6 +8,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor, TwoMLPHe
 from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.rpn import RPNHead
 
+from mrae.modeling.box_similarity import box_similarity
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.hosts.settings import HostSettings
@@ -43,7 +44,8 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
     roi_heads, transform)``: anchors from its maps (:class:`~mrae.modeling.rpn.RPN`, ignore regions),
     RoIs pooled from them into the box head ``s.head`` (``"c4"`` takes conv5_x, ``layer4``),
     :class:`~mrae.modeling.roi_heads.CappedRoIHeads` (ignore regions, per-class and per-image caps)
-    with torchvision's FasterRCNN defaults for the settings mrae does not expose."""
+    with torchvision's FasterRCNN defaults for the settings mrae does not expose. The RPN and the
+    RoI heads match boxes to targets by ``s.box_similarity`` (their thresholds on its scale)."""
     anchors, roi_maps = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
                                              s.aspect_ratios, s.fpn_anchors)
     if s.head == "mlp":
@@ -55,6 +57,7 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         box_head = ResNetC4Head(backbone.out_channels, layer4, backbone.body.layer4_channels)
         representation = box_head.out_channels
     predictor = FastRCNNPredictor(representation, s.num_classes)
+    similarity = box_similarity(s.box_similarity, s.nwd_constant)
     # the RPN head after the box head and predictor: the order torchvision's FasterRCNN draws
     # their initial weights in (the same seed gives the same model as before)
     rpn_head = RPNHead(backbone.out_channels, anchors.num_anchors_per_location()[0])
@@ -62,7 +65,7 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         pre_nms_top_n_train=s.rpn_pre_nms_top_n_train, pre_nms_top_n_test=s.rpn_pre_nms_top_n_test,
         post_nms_top_n_train=s.rpn_post_nms_top_n_train, post_nms_top_n_test=s.rpn_post_nms_top_n_test,
         nms_thresh=s.rpn_nms_thresh, batch_size_per_image=s.rpn_batch_size_per_image,
-        ignore_iof_thr=s.ignore_iof_thr,
+        ignore_iof_thr=s.ignore_iof_thr, box_similarity=similarity,
     ))
     roi_heads = CappedRoIHeads(
         roi_pool,
@@ -78,6 +81,7 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         detections_per_img=s.detections_per_img,
         detections_per_class=s.detections_per_class,
         ignore_iof_thr=s.ignore_iof_thr,
+        box_similarity=similarity,
     )
     transform = build_transform(s.min_size, s.max_size, s.fixed_size)
     return GeneralizedRCNN(backbone, rpn, roi_heads, transform)

@@ -6,9 +6,11 @@ import torch
 from torch import Tensor
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.retinanet import RetinaNetHead
+from torchvision.ops import box_iou
 
 from mrae.choices import RETINANET_HEAD_NORMS
 from mrae.errors import ConfigError
+from mrae.modeling.box_similarity import BoxSimilarity, box_similarity
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.hosts.norms import group_norm
@@ -51,7 +53,26 @@ class IgnoringRetinaNetHead(RetinaNetHead):
 
 
 class MraeRetinaNet(CappedOneStage, RetinaNet):
-    """torchvision's RetinaNet with the caps of :class:`CappedOneStage`."""
+    """torchvision's RetinaNet with the caps of :class:`CappedOneStage`, its anchors matched to
+    the targets by ``box_similarity`` (:mod:`mrae.modeling.box_similarity`; torchvision's calls
+    ``box_iou`` directly) with its Matcher's thresholds (0.5 and 0.4) on that measure's scale."""
+
+    box_similarity: BoxSimilarity = staticmethod(box_iou)  # the builder sets the chosen one
+
+    def compute_loss(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor],
+                     anchors: list[Tensor]) -> dict[str, Tensor]:
+        """torchvision's: each image's anchors [A, 4] matched to its targets (index >= 0, or
+        torchvision's Matcher's -1 below and -2 between the thresholds), then the head's losses;
+        the match quality from ``self.box_similarity``. With IoU: torchvision's, bit for bit."""
+        matched_idxs = []
+        for anchors_per_image, targets_per_image in zip(anchors, targets, strict=True):
+            if targets_per_image["boxes"].numel() == 0:
+                matched_idxs.append(torch.full((anchors_per_image.size(0),), -1, dtype=torch.int64,
+                                               device=anchors_per_image.device))
+                continue
+            quality = self.box_similarity(targets_per_image["boxes"], anchors_per_image)
+            matched_idxs.append(self.proposal_matcher(quality))
+        return self.head.compute_loss(targets, head_outputs, anchors, matched_idxs)
 
     def level_scores(self, head_outputs: dict[str, list[Tensor]], image: int, level: int) -> Tensor:
         return torch.sigmoid(head_outputs["cls_logits"][level][image])
@@ -63,7 +84,8 @@ class MraeRetinaNet(CappedOneStage, RetinaNet):
 def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeRetinaNet:
     """RetinaNet on ``backbone``: the anchors of ``s`` on its maps (as Faster R-CNN's RPN has
     them), torchvision's head (4 convs per branch, with GroupNorm or none: ``s.head_norm``; focal
-    loss) with ignore regions, the caps. ``layer4`` is not used."""
+    loss) with ignore regions, anchors matched by ``s.box_similarity``, the caps. ``layer4`` is
+    not used."""
     anchors, _ = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
                                       s.aspect_ratios, s.fpn_anchors)
     head = IgnoringRetinaNetHead(backbone.out_channels, anchors.num_anchors_per_location()[0],
@@ -74,6 +96,7 @@ def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings
         detections_per_img=s.detections_per_img,
     )
     model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
+    model.box_similarity = box_similarity(s.box_similarity, s.nwd_constant)
     model.detections_per_class = s.detections_per_class
     model.num_classes = s.num_classes
     return model
