@@ -46,9 +46,29 @@ def open_temp(path: str | os.PathLike[str]) -> tuple[Path, int]:
     return tmp, os.open(tmp, flags, 0o666)
 
 
-def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
+def put_in_place(tmp: Path, path: Path, replace: bool = True) -> None:
+    """Move the finished temporary file ``tmp`` to ``path``: over whatever is there (``os.replace``)
+    or, with ``replace=False``, only where nothing is (a hard link, which fails with
+    ``FileExistsError`` when ``path`` exists: a check and a creation in one step, so of two
+    writers racing for one new path exactly one succeeds)."""
+    if replace:
+        os.replace(tmp, path)
+        return
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links: create exclusively, then copy
+        with open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666),
+                  "wb") as out, open(tmp, "rb") as source:
+            out.write(source.read())
+    tmp.unlink(missing_ok=True)
+
+
+def write_bytes_atomic(path: str | os.PathLike[str], data: bytes, replace: bool = True) -> None:
     """Write ``data`` to a new temporary file in ``path``'s folder, fsync it, then move it over
-    ``path`` (a link at ``path`` is replaced, its target never written)."""
+    ``path`` (a link at ``path`` is replaced, its target never written); ``replace=False``: only
+    where ``path`` does not exist (:func:`put_in_place`; else ``FileExistsError``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp, fd = open_temp(path)
@@ -57,24 +77,25 @@ def write_bytes_atomic(path: str | os.PathLike[str], data: bytes) -> None:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-        os.replace(tmp, path)
+        put_in_place(tmp, path, replace)
     finally:
         tmp.unlink(missing_ok=True)
 
 
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
+def atomic_path(path: str | os.PathLike[str], replace: bool = True) -> Iterator[Path]:
     """A new, empty temporary file to write ``path``'s content to (with ``torch.save``, PIL's
     ``Image.save``, ``savefig``, ...); it replaces ``path`` (a link there included, never its
     target) when the block ends without an error and is removed otherwise. The writer must be
-    told the format where it reads it from the name (the temporary name ends in ``.tmp``)."""
+    told the format where it reads it from the name (the temporary name ends in ``.tmp``).
+    ``replace=False``: ``path`` is created only if it does not exist then (``FileExistsError``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp, fd = open_temp(path)
     os.close(fd)
     try:
         yield tmp
-        os.replace(tmp, path)
+        put_in_place(tmp, path, replace)
     finally:
         tmp.unlink(missing_ok=True)
 
@@ -103,9 +124,9 @@ def open_lock_file(path: str | os.PathLike[str]) -> Any:
     return open(fd, "r+", encoding="utf-8")
 
 
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> None:
-    """``text`` (UTF-8) written atomically to ``path``."""
-    write_bytes_atomic(path, text.encode("utf-8"))
+def write_text_atomic(path: str | os.PathLike[str], text: str, replace: bool = True) -> None:
+    """``text`` (UTF-8) written atomically to ``path`` (``replace=False``: only a new file)."""
+    write_bytes_atomic(path, text.encode("utf-8"), replace)
 
 
 def write_json_atomic(path: str | os.PathLike[str], data: Any) -> None:

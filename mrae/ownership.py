@@ -188,35 +188,48 @@ def dataset_roots(paths: Iterable[str | os.PathLike[str] | None]) -> list[Path]:
 
 
 def dataset_root(path: str | os.PathLike[str]) -> Path:
-    """The dataset an input belongs to: the folder above ``annotations/``, ``images/``,
-    ``labels/`` (or ``images/<split>/``) that holds it; else the input itself."""
+    """The dataset an input belongs to: for a file or folder inside ``annotations/``, ``images/``,
+    ``labels/`` or ``labelTxt/`` (or ``images/<split>/``), the folder above it when that folder
+    holds two of these (a dataset's layout), else that one folder; else the input itself."""
     path = Path(path).resolve()
     for folder in (path.parent, path.parent.parent):
         if folder.name in DATASET_PARTS:
-            return folder.parent
+            parts = sum((folder.parent / part).is_dir() for part in DATASET_PARTS)
+            return folder.parent if parts >= 2 else folder
     return path
+
+
+def _places(target: str | os.PathLike[str]) -> list[Path]:
+    """Where writing ``target`` lands: the path with every link resolved, and the path with its
+    folder resolved but its last part kept (a link there is replaced where it lies)."""
+    path = Path(target)
+    places = [path.resolve()]
+    if path.name and (kept := path.absolute().parent.resolve() / path.name) not in places:
+        places.append(kept)
+    return places
 
 
 def check_not_input(target: str | os.PathLike[str], inputs: Iterable[str | os.PathLike[str] | None],
                     flag: str = "--out", datasets: Iterable[str | os.PathLike[str]] = ()) -> None:
-    """Refuse a ``target`` that is an input, holds one, lies inside an input folder or inside one
-    of ``datasets`` (see :func:`dataset_root`): never written over, ``--overwrite`` or not."""
-    resolved = Path(target).resolve()
-    for item in inputs:
-        if item is None:
-            continue
-        source = Path(item).resolve()
-        if resolved == source:
-            raise ConfigError(f"{flag} {target} is an input of this command; write the output elsewhere")
-        if source.is_relative_to(resolved):
-            raise ConfigError(f"{flag} {target} holds the input {item}; write the output elsewhere")
-        if source.is_dir() and resolved.is_relative_to(source):
-            raise ConfigError(f"{flag} {target} is inside the input folder {item}; write the "
-                              "output elsewhere")
-    for root in datasets:
-        if resolved.is_relative_to(Path(root).resolve()):
-            raise ConfigError(f"{flag} {target} is inside the input dataset {root}; write the "
-                              "output elsewhere")
+    """Refuse an output ``target`` (new or existing, a file or a folder) that is an input, holds
+    one, or lies inside an input folder or one of ``datasets`` (the inputs' dataset folders,
+    :func:`dataset_root`), directly or through a link: one line, ``--overwrite`` or not."""
+    sources = [(item, Path(item).resolve()) for item in inputs if item is not None]
+    roots = [(root, Path(root).resolve()) for root in datasets]
+    for place in _places(target):
+        for item, source in sources:
+            if place == source:
+                raise ConfigError(f"{flag} {target} is an input of this command; write the output "
+                                  "elsewhere")
+            if source.is_relative_to(place):
+                raise ConfigError(f"{flag} {target} holds the input {item}; write the output elsewhere")
+            if source.is_dir() and place.is_relative_to(source):
+                raise ConfigError(f"{flag} {target} is inside the input folder {item}; write the "
+                                  "output elsewhere")
+        for root, folder in roots:
+            if place.is_relative_to(folder):
+                raise ConfigError(f"{flag} {target} is inside the input dataset {root}; write the "
+                                  "output elsewhere")
 
 
 def _refuse(path: Path, command: str, flag: str, why: str) -> ConfigError:
@@ -233,8 +246,8 @@ def check_file(path: str | os.PathLike[str], command: str, *,
     it is a folder, an input or inside an input's dataset. Raises a one-line ConfigError."""
     path = Path(path)
     sources = [i for i in inputs if i is not None]
-    if any(Path(path).resolve() == Path(i).resolve() for i in sources):
-        raise ConfigError(f"{flag} {path} is an input of this command; write the output elsewhere")
+    datasets = list(datasets)
+    check_not_input(path, sources, flag, datasets)
     if path.is_dir():
         raise ConfigError(f"{flag} {path} is a folder; give the path of a file")
     if path.exists() or path.is_symlink():
@@ -296,14 +309,25 @@ def record_files(paths: Sequence[str | os.PathLike[str]], command: str,
 
 
 def _write_marker(folder: Path, command: str, whole: bool, files: dict[str, Any],
-                  bind: bool = True) -> None:
+                  bind: bool = True, new: bool = False, flag: str = "--out") -> None:
     """Write ``folder``'s marker: ``command``, ``whole``, the file entries and (``bind``) the
-    folder's identity."""
+    folder's identity. ``new``: the folder is being claimed: whatever marker file is there (not
+    a valid one: the caller checked) is removed and the marker created only if no other command
+    created one meanwhile (a check and a creation in one step: of two commands claiming one
+    folder at the same time, exactly one gets it; the other is refused in one line)."""
     record: dict[str, Any] = {"format": FORMAT, "command": command, "whole": whole,
                               "folder": folder_identity(folder) if bind else None, "files": files}
     record["signature"] = _signature(record)
+    text = json.dumps(record, indent=1, sort_keys=True) + "\n"
     try:
-        write_text_atomic(folder / MARKER, json.dumps(record, indent=1, sort_keys=True) + "\n")
+        if new:
+            (folder / MARKER).unlink(missing_ok=True)
+        write_text_atomic(folder / MARKER, text, replace=not new)
+    except FileExistsError:
+        taker = read_marker(folder)
+        raise ConfigError(f"{flag} {folder} was taken by another command running at the same time "
+                          f"(mrae {taker['command'] if taker else 'unknown'}); choose another "
+                          "folder") from None
     except OSError as error:  # read-only, full disk
         raise ConfigError(f"{folder}: cannot write into the folder ({error.strerror or error}); "
                           "choose a writable place") from None
@@ -349,7 +373,7 @@ class Claim:
         if not self.own or binds(read_marker(self.folder), self.folder):
             return False
         make_folder(self.folder, self.flag)
-        _write_marker(self.folder, self.command, self.whole, {})
+        _write_marker(self.folder, self.command, self.whole, {}, new=True, flag=self.flag)
         self.owner = self.command
         return True
 
@@ -398,8 +422,7 @@ def claim_folder(folder: str | os.PathLike[str], command: str, *,
     roots = [Path(d) for d in datasets]
     if folder.exists() and not folder.is_dir():
         raise ConfigError(f"{flag} {folder} is a file, not a folder; choose another {flag}")
-    if any(folder.resolve() == i.resolve() for i in sources):
-        raise ConfigError(f"{flag} {folder} is an input of this command; write the output elsewhere")
+    check_not_input(folder, sources, flag, roots)
     marker, why = _load_marker(folder) if folder.is_dir() else (None, "")
     if marker is not None and not binds(marker, folder):
         marker, why = None, f"its {MARKER} was written in another folder, which proves nothing here"
@@ -417,10 +440,15 @@ def claim_folder(folder: str | os.PathLike[str], command: str, *,
             names = [n for n in names if n not in listed]
         if not names or not (own_whole or exclusive):
             return Claim(folder, command, True, own_whole, overwrite, sources, flag, roots, marker["command"])
+    if not names and marker is not None and marker["command"] not in (command, *accept):
+        if not overwrite:  # another command's folder, maybe being written right now
+            raise ConfigError(f"{flag} {folder} is mrae {marker['command']}'s folder (it may be "
+                              "writing it now); choose another folder, or pass --overwrite")
+        return Claim(folder, command, False, False, overwrite, sources, flag, roots)
     if not names:
         if create:
             make_folder(folder, flag)
-            _write_marker(folder, command, whole, {})
+            _write_marker(folder, command, whole, {}, new=True, flag=flag)
         return Claim(folder, command, True, whole, overwrite, sources, flag, roots, command)
     if not overwrite:
         shown = ", ".join(sorted(names)[:3]) + (", ..." if len(names) > 3 else "")

@@ -26,7 +26,7 @@ from mrae.engine.trained import load_trained
 from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import evaluate_model
 from mrae.evaluation.options import GroupBy, check_max_dets, parse_group_by
-from mrae.evaluation.slicing import SliceOptions, as_record
+from mrae.evaluation.slicing import SliceOptions, as_record, check_tile_count
 from mrae.files import write_json_atomic, write_text_atomic
 from mrae.inputs import CHECKPOINT_LIMIT, check_regular
 from mrae.modeling.caps import detections_per_image, set_detection_caps
@@ -48,6 +48,7 @@ class Evaluation(NamedTuple):
     max_dets: tuple[int, ...] = (1, 10, 100)  # the maxDets COCOeval counted
     group_by: str | None = None  # the [FIELD:]REGEX of the groups, if any
     detections_per_img: int | None = None  # the model's cap when evaluated
+    image_folder: str | None = None  # the split's images folder (an input: never written into)
 
 
 def evaluate_checkpoint(
@@ -96,6 +97,7 @@ def evaluate_checkpoint(
         raise ConfigError(
             f"overrides need a config: {checkpoint} has no config.yaml beside its run; pass --config X.yaml"
         )
+    _check_model_overrides(overrides, cfg, saved_cfg, checkpoint)
     device = resolve_device(device or cfg.train.device)
     max_dets = tuple(cfg.eval.max_dets if max_dets is None else max_dets)
     check_max_dets(max_dets)  # the cap is checked below, once the model's is set
@@ -135,6 +137,11 @@ def evaluate_checkpoint(
         )
     if max_images is None:
         max_images = cfg.eval.max_images
+    if slicing is not None:  # before the model runs: no image past the tile limit
+        for info in (dataset.coco.imgs[i] for i in dataset.ids[:max_images or None]):
+            if isinstance(info.get("height"), int) and isinstance(info.get("width"), int):
+                check_tile_count(info["height"], info["width"], slicing,
+                                 f"{annotations}: image {info.get('file_name')}")
     metrics, detections = evaluate_model(
         model, dataset, device=device, max_images=max_images, progress=progress, slicing=slicing,
         max_dets=max_dets, group_by=group_by,
@@ -152,7 +159,27 @@ def evaluate_checkpoint(
         max_dets=max_dets,
         group_by=group_by.text if group_by is not None else None,
         detections_per_img=cap,
+        image_folder=str(images),
     )
+
+
+def _check_model_overrides(overrides: Sequence[str], cfg: Any, saved: Any, checkpoint: Path) -> None:
+    """Refuse a ``model.*`` override that changes the model: eval runs the checkpoint's own model
+    (its stored config), so such an override would be ignored without a word."""
+    from omegaconf import OmegaConf
+
+    def plain(value: Any) -> Any:
+        return OmegaConf.to_container(value) if OmegaConf.is_config(value) else value
+
+    for override in overrides:
+        key = str(override).partition("=")[0].strip().lstrip("+~")
+        if not key.startswith("model."):
+            continue
+        stored = plain(OmegaConf.select(saved, key, default=None))
+        if plain(OmegaConf.select(cfg, key, default=None)) != stored:
+            raise ConfigError(f"{override}: eval runs the model stored in {checkpoint} ({key} = "
+                              f"{stored}); a model.* override cannot change it: drop it (the caps: "
+                              "--detections-per-img, --detections-per-class)")
 
 
 def output_names(split: str, slicing: SliceOptions | None) -> tuple[str, str]:
@@ -187,7 +214,7 @@ def write_evaluation(evaluation: Evaluation, overwrite: bool = False) -> tuple[P
     out = evaluation.out
     claim, (metrics_path, results_path) = _check_outputs(
         out, evaluation.checkpoint, evaluation.split, evaluation.slicing,
-        [evaluation.checkpoint, evaluation.annotations], overwrite, create=True)
+        [evaluation.checkpoint, evaluation.image_folder, evaluation.annotations], overwrite, create=True)
     record = {
         "checkpoint": str(evaluation.checkpoint),
         "split": evaluation.split,

@@ -12,8 +12,10 @@
 - with ``--attention``: ``attention.json`` (per image the level weights ``[w1, w2, w3]`` of
   C1, C2, C3; for the spatial MRAE their mean over the image) and, for the spatial mode,
   ``<stem>_attention.png`` with the three weight maps beside the image;
-- ``predict.json``: the run's record: checkpoint, threshold, the images it skipped and why, and
-  the files it wrote in DIR.
+- ``predict.json``: the run's record: checkpoint, threshold, whether the run went through every
+  image (``complete``; when not, ``stopped`` says why: an error, an interruption, or a run killed
+  before it ended, as the record written before the first image says), the images it skipped
+  and why, and the files it wrote in DIR.
 
 Everything is checked before the model is loaded: the checkpoint and the images exist, and DIR is
 new, empty or one an earlier ``mrae predict`` made (its signed ownership marker lists the files it
@@ -45,10 +47,10 @@ from mrae.data.images import read_image
 from mrae.device import resolve_device
 from mrae.errors import ConfigError, DataError
 from mrae.evaluation.evaluator import to_coco_results
-from mrae.evaluation.slicing import SliceOptions, as_record, sliced_detect
+from mrae.evaluation.slicing import SliceOptions, as_record, check_tile_count, sliced_detect
 from mrae.files import write_text_atomic
 from mrae.inputs import CHECKPOINT_LIMIT, IMAGE_LIMIT, check_regular
-from mrae.ownership import claim_folder, read_marker
+from mrae.ownership import check_not_input, claim_folder, dataset_roots, read_marker
 
 #: File suffixes a folder is scanned for (an image named explicitly may have any suffix).
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp"})
@@ -123,7 +125,7 @@ def predict_images(
     Returns:
         The results written to ``detections.json`` and the images skipped.
     """
-    from mrae.engine.trained import load_trained
+    from mrae.engine.trained import data_paths, load_trained
     from mrae.modeling.detector import attention_weights
 
     if not 0.0 <= score_thresh <= 1.0:
@@ -134,24 +136,46 @@ def predict_images(
             check_regular(checkpoint, CHECKPOINT_LIMIT, what="checkpoint", error=ConfigError)
         raise ConfigError(f"--checkpoint {checkpoint}: no such file; give a .pth from RUN_DIR/checkpoints/")
     images = find_images(inputs)
+    if slicing is not None:
+        check_tiles(images, slicing)
     out = Path(out_dir)
     pictures = _picture_paths(images, out)
-    earlier = check_out_folder(out, overwrite, images + [checkpoint], _output_names(pictures, attention))
+    sources = [*map(Path, inputs), *images, checkpoint]  # folders given and the images in them
+    earlier = check_out_folder(out, overwrite, sources, _output_names(pictures, attention))
     device = resolve_device(device)
 
     model, cfg, class_names, stored = load_trained(checkpoint, device=str(device))
     model.eval()
+    trained_on = data_paths(cfg)  # the model's own dataset: never written into either
+    check_not_input(out, trained_on, datasets=dataset_roots(trained_on))
     # a checkpoint without a label map: the labels are the category ids
     label_to_cat = stored or {k: k for k in range(1, len(class_names) + 1)}
     cat_names = {label_to_cat[k]: name for k, name in enumerate(class_names, start=1)}
-    claim = claim_folder(out, "predict", inputs=images + [checkpoint], overwrite=overwrite,
-                         exclusive=True)
+    claim = claim_folder(out, "predict", inputs=sources + trained_on, overwrite=overwrite,
+                         exclusive=True, datasets=dataset_roots(trained_on))
 
     results: list[dict[str, Any]] = []
     weights_records: list[dict[str, Any]] = []
     failed: list[tuple[Path, str]] = []
     written: set[str] = set()
     warned = False
+    stopped: str | None = "killed before it finished"  # what the record says until the loop ends
+
+    def write_record() -> None:
+        manifest = {
+            "checkpoint": str(checkpoint),
+            "score_thresh": score_thresh,
+            "slicing": as_record(slicing),
+            "images": len(images),
+            "complete": stopped is None,  # False: the run stopped; its files hold part of the images
+            **({"stopped": stopped} if stopped is not None else {}),
+            "failed": [{"file_name": str(p), "error": e} for p, e in failed],
+            "files": sorted(written | {n for n in earlier if (out / n).exists()} - {MANIFEST}),
+        }
+        _write_json(out / MANIFEST, manifest)
+        claim.record([out / name for name in (*written, MANIFEST)])
+
+    write_record()  # a run killed from here on leaves a record that says so, never an earlier success
     try:
         for index, (path, picture) in enumerate(
             tqdm(list(zip(images, pictures, strict=True)), desc="predict", unit="img", disable=not progress)
@@ -198,23 +222,34 @@ def predict_images(
                 weights_records.append(record)
             save_image(drawn, picture)
             written.add(picture.name)
+        stopped = None
+    except BaseException as error:  # an error, Ctrl-C: the record says the run stopped, and why
+        stopped = (str(error).splitlines() or [type(error).__name__])[0][:300] \
+            if not isinstance(error, KeyboardInterrupt) else "interrupted"
+        raise
     finally:
         _write_json(out / "detections.json", results)
         written.add("detections.json")
         if weights_records:
             _write_json(out / "attention.json", weights_records)
             written.add("attention.json")
-        manifest = {
-            "checkpoint": str(checkpoint),
-            "score_thresh": score_thresh,
-            "slicing": as_record(slicing),
-            "images": len(images),
-            "failed": [{"file_name": str(p), "error": e} for p, e in failed],
-            "files": sorted(written | {n for n in earlier if (out / n).exists()} - {MANIFEST}),
-        }
-        _write_json(out / MANIFEST, manifest)
-        claim.record([out / name for name in (*written, MANIFEST)])
+        write_record()
     return Predictions(results, failed)
+
+
+def check_tiles(images: Sequence[Path], slicing: SliceOptions) -> None:
+    """Refuse (before the model loads) an image that ``slicing`` would cut into more than
+    :data:`~mrae.evaluation.slicing.MAX_TILES` tiles; its size is read from the file's header (an
+    unreadable image is left to the loop, which skips it with a warning)."""
+    from PIL import Image, UnidentifiedImageError
+
+    for path in images:
+        try:
+            with Image.open(path) as picture:
+                width, height = picture.size
+        except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+            continue
+        check_tile_count(height, width, slicing, str(path))
 
 
 def _output_names(pictures: list[Path], attention: bool) -> list[str]:

@@ -96,7 +96,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out)
     if out.is_dir():
         raise ConfigError(f"--out {out} is a folder; give a .json file path")
-    inputs = [args.images, args.labels, args.names]  # before the long work
+    inputs = [args.images, args.labels, args.names, args.list]  # before the long work
     check_file(out, "convert", inputs=inputs, overwrite=args.overwrite,
                datasets=[Path(p) for p in (args.images, args.labels) if p is not None])
     folder = next(p for p in out.absolute().parents if p.exists())

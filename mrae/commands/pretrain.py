@@ -19,7 +19,7 @@ from mrae.engine.pretrain import (
     resolve_pretrained,
 )
 from mrae.errors import ConfigError
-from mrae.ownership import check_file
+from mrae.ownership import check_file, dataset_roots
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -69,7 +69,8 @@ def main(args: argparse.Namespace) -> int:
         check_source(cfg)
         inputs = [args.config, *([cfg.pretrain.annotations, cfg.pretrain.images] if source == DATASET else [])]
         for target in (Path(path), report_file(path)):
-            check_file(target, "pretrain", inputs=inputs, overwrite=args.overwrite)
+            check_file(target, "pretrain", inputs=inputs, overwrite=args.overwrite,
+                       datasets=dataset_roots(inputs[1:]))
         report = pretrain(cfg, path)
     print(f"{path}\theld-out accuracy {report['val_accuracy']:.3f}")
     print(f"use it with: model.pretrained={path}  (or model.pretrained={source} for the cached one)")

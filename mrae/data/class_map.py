@@ -57,6 +57,9 @@ class ClassMap:
             raise ConfigError(f"{sorted(both)[0]!r} is in both --ignore-classes and --map; "
                               "give it to one of them")
         mapped = {self.rename.get(n, n) for n in names if n not in self.ignore}
+        if names and not mapped:
+            raise ConfigError(f"--ignore-classes names every class of the labels ({known}): no "
+                              "category would be left to detect; ignore fewer classes")
         for name in self.keep:
             if name not in mapped:
                 raise ConfigError(f"--classes: {name!r} is not a class of the labels after --map "

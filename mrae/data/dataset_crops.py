@@ -99,6 +99,9 @@ def dataset_crops(
         avoid.setdefault(a["image_id"], []).append(a["bbox"])
         if not a["iscrowd"]:
             objects.setdefault(a["image_id"], []).append((a["bbox"], label_of[a["category_id"]]))
+    if not objects:  # only background crops: the accuracy would be 1.0 and mean nothing
+        raise DataError(f"{annotations}: no object box (iscrowd 0) to crop; the pretraining needs "
+                        "labelled objects, not only background")
     train, val = split_images(data, seed, train_images, val_images)
     folder = Path(images)
     if not folder.is_dir():
@@ -125,6 +128,10 @@ def dataset_crops(
         if len(labels) == 0:
             raise DataError(f"{annotations}: no {split} crops (no boxes and no room for background "
                             f"in the {split} images); give more images or a smaller crop_size")
+        if not (labels < len(classes) - 1).any():
+            raise DataError(f"{annotations}: no object box among the {split} images, only background "
+                            "crops (an accuracy of them would mean nothing); give images with boxes "
+                            "(pretrain.train_images / pretrain.val_images) or more of them")
         tensors += [torch.from_numpy(crops).permute(0, 3, 1, 2).contiguous(),
                     torch.from_numpy(labels)]
     return tensors[0], tensors[1], tensors[2], tensors[3], classes

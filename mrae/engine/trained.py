@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 from torch import nn
 
 from mrae.engine.checkpoint import load_checkpoint
-from mrae.engine.config import config_from_dict
+from mrae.engine.config import config_from_dict, synthetic_dir
 from mrae.engine.model import build_model, load_weights_strict
 from mrae.errors import ConfigError
 
@@ -61,18 +61,42 @@ def load_trained(path: str | PathLike[str], device: str | torch.device = "cpu") 
     return TrainedModel(model, cfg, class_names, _label_map(state.get("label_to_cat"), len(class_names), path))
 
 
+def data_paths(cfg: DictConfig) -> list[Path]:
+    """The dataset paths a trained model's config names that exist here: its training and
+    validation images folders and annotation files, or the synthetic dataset's folder. Outputs
+    of predict and export never go inside them (:func:`mrae.ownership.check_not_input`)."""
+    d = cfg.data
+    if d.get("train_images") is None:
+        try:
+            found = [synthetic_dir(cfg)]
+        except (AttributeError, KeyError, TypeError):  # a stored config without the section
+            found = []
+    else:
+        found = [Path(d[k]) for k in ("train_images", "train_annotations", "val_images", "val_annotations")
+                 if d.get(k) is not None]
+    return [p for p in found if p.exists()]
+
+
 def _load_onnx(path: Path) -> TrainedModel:
     from mrae.modeling.onnx_detector import OnnxDetector
     from mrae.modeling.onnx_export import CLASSES_KEY, CONFIG_KEY, LABEL_TO_CAT_KEY
 
-    model = OnnxDetector(path)
-    config = model.metadata_json(CONFIG_KEY)
-    if not isinstance(config, dict):
+    model = OnnxDetector(path)  # its inputs and outputs checked against what mrae export writes
+    config = model.metadata_json(CONFIG_KEY, dict)
+    if config is None:
         raise ConfigError(f"{path}: no mrae config in the ONNX model's metadata; export it with mrae export")
     cfg = config_from_dict(config, source=f"{path} (its config)")
+    names = model.metadata_json(CLASSES_KEY, list)
+    if names is None or not all(isinstance(n, str) for n in names):
+        raise ConfigError(f"{path}: its metadata {CLASSES_KEY} is not a list of class names; export "
+                          "the model again with mrae export")
+    class_names = list(names)
+    if class_names and cfg.model.num_classes is not None and cfg.model.num_classes != len(class_names) + 1:
+        raise ConfigError(f"{path}: its config has model.num_classes {cfg.model.num_classes} for "
+                          f"{len(class_names)} class names; export the model again with mrae export")
     model.detections_per_img = int(cfg.model.detections_per_img)  # the cap sliced inference reads
-    class_names = list(model.metadata_json(CLASSES_KEY) or [])
-    mapping = _label_map(model.metadata_json(LABEL_TO_CAT_KEY), len(class_names), path)
+    model.num_labels = len(class_names) or None
+    mapping = _label_map(model.metadata_json(LABEL_TO_CAT_KEY, dict), len(class_names), path)
     return TrainedModel(model.eval(), cfg, class_names, mapping)
 
 

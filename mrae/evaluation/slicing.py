@@ -106,6 +106,35 @@ def tile_grid(height: int, width: int, tile_h: int, tile_w: int, overlap: float)
     return [(y0, x0, y1, x1) for y0, y1 in rows for x0, x1 in cols]
 
 
+#: The most tiles sliced inference runs on one image: past it a small ``--slice`` on a large image
+#: (1x1 px on 2048x1536: over 3 million tiles) would run for hours, so it is refused up front.
+MAX_TILES = 4096
+
+
+def _axis_count(size: int, tile: int, overlap: float) -> int:
+    """``len(_starts(size, tile, overlap))`` without building the list."""
+    if size <= tile:
+        return 1
+    step = max(1, tile - round(overlap * tile))
+    return -(-(size - tile) // step) + 1
+
+
+def tile_count(height: int, width: int, options: SliceOptions) -> int:
+    """How many tiles :func:`tile_grid` makes for a ``height`` x ``width`` image."""
+    return (_axis_count(height, options.tile_h, options.overlap)
+            * _axis_count(width, options.tile_w, options.overlap))
+
+
+def check_tile_count(height: int, width: int, options: SliceOptions, what: str) -> None:
+    """ConfigError naming ``what`` (an image) when it would take more than :data:`MAX_TILES` tiles."""
+    count = tile_count(height, width, options)
+    if count > MAX_TILES:
+        raise ConfigError(
+            f"{what}: --slice {options.tile_h}x{options.tile_w} with --overlap {options.overlap:g} "
+            f"makes {count:,} tiles of this {width}x{height} px image, over the limit of "
+            f"{MAX_TILES} an image; give larger tiles or a smaller --overlap")
+
+
 def parse_tile_size(text: str) -> tuple[int, int]:
     """``"HxW"`` (e.g. ``"300x512"``) -> ``(H, W)`` positive ints; ConfigError otherwise."""
     match = re.fullmatch(r"\s*(\d+)\s*[xX]\s*(\d+)\s*", str(text))
@@ -138,6 +167,7 @@ def sliced_detect(
     import torch
 
     height, width = int(image.shape[-2]), int(image.shape[-1])
+    check_tile_count(height, width, options, "sliced inference")
     tiles = tile_grid(height, width, options.tile_h, options.tile_w, options.overlap)
     boxes, scores, labels = [], [], []
     for first in range(0, len(tiles), options.batch_size):

@@ -136,6 +136,9 @@ def convert(
 
     categories, annotations = build_annotations(images_out, per_image, class_names, classes,
                                                 difficult, report)
+    if not categories:
+        raise ConfigError(f"{labels or images}: no category is left after --classes, --map and "
+                          "--ignore-classes; keep at least one class")
     data = {
         "info": {"description": f"converted from {fmt} labels by mrae convert"},
         "images": images_out,
