@@ -407,7 +407,7 @@ def claim_folder(folder: str | os.PathLike[str], command: str, *,
                  inputs: Iterable[str | os.PathLike[str] | None] = (), overwrite: bool = False,
                  whole: bool = False, accept: Sequence[str] = (), flag: str = "--out",
                  create: bool = True, exclusive: bool = False,
-                 datasets: Iterable[str | os.PathLike[str]] = ()) -> Claim:
+                 datasets: Iterable[str | os.PathLike[str]] = (), kept: Sequence[str] = ()) -> Claim:
     """Check that ``command`` may write into ``folder``; create and mark it when it is new or empty.
 
     The folder may be new, empty (but for a lock, a marker, temporary files), or marked by
@@ -415,7 +415,9 @@ def claim_folder(folder: str | os.PathLike[str], command: str, *,
     folder needs ``overwrite`` and even then must not be, hold or lie inside an input or one of
     ``datasets``. ``whole``: the folder is the command's alone (a run folder): it is its own while
     every file in it, at any depth, is listed unchanged in the marker. ``exclusive``: a marked
-    folder must also hold nothing but the files its marker lists. Raises a one-line ConfigError.
+    folder must also hold nothing but the files its marker lists. ``kept``: names at the folder's
+    top that the command itself keeps appending to while it runs (a worker's log), which a whole
+    claim of its own marked folder does not count. Raises a one-line ConfigError.
     """
     folder = Path(folder)
     sources = [Path(i) for i in inputs if i is not None]
@@ -435,7 +437,8 @@ def claim_folder(folder: str | os.PathLike[str], command: str, *,
         own_whole = whole or marker["whole"]
         listed = marker["files"]
         if own_whole:
-            names = [n for n in _files_below(folder) if not _unchanged(folder, n, listed.get(n))]
+            names = [n for n in _files_below(folder)
+                     if n not in kept and not _unchanged(folder, n, listed.get(n))]
         elif exclusive:
             names = [n for n in names if n not in listed]
         if not names or not (own_whole or exclusive):

@@ -219,3 +219,12 @@ def test_a_listed_name_that_is_now_a_link_is_not_the_commands_file(tmp_path):
     (folder / "metrics_val.json").symlink_to(users)
     with pytest.raises(ConfigError, match="--overwrite"):
         claim_folder(folder, "eval").check("metrics_val.json", producer="A")
+
+
+def test_a_log_the_command_keeps_does_not_count_in_its_whole_claim(tmp_path):
+    run = tmp_path / "run"
+    claim_folder(run, "study", whole=True)
+    (run / "study.log").write_text("the worker's output so far")
+    assert claim_folder(run, "train", whole=True, accept=("study",), kept=("study.log",)).own
+    with pytest.raises(ConfigError, match="study.log"):
+        claim_folder(run, "train", whole=True, accept=("study",))

@@ -30,6 +30,9 @@ from mrae.files import temp_path, write_text_atomic
 logger = logging.getLogger(__name__)
 
 _STEP_FILE = re.compile(r"step_(\d+)\.pth")
+#: Logs that whoever runs the training keeps appending to in a run folder (the study's worker
+#: output): a marked run folder holding one is still the run's own (:func:`mrae.ownership.claim_folder`).
+KEPT_LOGS = ("study.log",)
 
 
 def last_checkpoint(run_dir: Path) -> Path:

@@ -103,7 +103,8 @@ def train(
             data = [v for v in resolve_data(cfg, progress=False).values() if v is not None]
             claim = claim_folder(run_dir, "train", inputs=[*data, *inputs, init_from],
                                  overwrite=overwrite, whole=True, accept=("study", "demo"),
-                                 datasets=dataset_roots(data), create=False)
+                                 datasets=dataset_roots(data), create=False,
+                                 kept=run_folder.KEPT_LOGS)
         with RunLock(run_dir):  # one writer per run folder
             marked = False
             try:

@@ -52,11 +52,13 @@ def _needs_rerun(study: Study, parent: Job, quick: bool) -> bool:
 def claim_run(study: Study, row: Row, seed: int) -> Path:
     """The run's folder, made (and marked) by the study, or one the study or train made before
     (:func:`mrae.ownership.claim_folder`); a run with a checkpoint is resumed whatever made it."""
+    from mrae.engine.run_folder import KEPT_LOGS
     from mrae.ownership import claim_folder
 
     folder = run_dir(study, row, seed)
     if not (folder / "checkpoints" / "last.pth").is_file():
-        claim_folder(folder, "study", accept=("train",), whole=True, flag="study run folder")
+        claim_folder(folder, "study", accept=("train",), whole=True, flag="study run folder",
+                     kept=KEPT_LOGS)
     return folder
 
 
@@ -113,12 +115,17 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
 def _run_logged(study: Study, row: Row, seed: int, quick: bool, threads: int) -> dict:
     """`run_row` in a worker process: `threads` torch threads, output to the run's `study.log`."""
     import contextlib
+    import os
 
     import torch
 
+    from mrae.engine.run_folder import KEPT_LOGS
+
     torch.set_num_threads(threads)
-    log = claim_run(study, row, seed) / "study.log"
-    with open(log, "a") as handle, contextlib.redirect_stdout(handle), contextlib.redirect_stderr(handle):
+    log = claim_run(study, row, seed) / KEPT_LOGS[0]
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0)  # never through a link
+    with open(os.open(log, flags, 0o666), "a") as handle, contextlib.redirect_stdout(handle), \
+            contextlib.redirect_stderr(handle):
         return run_row(study, row, seed, quick)
 
 
