@@ -438,7 +438,22 @@ SILENT = [
 ]
 
 
-CASES = [*INSIDE_INPUTS, *CONVERT_INSIDE, *OWNERSHIP, *_onnx_campaign(), *BOUNDS, *SILENT]
+def _study(w: World, report: Path, *extra: str) -> list[str]:
+    shutil.copy(w.config, w.tmp / "row.yaml")
+    study = w.write("study.yaml", f"out: {w.tmp / 'study'}\nrows:\n  - {{name: a, config: row.yaml, role: mrae}}\n")
+    return ["study", str(study), "--quick", "--report", str(report), *extra]
+
+
+STUDY = [
+    Case(f"study-report-{place}" + ("-overwrite" if overwrite else ""),
+         lambda w, place=place, overwrite=overwrite: _study(w, PLACES[place](w, "r.md"),
+                                                             *(["--overwrite"] if overwrite else [])),
+         says="input")
+    for place in ("in-val-images", "in-annotations", "through-a-link") for overwrite in (False, True)
+]
+
+
+CASES = [*INSIDE_INPUTS, *STUDY, *CONVERT_INSIDE, *OWNERSHIP, *_onnx_campaign(), *BOUNDS, *SILENT]
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])

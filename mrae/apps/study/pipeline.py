@@ -69,7 +69,7 @@ def check_outputs(study: Study, options: Options) -> list[Path]:
     """The study's outputs (:func:`~mrae.apps.study.report.page_files`), checked before anything
     runs (:func:`mrae.ownership.check_file`): new, the study's own, or ``overwrite``; never the
     study file, a row's config, the README or the results it compares with."""
-    from mrae.ownership import check_file
+    from mrae.ownership import check_file, dataset_roots
 
     report = report_path(study, options)
     if report.suffix.lower() == ".json":
@@ -77,10 +77,29 @@ def check_outputs(study: Study, options: Options) -> list[Path]:
     # --render-only rewrites the results JSON too, where the claims or the prose changed (rejudge).
     outputs = page_files(report).all()
     compared = [study.compare.results, study.compare.readme] if study.compare else []
-    inputs = [study.source, readme_path(study, options), *compared, *(row.config for row in study.rows)]
+    data = _row_data(study)
+    inputs = [study.source, readme_path(study, options), *compared, *(row.config for row in study.rows), *data]
     for path in outputs:
-        check_file(path, "study", inputs=inputs, overwrite=options.overwrite, flag="--report")
+        check_file(path, "study", inputs=inputs, overwrite=options.overwrite, flag="--report",
+                   datasets=dataset_roots(data))
     return outputs
+
+
+def _row_data(study: Study) -> list[Path]:
+    """The dataset paths the rows' configs name that exist here (images and annotations, or the
+    synthetic dataset's folder): the study's pages never go among them."""
+    from mrae.apps.study.spec import row_config
+    from mrae.engine.config import synthetic_dir
+
+    found: list[Path] = []
+    for row in study.rows:
+        cfg = row_config(study, row)
+        d = cfg.data
+        paths = [synthetic_dir(cfg)] if d.train_images is None else [
+            Path(d[k]) for k in ("train_images", "train_annotations", "val_images", "val_annotations")
+            if d[k] is not None]
+        found += [p for p in paths if p.exists() and p not in found]
+    return found
 
 
 def status(study: Study, options: Options) -> str:
