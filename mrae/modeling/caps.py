@@ -1,10 +1,42 @@
-"""The detection caps every host applies after its NMS: at most ``detections_per_class`` of each
-class and ``detections_per_img`` in all (the paper: 100 and 300), best first."""
+"""The detection caps every host applies after torchvision's own post-processing: at most
+``per_class`` detections of each class and ``per_image`` in all (the paper: 100 and 300), best
+first.
+
+torchvision cuts each image's detections to its ``detections_per_img`` right after its NMS; a
+per-class cap applied after that cut would pick from fewer candidates than it should (a dominant
+class fills the cut, the others lose detections the per-image cap had room for). So every host
+gives torchvision :data:`UNCUT`, which no image reaches, and keeps its caps in a
+:class:`DetectionCaps` record (``caps``, on Faster R-CNN's ``roi_heads`` or on a one-stage model)
+that its ``postprocess_detections`` applies to torchvision's output.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import torch
 from torch import Tensor, nn
+
+#: torchvision's per-image cut (its ``detections_per_img``) in every host: out of reach.
+UNCUT = 2**31 - 1
+
+
+@dataclass(frozen=True)
+class DetectionCaps:
+    """At most ``per_class`` detections of each class and ``per_image`` in all (each >= 1)."""
+
+    per_image: int = 300
+    per_class: int = 100
+
+    def __post_init__(self) -> None:
+        for name in ("per_image", "per_class"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"detection cap {name}={value!r}: give a whole number >= 1")
+
+    def keep(self, scores: Tensor, labels: Tensor, num_classes: int | None = None) -> Tensor:
+        """:func:`cap_detections` with these caps: the indices [<= per_image] to keep, best first."""
+        return cap_detections(scores, labels, self.per_class, self.per_image, num_classes)
 
 
 def cap_detections(scores: Tensor, labels: Tensor, per_class: int, per_image: int,
@@ -32,19 +64,33 @@ def cap_detections(scores: Tensor, labels: Tensor, per_class: int, per_image: in
     return order[rank < per_class][:per_image]
 
 
+def _holder(model: nn.Module) -> object:
+    return getattr(model, "roi_heads", model)
+
+
 def detections_per_image(model: nn.Module) -> int | None:
-    """The per-image detection cap of a host (Faster R-CNN's ``roi_heads.detections_per_img``, a
-    one-stage host's own ``detections_per_img``), or None for a model without one."""
-    holder = getattr(model, "roi_heads", model)
+    """The per-image detection cap of a host (its :class:`DetectionCaps`, on Faster R-CNN's
+    ``roi_heads`` or on a one-stage model), else of another model's own ``detections_per_img``
+    (an exported model's, a torchvision detector's); None for a model without one."""
+    holder = _holder(model)
+    caps = getattr(holder, "caps", None)
+    if isinstance(caps, DetectionCaps):
+        return caps.per_image
     value = getattr(holder, "detections_per_img", None)
     return int(value) if isinstance(value, int) else None
 
 
 def set_detection_caps(model: nn.Module, per_image: int | None = None,
                        per_class: int | None = None) -> None:
-    """Set a host's caps (where it keeps them: :func:`detections_per_image`'s holder); None
-    leaves a cap as it is. Both must be >= 1 (ValueError)."""
-    holder = getattr(model, "roi_heads", model)
+    """Set a host's caps (a new :class:`DetectionCaps` where :func:`detections_per_image` finds
+    them); None leaves a cap as it is. Both must be >= 1 (ValueError). A model without a
+    :class:`DetectionCaps` gets its ``detections_per_img`` / ``detections_per_class`` set."""
+    holder = _holder(model)
+    caps = getattr(holder, "caps", None)
+    if isinstance(caps, DetectionCaps):
+        holder.caps = DetectionCaps(caps.per_image if per_image is None else int(per_image),
+                                    caps.per_class if per_class is None else int(per_class))
+        return
     for name, value in (("detections_per_img", per_image), ("detections_per_class", per_class)):
         if value is None:
             continue

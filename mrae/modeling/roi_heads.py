@@ -5,22 +5,22 @@ chosen similarity (:mod:`mrae.modeling.box_similarity`)."""
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 from torchvision.models.detection.roi_heads import RoIHeads
 from torchvision.ops import boxes as box_ops
 
 from mrae.modeling.box_similarity import BoxSimilarity
-from mrae.modeling.caps import cap_detections
+from mrae.modeling.caps import UNCUT, DetectionCaps, cap_detections
 from mrae.modeling.ignore import inside_ignore
 
 __all__ = ["CappedRoIHeads", "cap_detections"]
 
 
 class CappedRoIHeads(RoIHeads):
-    """torchvision's RoIHeads whose post-processing keeps, after per-class NMS, at most
-    `detections_per_class` detections of each class and `detections_per_img` in all
-    (the paper: 100 per class, 300 per image).
+    """torchvision's RoIHeads whose post-processing keeps, after torchvision's own (per-class NMS),
+    at most ``caps.per_class`` detections of each class and ``caps.per_image`` in all
+    (:class:`~mrae.modeling.caps.DetectionCaps`; the paper: 100 per class, 300 per image).
+    ``detections_per_img`` is not a keyword: torchvision's cut is :data:`~mrae.modeling.caps.UNCUT`.
 
     In training, a proposal that is not a positive and whose IoF with one of its image's
     ``"ignore_boxes"`` (target key, [M, 4] xyxy) exceeds ``ignore_iof_thr`` gets label -1, so the
@@ -30,11 +30,11 @@ class CappedRoIHeads(RoIHeads):
     """
 
     def __init__(
-        self, *args, detections_per_class: int = 100, ignore_iof_thr: float | None = None,
+        self, *args, caps: DetectionCaps, ignore_iof_thr: float | None = None,
         box_similarity: BoxSimilarity = box_ops.box_iou, **kwargs
     ) -> None:
-        super().__init__(*args, **kwargs)
-        self.detections_per_class = detections_per_class
+        super().__init__(*args, detections_per_img=UNCUT, **kwargs)
+        self.caps = caps
         self.ignore_iof_thr = ignore_iof_thr
         self.box_similarity = box_similarity  # torchvision sets it (to box_iou) but matches by box_iou
 
@@ -107,35 +107,15 @@ class CappedRoIHeads(RoIHeads):
         image_shapes: list[tuple[int, int]],
     ) -> tuple[list[Tensor], list[Tensor], list[Tensor]]:
         """torchvision's post-processing (softmax, decode, clip, score threshold, small boxes,
-        per-class NMS), then at most `detections_per_class` of each class and
-        `detections_per_img` in all (:func:`~mrae.modeling.caps.cap_detections` in place of
-        torchvision's per-image cut, which would drop candidates before the per-class cap picks);
-        per image, in descending score order."""
+        per-class NMS; its per-image cut :data:`~mrae.modeling.caps.UNCUT`), then ``self.caps``:
+        at most ``per_class`` of each class and ``per_image`` in all; per image, in descending
+        score order."""
+        boxes, scores, labels = super().postprocess_detections(class_logits, box_regression, proposals,
+                                                               image_shapes)
         num_classes = class_logits.shape[-1]
-        boxes_per_image = [boxes_in_image.shape[0] for boxes_in_image in proposals]
-        pred_boxes = self.box_coder.decode(box_regression, proposals)
-        pred_scores = F.softmax(class_logits, -1)
-
-        all_boxes, all_scores, all_labels = [], [], []
-        for boxes, scores, image_shape in zip(
-            pred_boxes.split(boxes_per_image, 0), pred_scores.split(boxes_per_image, 0), image_shapes,
-            strict=True,
-        ):
-            boxes = box_ops.clip_boxes_to_image(boxes, image_shape)
-            labels = torch.arange(num_classes, device=class_logits.device).view(1, -1).expand_as(scores)
-            # every class but the background a separate candidate
-            boxes = boxes[:, 1:].reshape(-1, 4)
-            scores = scores[:, 1:].reshape(-1)
-            labels = labels[:, 1:].reshape(-1)
-            inds = torch.where(scores > self.score_thresh)[0]
-            boxes, scores, labels = boxes[inds], scores[inds], labels[inds]
-            keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            keep = box_ops.batched_nms(boxes, scores, labels, self.nms_thresh)  # by descending score
-            boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-            keep = cap_detections(scores, labels, self.detections_per_class, self.detections_per_img,
-                                  num_classes)
-            all_boxes.append(boxes[keep])
-            all_scores.append(scores[keep])
-            all_labels.append(labels[keep])
-        return all_boxes, all_scores, all_labels
+        kept: tuple[list[Tensor], list[Tensor], list[Tensor]] = ([], [], [])
+        for found in zip(boxes, scores, labels, strict=True):
+            keep = self.caps.keep(found[1], found[2], num_classes)
+            for out, values in zip(kept, found, strict=True):
+                out.append(values[keep])
+        return kept

@@ -61,7 +61,7 @@ RELIED_ON: tuple[Relied, ...] = (
     # Faster R-CNN's RoI heads (mrae.modeling.roi_heads.CappedRoIHeads)
     Relied(ROI_HEADS, "select_training_samples", "CappedRoIHeads (overrides it: ignore boxes)",
            ("proposals", "targets"), ("forward", "self.select_training_samples(proposals, targets)")),
-    Relied(ROI_HEADS, "postprocess_detections", "CappedRoIHeads (overrides it: the caps)",
+    Relied(ROI_HEADS, "postprocess_detections", "CappedRoIHeads (overrides it: calls it, then the caps)",
            ("class_logits", "box_regression", "proposals", "image_shapes"),
            ("forward", "self.postprocess_detections(class_logits, box_regression, proposals, image_shapes)")),
     Relied(ROI_HEADS, "assign_targets_to_proposals",
@@ -74,9 +74,8 @@ RELIED_ON: tuple[Relied, ...] = (
     Relied(ROI_HEADS, "box_coder", "CappedRoIHeads"),
     Relied(ROI_HEADS, "proposal_matcher", "CappedRoIHeads.assign_targets_to_proposals"),
     Relied(ROI_HEADS, "box_similarity", "CappedRoIHeads (sets it: the matching of proposals to targets)"),
-    Relied(ROI_HEADS, "score_thresh", "CappedRoIHeads.postprocess_detections"),
-    Relied(ROI_HEADS, "nms_thresh", "CappedRoIHeads.postprocess_detections"),
-    Relied(ROI_HEADS, "detections_per_img", "CappedRoIHeads.postprocess_detections (the cap)"),
+    Relied(ROI_HEADS, "detections_per_img", "CappedRoIHeads.__init__ (caps.UNCUT: torchvision's cut out of reach), "
+           "caps.detections_per_image (another model's cap)"),
     # Faster R-CNN's RPN (mrae.modeling.rpn.RPN)
     Relied(RPN, "__init__", "RPN.__init__ (passes torchvision's settings in this order)",
            ("anchor_generator", "head", "fg_iou_thresh", "bg_iou_thresh", "batch_size_per_image",
@@ -123,14 +122,13 @@ RELIED_ON: tuple[Relied, ...] = (
     Relied(f"{DETECTION}.transform", "resize_boxes", "ScaleAwareTransform.resize, detect_with_proposals",
            ("boxes", "original_size", "new_size")),
     # the one-stage hosts (mrae.modeling.hosts.one_stage.CappedOneStage, retinanet, fcos)
-    *(Relied(owner, "postprocess_detections", "CappedOneStage (overrides it: the caps)",
+    *(Relied(owner, "postprocess_detections", "CappedOneStage (overrides it: calls it, then the caps)",
              ("head_outputs", "anchors", "image_shapes"),
              ("forward", "self.postprocess_detections(split_head_outputs, split_anchors, images.image_sizes)"))
       for owner in (RETINANET, FCOS)),
-    *(Relied(owner, name, "CappedOneStage.postprocess_detections")
-      for owner in (RETINANET, FCOS)
-      for name in ("score_thresh", "topk_candidates", "nms_thresh", "detections_per_img", "box_coder",
-                   "head")),
+    *(Relied(owner, "detections_per_img", "build_retinanet, build_fcos (caps.UNCUT: torchvision's cut out of "
+             "reach; the caps follow)") for owner in (RETINANET, FCOS)),
+    Relied(RETINANET, "head", "MraeRetinaNet.compute_loss"),
     Relied(RETINANET_HEAD, "compute_loss", "IgnoringRetinaNetHead (overrides it: ignore boxes)",
            ("targets", "head_outputs", "anchors", "matched_idxs")),
     Relied(RETINANET, "compute_loss", "MraeRetinaNet (overrides it: the anchors matched by its box_similarity)",
@@ -145,8 +143,6 @@ RELIED_ON: tuple[Relied, ...] = (
       for name in ("box_coder", "classification_head", "regression_head")),
     *(Relied(FCOS_REGRESSION_HEAD, name, "CodedFCOSRegressionHead.forward (its own box coding)")
       for name in ("conv", "bbox_reg", "bbox_ctrness")),
-    Relied(UTILS, "_topk_min", "CappedOneStage.postprocess_detections (ONNX-safe top-k)",
-           ("input", "orig_kval", "axis")),
     Relied(f"{UTILS}.Matcher", "BETWEEN_THRESHOLDS", "IgnoringRetinaNetHead (NEITHER), "
            "CappedRoIHeads.assign_targets_to_proposals", value=-2),
     Relied(f"{UTILS}.Matcher", "BELOW_LOW_THRESHOLD", "CappedRoIHeads.assign_targets_to_proposals", value=-1),

@@ -10,6 +10,7 @@ import pytest
 import torch
 from torchvision.ops import box_iou
 
+from mrae.modeling.caps import set_detection_caps
 from mrae.modeling.detector import build_detector
 from mrae.modeling.onnx_export import SingleImageDetector, export_onnx, map_names
 
@@ -51,7 +52,8 @@ def exported(request, tmp_path_factory):
                 torch.nn.init.kaiming_normal_(module.weight)
                 torch.nn.init.zeros_(module.bias)
         torch.nn.init.constant_(model.head.classification_head.cls_logits.bias, -1.0)
-        model.topk_candidates = model.detections_per_img = model.detections_per_class = 10**5
+        model.topk_candidates = 10**5
+        set_detection_caps(model, 10**5, 10**5)
     path = export_onnx(model, tmp_path_factory.mktemp("onnx") / "model.onnx", example_size=(96, 128),
                        raw_maps=True)
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])

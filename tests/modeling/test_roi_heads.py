@@ -1,55 +1,27 @@
-"""CappedRoIHeads' post-processing (torchvision's, then the per-class and per-image caps) gives
-exactly what the former copy of torchvision's code with the cap inside it gave."""
+"""CappedRoIHeads' post-processing is torchvision's own, then the per-class and per-image caps:
+torchvision's, bit for bit, where the per-class cap does not bind; the caps where it does."""
 
 from __future__ import annotations
 
 import pytest
 import torch
 from torch import Tensor
-from torchvision.ops import boxes as box_ops
+from torchvision.models.detection.roi_heads import RoIHeads
 
+from mrae.modeling.caps import UNCUT, DetectionCaps
 from mrae.modeling.roi_heads import CappedRoIHeads, cap_detections
 
 
-def former_postprocess_detections(heads, class_logits, box_regression, proposals, image_shapes):
-    """The reference: CappedRoIHeads.postprocess_detections as it was, a copy of torchvision's
-    with ``cap_detections`` in place of its per-image cut."""
-    num_classes = class_logits.shape[-1]
-    boxes_per_image = [len(p) for p in proposals]
-    pred_boxes = heads.box_coder.decode(box_regression, proposals)
-    pred_scores = class_logits.softmax(-1)
-
-    all_boxes, all_scores, all_labels = [], [], []
-    for boxes, scores, image_shape in zip(
-        pred_boxes.split(boxes_per_image, 0),
-        pred_scores.split(boxes_per_image, 0),
-        image_shapes,
-        strict=True,
-    ):
-        boxes = box_ops.clip_boxes_to_image(boxes, image_shape)
-        labels = torch.arange(num_classes, device=boxes.device).view(1, -1).expand_as(scores)
-        boxes = boxes[:, 1:].reshape(-1, 4)
-        scores = scores[:, 1:].reshape(-1)
-        labels = labels[:, 1:].reshape(-1)
-
-        keep = torch.where(scores > heads.score_thresh)[0]
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = box_ops.remove_small_boxes(boxes, min_size=1e-2)
-        boxes, scores, labels = boxes[keep], scores[keep], labels[keep]
-        keep = box_ops.batched_nms(boxes, scores, labels, heads.nms_thresh)
-        keep = keep[cap_detections(scores[keep], labels[keep], heads.detections_per_class,
-                                   heads.detections_per_img)]
-        all_boxes.append(boxes[keep])
-        all_scores.append(scores[keep])
-        all_labels.append(labels[keep])
-    return all_boxes, all_scores, all_labels
+def torchvision_roi_heads(score_thresh: float, nms_thresh: float, per_image: int) -> RoIHeads:
+    """torchvision's own RoIHeads, cutting each image's detections to ``per_image``."""
+    return RoIHeads(None, None, None, 0.5, 0.5, 64, 0.25, None, score_thresh, nms_thresh, per_image)
 
 
 def heads(score_thresh: float, nms_thresh: float, per_class: int, per_image: int) -> CappedRoIHeads:
     return CappedRoIHeads(
         None, None, None, fg_iou_thresh=0.5, bg_iou_thresh=0.5, batch_size_per_image=64,
         positive_fraction=0.25, bbox_reg_weights=None, score_thresh=score_thresh,
-        nms_thresh=nms_thresh, detections_per_img=per_image, detections_per_class=per_class,
+        nms_thresh=nms_thresh, caps=DetectionCaps(per_image, per_class),
     )
 
 
@@ -86,17 +58,25 @@ CASES = [  # (score_thresh, nms_thresh, per_class, per_image)
 
 @pytest.mark.parametrize("scores", ["distinct", "ties", "dominant"])
 @pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(map(str, c)))
-def test_postprocess_is_the_former_copy_bit_for_bit(case, scores):
+def test_postprocess_is_torchvisions_then_the_caps(case, scores):
+    score_thresh, nms_thresh, per_class, per_image = case
     roi_heads = heads(*case)
+    assert roi_heads.detections_per_img == UNCUT  # torchvision's own cut: out of reach
+    theirs = torchvision_roi_heads(score_thresh, nms_thresh, per_image)
     for seed, counts, num_classes in [(0, [200, 150], 4), (1, [0, 60], 2), (2, [300], 7)]:
         inputs = random_inputs(seed, counts, num_classes, scores)
         got = roi_heads.postprocess_detections(*inputs)
-        expected = former_postprocess_detections(roi_heads, *inputs)
-        for ours, theirs in zip(got, expected, strict=True):
-            assert len(ours) == len(theirs) == len(counts)
-            for a, b in zip(ours, theirs, strict=True):
-                assert a.dtype == b.dtype and torch.equal(a, b)
-        assert roi_heads.detections_per_img == case[3]  # the raised limit is put back
+        uncut = RoIHeads.postprocess_detections(roi_heads, *inputs)
+        cut = theirs.postprocess_detections(*inputs)
+        for image, (boxes, found_scores, labels) in enumerate(zip(*uncut, strict=True)):
+            keep = cap_detections(found_scores, labels, per_class, per_image, num_classes)
+            expected = (boxes[keep], found_scores[keep], labels[keep])
+            for ours, reference in zip((got[0][image], got[1][image], got[2][image]), expected, strict=True):
+                assert ours.dtype == reference.dtype and torch.equal(ours, reference)
+            if per_class >= per_image:  # the per-class cap cannot bind: torchvision's own result
+                for ours, plain in zip((got[0][image], got[1][image], got[2][image]),
+                                       (cut[0][image], cut[1][image], cut[2][image]), strict=True):
+                    assert torch.equal(ours, plain)
 
 
 def test_caps_hold_and_scores_descend():
@@ -107,3 +87,14 @@ def test_caps_hold_and_scores_descend():
     assert counts[0] == 0 and counts[1] == 5 and (counts <= 5).all() and len(scores[0]) == 12
     assert torch.all(scores[0][:-1] >= scores[0][1:])
     assert isinstance(boxes[0], Tensor) and boxes[0].shape == (12, 4)
+
+
+def test_the_per_class_cap_picks_before_the_per_image_one():
+    """Where one class dominates, torchvision's per-image cut (before any per-class cap) would
+    leave the other classes fewer detections than the per-image cap has room for."""
+    roi_heads = heads(0.0, 1.0, per_class=5, per_image=12)
+    inputs = random_inputs(3, [400], 4, "dominant")
+    _, _, labels = roi_heads.postprocess_detections(*inputs)
+    _, _, cut = torchvision_roi_heads(0.0, 1.0, 12).postprocess_detections(*inputs)
+    assert (cut[0] == 1).sum() > 5  # torchvision's first 12: mostly the dominant class
+    assert len(labels[0]) == 12 and (labels[0] != 1).sum() == 7  # ours: 5 of it, 7 of the others

@@ -9,6 +9,7 @@ from torchvision.models.detection.generalized_rcnn import GeneralizedRCNN
 from torchvision.models.detection.rpn import RPNHead
 
 from mrae.modeling.box_similarity import box_similarity
+from mrae.modeling.caps import DetectionCaps
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.hosts.settings import HostSettings
@@ -78,8 +79,7 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         bbox_reg_weights=None,
         score_thresh=s.score_thresh,
         nms_thresh=s.nms_thresh,
-        detections_per_img=s.detections_per_img,
-        detections_per_class=s.detections_per_class,
+        caps=DetectionCaps(s.detections_per_img, s.detections_per_class),
         ignore_iof_thr=s.ignore_iof_thr,
         box_similarity=similarity,
     )

@@ -10,6 +10,7 @@ from torchvision.models.detection._utils import BoxLinearCoder
 from torchvision.models.detection.fcos import FCOSClassificationHead, FCOSHead
 from torchvision.ops import sigmoid_focal_loss
 
+from mrae.modeling.caps import UNCUT, DetectionCaps
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import points
 from mrae.modeling.hosts.fcos_box_coding import CodedFCOSRegressionHead
@@ -66,14 +67,6 @@ class IgnoringFCOSHead(FCOSHead):
 class MraeFCOS(CappedOneStage, FCOS):
     """torchvision's FCOS with the caps of :class:`CappedOneStage`."""
 
-    def level_scores(self, head_outputs: dict[str, list[Tensor]], image: int, level: int) -> Tensor:
-        """The geometric mean of the class probability and the centre-ness, as torchvision's."""
-        return torch.sqrt(torch.sigmoid(head_outputs["cls_logits"][level][image])
-                          * torch.sigmoid(head_outputs["bbox_ctrness"][level][image]))
-
-    def decode_boxes(self, regression: Tensor, anchors: Tensor) -> Tensor:
-        return self.box_coder.decode(regression, anchors)
-
 
 def build_fcos(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeFCOS:
     """FCOS on ``backbone``: one point per position of each map (its cell the map's stride),
@@ -85,9 +78,9 @@ def build_fcos(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> 
     model = MraeFCOS(
         backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size,
         anchor_generator=points(shapes), head=head, score_thresh=s.score_thresh,
-        nms_thresh=s.nms_thresh, detections_per_img=s.detections_per_img,
+        nms_thresh=s.nms_thresh, detections_per_img=UNCUT,
     )
     model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
-    model.detections_per_class = s.detections_per_class
+    model.caps = DetectionCaps(s.detections_per_img, s.detections_per_class)
     model.num_classes = s.num_classes
     return model

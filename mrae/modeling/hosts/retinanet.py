@@ -11,6 +11,7 @@ from torchvision.ops import box_iou
 from mrae.choices import RETINANET_HEAD_NORMS
 from mrae.errors import ConfigError
 from mrae.modeling.box_similarity import BoxSimilarity, box_similarity
+from mrae.modeling.caps import UNCUT, DetectionCaps
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.hosts.norms import group_norm
@@ -74,12 +75,6 @@ class MraeRetinaNet(CappedOneStage, RetinaNet):
             matched_idxs.append(self.proposal_matcher(quality))
         return self.head.compute_loss(targets, head_outputs, anchors, matched_idxs)
 
-    def level_scores(self, head_outputs: dict[str, list[Tensor]], image: int, level: int) -> Tensor:
-        return torch.sigmoid(head_outputs["cls_logits"][level][image])
-
-    def decode_boxes(self, regression: Tensor, anchors: Tensor) -> Tensor:
-        return self.box_coder.decode_single(regression, anchors)
-
 
 def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeRetinaNet:
     """RetinaNet on ``backbone``: the anchors of ``s`` on its maps (as Faster R-CNN's RPN has
@@ -93,10 +88,10 @@ def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings
     model = MraeRetinaNet(
         backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size, anchor_generator=anchors,
         head=head, score_thresh=s.score_thresh, nms_thresh=s.nms_thresh,
-        detections_per_img=s.detections_per_img,
+        detections_per_img=UNCUT,
     )
     model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
     model.box_similarity = box_similarity(s.box_similarity, s.nwd_constant)
-    model.detections_per_class = s.detections_per_class
+    model.caps = DetectionCaps(s.detections_per_img, s.detections_per_class)
     model.num_classes = s.num_classes
     return model
