@@ -3,6 +3,8 @@ at a time, at a short budget.
 
     python benchmarks/retinanet_probe.py                            # every variant, the tables
     python benchmarks/retinanet_probe.py --only before,group-norm --steps 60
+    python benchmarks/retinanet_probe.py --only kaiming --add --json docs/retinanet_probe.json
+    python benchmarks/retinanet_probe.py --render-only --json docs/retinanet_probe.json --out ... --plot ...
     python benchmarks/retinanet_probe.py --out docs/retinanet_probe_table.md \\
         --json docs/retinanet_probe.json --plot docs/retinanet_probe.png
 
@@ -75,17 +77,6 @@ def _prior(probability: float) -> Callable:
     return change
 
 
-def _kaiming(model) -> None:
-    """Both towers' convs drawn with He's (Kaiming's) normal init, fan-in, for ReLU: the signal
-    keeps its scale through each conv without a norm."""
-    import torch
-
-    for tower in (model.head.classification_head.conv, model.head.regression_head.conv):
-        for layer in tower.modules():
-            if isinstance(layer, torch.nn.Conv2d):
-                torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-
-
 def _matcher(high: float, low: float) -> Callable:
     def change(model) -> None:
         from torchvision.models.detection._utils import Matcher
@@ -94,13 +85,57 @@ def _matcher(high: float, low: float) -> Callable:
     return change
 
 
-NONE = {"head_norm": "none"}
+def _batch_normaliser(model) -> None:
+    """Both losses summed over the batch and divided by a running mean (momentum 0.9) of the
+    batch's positives, as detectron2's RetinaNet, instead of torchvision's per-image division by
+    that image's own positives (at least 1): an image with few or no positives then cannot blow
+    its negatives' loss up."""
+    import torch
+    from torchvision.models.detection import retinanet
+    from torchvision.ops import sigmoid_focal_loss
+
+    head, state = model.head, {"mean": None}
+
+    def normaliser(matched_idxs: list) -> float:
+        positives = max(1.0, float(sum(int((m >= 0).sum()) for m in matched_idxs)))
+        state["mean"] = positives if state["mean"] is None else 0.9 * state["mean"] + 0.1 * positives
+        return state["mean"]
+
+    def classification(targets, head_outputs, matched_idxs):
+        total = 0.0
+        for target, logits, matched in zip(targets, head_outputs["cls_logits"], matched_idxs, strict=True):
+            wanted = torch.zeros_like(logits)
+            positive = matched >= 0
+            wanted[positive, target["labels"][matched[positive]]] = 1.0
+            valid = matched != head.classification_head.BETWEEN_THRESHOLDS
+            total = total + sigmoid_focal_loss(logits[valid], wanted[valid], reduction="sum")
+        state["classification"] = normaliser(matched_idxs)
+        return total / state["classification"]
+
+    def regression(targets, head_outputs, anchors, matched_idxs):
+        total = 0.0
+        box = head.regression_head
+        for target, deltas, image_anchors, matched in zip(targets, head_outputs["bbox_regression"], anchors,
+                                                           matched_idxs, strict=True):
+            positive = torch.where(matched >= 0)[0]
+            total = total + retinanet._box_loss(box._loss_type, box.box_coder, image_anchors[positive],
+                                                target["boxes"][matched[positive]], deltas[positive])
+        return total / state["classification"]  # the same step's normaliser
+
+    head.classification_head.compute_loss = classification
+    head.regression_head.compute_loss = regression
+
+
+NONE = {"head_norm": "none", "head_init": "normal"}
 VARIANTS: dict[str, Variant] = {
     "before": Variant("the study's head: torchvision's v1 (no norm, N(0, 0.01) convs)", NONE),
     "group-norm": Variant("GroupNorm after every tower conv (torchvision's v2 head)", {"head_norm": "group"}),
     "group-norm-lr-0.01": Variant("GroupNorm head, half the lr (0.01)", {"head_norm": "group"},
                                   ("train.lr=0.01",)),
-    "kaiming": Variant("v1 head, tower convs with Kaiming init (no norm)", NONE, change=_kaiming),
+    "group-norm-batch-normaliser": Variant(
+        "GroupNorm head, losses over the batch / running mean of its positives (detectron2's)",
+        {"head_norm": "group"}, change=_batch_normaliser),
+    "kaiming": Variant("v1 head, tower convs with Kaiming init (no norm)", {**NONE, "head_init": "kaiming"}),
     "lr-0.01": Variant("v1 head, half the lr (0.01)", NONE, ("train.lr=0.01",)),
     "warmup-100": Variant("v1 head, a 100-step warm-up (30)", NONE, ("train.warmup_steps=100",)),
     "prior-0.001": Variant("v1 head, classification prior 0.001 (0.01)", NONE, change=_prior(0.001)),
@@ -367,6 +402,8 @@ def main() -> int:
     parser.add_argument("--json", help="write every measurement here")
     parser.add_argument("--plot", help="write the learning curves here (png)")
     parser.add_argument("--overwrite", action="store_true", help="replace --out / --json / --plot")
+    parser.add_argument("--render-only", action="store_true",
+                        help="train nothing: write --out and --plot from --json's measurements")
     parser.add_argument("--add", action="store_true",
                         help="add the variants to --json's (same --steps, --crop, ...; a variant "
                              "run again is replaced) and render them all")
@@ -378,11 +415,11 @@ def main() -> int:
     plotted = [n for n in args.plot_rows.split(",") if n]
     if not set(plotted) <= set(VARIANTS):
         parser.error(f"--plot-rows {args.plot_rows}: choose from {','.join(VARIANTS)}")
-    if args.add and not (args.json and Path(args.json).is_file()):
-        parser.error("--add needs --json naming the results to add to")
+    if (args.add or args.render_only) and not (args.json and Path(args.json).is_file()):
+        parser.error("--add and --render-only need --json naming the measurements")
     for option in ("out", "json", "plot"):
         value = getattr(args, option)
-        if option == "json" and args.add:
+        if option == "json" and (args.add or args.render_only):
             continue
         if value and Path(value).exists() and not args.overwrite:
             parser.error(f"--{option} {value} exists; give another path, or --overwrite to replace it")
@@ -395,14 +432,17 @@ def main() -> int:
 
     torch.set_num_threads(1)
     logging.getLogger("mrae").setLevel(logging.WARNING)
-    if args.add:
+    if args.render_only:
+        results = json.loads(Path(args.json).read_text())
+        names = []
+    elif args.add:
         results = json.loads(Path(args.json).read_text())
         if results["args"] != results_args(args):
             parser.error(f"--add: {args.json} was measured with {results['args']}; give the same settings")
     else:
         results = {"args": results_args(args), "machine": machine(),
                    "signal": signal_rows(diagnostic_batch(2), args.seed), "variants": {}}
-    data = diagnostic_batch(args.diag_images, offset=2)
+    data = diagnostic_batch(args.diag_images, offset=2) if names else None
     for name in names:
         results["variants"][name] = run_variant(name, VARIANTS[name], args, data)
         r = results["variants"][name]

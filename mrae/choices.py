@@ -32,6 +32,9 @@ RETINANET_HEAD_NORMS: tuple[str, ...] = ("group", "none")
 #: ``model.box_similarity``: what label assignment matches boxes by, IoU or the Normalized
 #: Gaussian Wasserstein Distance (mrae.modeling.box_similarity, docs/nwd.md).
 BOX_SIMILARITIES: tuple[str, ...] = ("iou", "nwd")
+#: ``model.retinanet.head_init``: the init of the convs of RetinaNet's head towers, He's normal
+#: (fan-in, for ReLU: the signal keeps its scale) or torchvision's N(0, 0.01) (runs made before the key).
+RETINANET_HEAD_INITS: tuple[str, ...] = ("kaiming", "normal")
 #: ``model.fpn_anchors``: torchvision's one anchor size per pyramid map, or every size on every map.
 FPN_ANCHOR_CHOICES: tuple[str, ...] = ("per_level", "all")
 #: ``model`` settings that only some extractors read: key -> those extractors. Another extractor

@@ -98,6 +98,7 @@ def build_detector(
     head_norm: str = "none",
     box_similarity: str = "iou",
     nwd_constant: float = 12.8,
+    head_init: str = "normal",
 ) -> nn.Module:
     """A torchvision detector (``detector``) whose backbone is ResNet levels + the chosen extractor.
 
@@ -155,6 +156,8 @@ def build_detector(
             assigns by centre sampling), the thresholds unchanged on its scale
             (:mod:`mrae.modeling.box_similarity`, docs/nwd.md).
         nwd_constant: NWD's constant C in px (> 0; the authors' 12.8), "nwd" only.
+        head_init: RetinaNet only: its head towers' conv init, "normal" (torchvision's N(0, 0.01))
+            or "kaiming" (He's, for ReLU). Not yet a config key.
 
     A setting that the extractor or the host does not read (``mrae.choices.EXTRACTOR_SETTINGS``,
     ``DETECTOR_SETTINGS``) must keep its default.
@@ -230,6 +233,7 @@ def build_detector(
         detections_per_img=detections_per_img, ignore_iof_thr=iof_thr,
         box_coding=check_box_coding(box_coding), head_norm=head_norm,
         box_similarity=box_similarity, nwd_constant=float(nwd_constant),
+        head_init=head_init,
     )
     return HOSTS[detector](backbone_module, layer4, settings)
 

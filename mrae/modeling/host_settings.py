@@ -41,3 +41,4 @@ class HostSettings:
     head_norm: str = "none"  # RetinaNet only: mrae.choices.RETINANET_HEAD_NORMS
     box_similarity: str = "iou"  # label assignment's measure: mrae.choices.BOX_SIMILARITIES (not FCOS)
     nwd_constant: float = 12.8  # NWD's C in px (mrae.modeling.box_similarity.NWD_CONSTANT)
+    head_init: str = "normal"  # RetinaNet only: mrae.choices.RETINANET_HEAD_INITS

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.models.detection import RetinaNet
 from torchvision.models.detection.retinanet import RetinaNetHead
 from torchvision.ops import box_iou
 
-from mrae.choices import RETINANET_HEAD_NORMS
+from mrae.choices import RETINANET_HEAD_INITS, RETINANET_HEAD_NORMS
 from mrae.errors import ConfigError
 from mrae.modeling.box_similarity import BoxSimilarity, box_similarity
 from mrae.modeling.caps import UNCUT, DetectionCaps
@@ -29,19 +29,33 @@ class IgnoringRetinaNetHead(RetinaNetHead):
     (IoF > ``ignore_iof_thr``) are neither positives nor negatives, as its anchors between the
     IoU thresholds are.
 
-    ``head_norm`` (:data:`mrae.choices.RETINANET_HEAD_NORMS`): ``"group"``, GroupNorm after each of
-    the 4 + 4 tower convs (torchvision's RetinaNet v2 head, the convs without bias); ``"none"``,
-    torchvision's v1 head (convs with bias, no norm: with its N(0, 0.01) init each conv shrinks
-    the signal, docs/retinanet_probe.md; the runs made before ``head_norm`` existed used it)."""
+    ``head_norm`` (:data:`mrae.choices.RETINANET_HEAD_NORMS`): ``"none"``, torchvision's v1 head
+    (convs with bias, no norm); ``"group"``, GroupNorm after each of the 4 + 4 tower convs
+    (torchvision's RetinaNet v2 head, the convs without bias).
+
+    ``head_init`` (:data:`mrae.choices.RETINANET_HEAD_INITS`): the tower convs' weights,
+    ``"normal"``, torchvision's N(0, 0.01), or ``"kaiming"``, He's normal init (fan-in, for
+    ReLU). With N(0, 0.01) and no norm each 256-channel conv passes about a third of its input's
+    RMS, so the logits barely depend on the image at the start (docs/retinanet_probe.md). The
+    output convs (class logits with the 0.01 prior, box deltas) keep torchvision's init either
+    way, and the state dict's keys are torchvision's either way."""
 
     def __init__(self, in_channels: int, num_anchors: int, num_classes: int,
-                 ignore_iof_thr: float | None, head_norm: str = "none") -> None:
-        if head_norm not in RETINANET_HEAD_NORMS:
-            choices = ", ".join(repr(c) for c in RETINANET_HEAD_NORMS)
-            raise ConfigError(f"model.retinanet.head_norm={head_norm!r} is not valid; choose one of: {choices}")
+                 ignore_iof_thr: float | None, head_norm: str = "none", head_init: str = "normal") -> None:
+        for key, value, choices in (("head_norm", head_norm, RETINANET_HEAD_NORMS),
+                                    ("head_init", head_init, RETINANET_HEAD_INITS)):
+            if value not in choices:
+                shown = ", ".join(repr(c) for c in choices)
+                raise ConfigError(f"model.retinanet.{key}={value!r} is not valid; choose one of: {shown}")
         super().__init__(in_channels, num_anchors, num_classes,
                          norm_layer=group_norm if head_norm == "group" else None)
+        if head_init == "kaiming":
+            for tower in (self.classification_head.conv, self.regression_head.conv):
+                for layer in tower.modules():
+                    if isinstance(layer, nn.Conv2d):
+                        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
         self.head_norm = head_norm
+        self.head_init = head_init
         self.ignore_iof_thr = ignore_iof_thr
 
     def compute_loss(self, targets: list[dict[str, Tensor]], head_outputs: dict[str, Tensor],
@@ -78,13 +92,14 @@ class MraeRetinaNet(CappedOneStage, RetinaNet):
 
 def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeRetinaNet:
     """RetinaNet on ``backbone``: the anchors of ``s`` on its maps (as Faster R-CNN's RPN has
-    them), torchvision's head (4 convs per branch, with GroupNorm or none: ``s.head_norm``; focal
-    loss) with ignore regions, anchors matched by ``s.box_similarity``, the caps. ``layer4`` is
-    not used."""
+    them), torchvision's head (4 convs per branch, with GroupNorm or none, ``s.head_norm``, drawn
+    by ``s.head_init``; focal loss) with ignore regions, anchors matched by ``s.box_similarity``,
+    the caps. ``layer4`` is not used."""
     anchors, _ = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
                                       s.aspect_ratios, s.fpn_anchors)
     head = IgnoringRetinaNetHead(backbone.out_channels, anchors.num_anchors_per_location()[0],
-                                 s.num_classes, s.ignore_iof_thr, s.head_norm)
+                                 s.num_classes, s.ignore_iof_thr, s.head_norm,
+                                 s.head_init)
     model = MraeRetinaNet(
         backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size, anchor_generator=anchors,
         head=head, score_thresh=s.score_thresh, nms_thresh=s.nms_thresh,

@@ -1,5 +1,5 @@
-"""RetinaNet's head norm: GroupNorm in its towers (torchvision's v2 head) keeps the
-signal's scale; ``none`` is torchvision's v1 head, key for key, whose towers shrink it."""
+"""RetinaNet's head towers: GroupNorm (torchvision's v2 head) or He's init keep the signal's scale;
+torchvision's v1 head (no norm, N(0, 0.01)), key for key, shrinks it."""
 
 from __future__ import annotations
 
@@ -42,9 +42,21 @@ def test_none_is_torchvisions_v1_head_key_for_key():
         RetinaNetHead(32, 3, 4).load_state_dict(IgnoringRetinaNetHead(32, 3, 4, 0.5, "group").state_dict())
 
 
-@pytest.mark.parametrize("bad", ["batch", "", None])
-def test_an_unknown_head_norm_is_one_line_naming_key_and_choices(bad):
+@pytest.mark.parametrize(("key", "bad", "choices"), [("head_norm", "batch", ("'group'", "'none'")),
+                                                     ("head_norm", None, ("'group'", "'none'")),
+                                                     ("head_init", "xavier", ("'kaiming'", "'normal'"))])
+def test_an_unknown_head_norm_or_init_is_one_line_naming_key_and_choices(key, bad, choices):
     with pytest.raises(ConfigError) as caught:
-        IgnoringRetinaNetHead(32, 3, 4, 0.5, head_norm=bad)
+        IgnoringRetinaNetHead(32, 3, 4, 0.5, **{key: bad})
     message = str(caught.value)
-    assert "\n" not in message and "head_norm" in message and "'group'" in message and "'none'" in message
+    assert "\n" not in message and f"model.retinanet.{key}" in message and all(c in message for c in choices)
+
+
+def test_kaiming_init_keeps_the_signal_without_a_norm_and_the_keys():
+    torch.manual_seed(0)
+    kaiming = IgnoringRetinaNetHead(256, 12, 7, 0.5, head_init="kaiming")
+    assert 0.5 < tower_gain(kaiming, 256) < 2.0
+    assert not any(isinstance(m, nn.GroupNorm) for m in kaiming.modules())
+    RetinaNetHead(256, 12, 7).load_state_dict(kaiming.state_dict())  # torchvision's v1 keys
+    prior = kaiming.classification_head.cls_logits.bias
+    assert torch.allclose(prior, torch.full_like(prior, -4.59512))  # the 0.01 prior stays
