@@ -141,6 +141,8 @@ RELIED_ON: tuple[Relied, ...] = (
            ("compute_loss", "self.head.compute_loss(targets, head_outputs, anchors, matched_idxs)")),
     *(Relied(FCOS_HEAD, name, "IgnoringFCOSHead.__init__ (sets FCOSHead's parts itself)")
       for name in ("box_coder", "classification_head", "regression_head")),
+    *(Relied(RETINANET_HEAD, name, "IgnoringRetinaNetHead.__init__ (head_init: re-draws the towers)")
+      for name in ("classification_head", "regression_head")),
     *(Relied(FCOS_REGRESSION_HEAD, name, "CodedFCOSRegressionHead.forward (its own box coding)")
       for name in ("conv", "bbox_reg", "bbox_ctrness")),
     Relied(f"{UTILS}.Matcher", "BETWEEN_THRESHOLDS", "IgnoringRetinaNetHead (NEITHER), "
