@@ -154,7 +154,8 @@ def run_study(study: Study, options: Options, train: bool = True) -> dict:
     outputs = check_outputs(study, options)  # before any run trains
     report = report_path(study, options)
     all_jobs = [(row, seed) for row in study.rows for seed in range(seeds or row.seeds)]
-    for row, _, bad in bad_records(study, all_jobs, options.quick):
+    bad_ones = bad_records(study, all_jobs, options.quick)
+    for row, _, bad in bad_ones:
         if train and row in selected:
             raise bad  # never trained over: the user restores it or moves it aside
         print(f"warning: {bad}", flush=True)  # the report leaves it out
@@ -168,6 +169,8 @@ def run_study(study: Study, options: Options, train: bool = True) -> dict:
     if written := backfill(study, all_jobs, options.quick):
         print(f"recorded {written} finished run(s) in {study.records}", flush=True)
     summary = summarize(study, seeds, options.quick)
+    if not summary and bad_ones:
+        raise bad_ones[0][2]  # nothing else to report: the bad record is the error
     if not summary:
         raise ConfigError(f"{study.out}: no finished run to report; run the study first")
     print("measuring inference time of every row, one after another ...", flush=True)

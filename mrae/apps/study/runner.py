@@ -68,6 +68,7 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     from mrae.engine.stall import stalled_in_log
     from mrae.engine.train import TrainingDiverged, train
     from mrae.engine.trained import load_trained
+    from mrae.ownership import record_whole
 
     folder = run_dir(study, row, seed)
     done = folder / "final_metrics.json"
@@ -86,6 +87,7 @@ def run_row(study: Study, row: Row, seed: int, quick: bool) -> dict:
     resume = (folder / "checkpoints" / "last.pth").is_file()
     if not resume and not init_from and (trunk := trunk_identity(cfg)) is not None:
         write_json_atomic(folder / TRUNK_FILE, trunk)  # a resume on another machine keeps it
+        record_whole(folder, [folder / TRUNK_FILE])  # the study's own file in the run's folder
     started = time.perf_counter()
     try:
         metrics = train(cfg, folder, resume=resume, init_from=None if resume else init_from)

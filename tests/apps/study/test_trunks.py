@@ -22,6 +22,10 @@ def test_a_run_keeps_the_trunk_it_began_from_even_when_resumed_on_another_machin
     def diverges(cfg, folder, resume, init_from):
         # the trunk is kept before the first step, where a resume finds it
         assert json.loads((folder / trunks.TRUNK_FILE).read_text()) == {**trunk, "sha256": "a" * 16}
+        # and listed in the folder's marker, so that training's own claim of the folder takes it
+        from mrae.ownership import claim_folder
+
+        claim_folder(folder, "train", whole=True, accept=("study",), create=False)
         raise TrainingDiverged("training diverged at step 3")
 
     monkeypatch.setattr(mrae.engine.train, "train", diverges)
