@@ -15,12 +15,13 @@ model:
   out_channels: 32
   min_size: 96
   max_size: 128
-  rpn_pre_nms_top_n_train: 200
-  rpn_post_nms_top_n_train: 100
-  rpn_pre_nms_top_n_test: 100
-  rpn_post_nms_top_n_test: 50
-  rpn_batch_size_per_image: 64
-  box_batch_size_per_image: 32
+  faster_rcnn:
+    rpn_pre_nms_top_n_train: 200
+    rpn_post_nms_top_n_train: 100
+    rpn_pre_nms_top_n_test: 100
+    rpn_post_nms_top_n_test: 50
+    rpn_batch_size_per_image: 64
+    box_batch_size_per_image: 32
 """
 TINY_DATA = """
 data:

@@ -26,9 +26,9 @@ def test_the_study_has_the_deciding_rows_three_seeds_and_one_budget() -> None:
     starts = {(c.model.backbone, c.model.pretrained, c.pretrain.annotations) for c in configs}
     assert starts == {("resnet18", "dataset", ".cache/hituav/train.json")}
     assert {c.data.val_annotations for c in configs} == {".cache/hituav/val.json"}
-    assert {tuple(c.model.anchor_sizes) for c in configs} == {(12.7, 20.0, 35.0, 69.0)}
+    assert {tuple(c.model.faster_rcnn.anchor_sizes) for c in configs} == {(12.7, 20.0, 35.0, 69.0)}
     models = {(c.model.extractor, c.model.template if c.model.extractor == "mrae" else None,
-               c.model.level if c.model.extractor == "single" else None, c.model.fpn_anchors)
+               c.model.level if c.model.extractor == "single" else None, c.model.faster_rcnn.fpn_anchors)
               for c in configs}  # fmt: skip
     assert len(models) == 5  # every row builds its own extractor
     curve = {(c.eval.max_images, c.eval.curve_max_images) for c in configs}

@@ -29,23 +29,32 @@ from omegaconf.errors import ConfigKeyError, OmegaConfBaseException
 
 from mrae.engine.config_checks import DEVICE_CHOICES, best_metric_choices, model_choices, validate
 from mrae.engine.config_schema import (
-    Config,
     DataConfig,
     EvalConfig,
-    ModelConfig,
     PretrainConfig,
     SyntheticConfig,
     TrainConfig,
+    config_class,
+    model_config_class,
 )
 from mrae.errors import ConfigError
 from mrae.inputs import CONFIG_LIMIT, read_text, shorten
 
 __all__ = [
-    "DEVICE_CHOICES", "Config", "DataConfig", "EvalConfig", "ModelConfig", "PretrainConfig",
-    "SyntheticConfig", "TrainConfig", "best_metric_choices", "config_from_dict", "load_config",
-    "model_choices", "resolve_data", "synthetic_dir", "to_dict", "to_yaml", "validate",
-    "with_num_classes",
+    "DEVICE_CHOICES", "DataConfig", "EvalConfig", "PretrainConfig",
+    "SyntheticConfig", "TrainConfig", "best_metric_choices", "config_from_dict", "host_setting", "load_config",
+    "model_choices", "move_host_keys", "resolve_data", "synthetic_dir", "to_dict", "to_yaml",
+    "validate", "with_num_classes",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``ModelConfig`` and ``Config``: the schema of the registry as it is now."""
+    if name == "ModelConfig":
+        return model_config_class()
+    if name == "Config":
+        return config_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 ConfigPath = str | PathLike[str]
 
@@ -54,7 +63,8 @@ ConfigPath = str | PathLike[str]
 # Migration: keys that older versions wrote into stored configs (a run's config.yaml, a
 # checkpoint's config) and that were removed since (eval.score_thresh and eval.batch_size were
 # checked but never read). Such a config still loads: load_config (each YAML file) and
-# config_from_dict drop these keys as they read it, without an error.
+# config_from_dict drop these keys as they read it, without an error. Keys that moved (a host's
+# own keys, flat in `model` before the host sections) are mapped by move_host_keys.
 RETIRED_KEYS: dict[str, tuple[str, ...]] = {"eval": ("score_thresh", "batch_size")}
 
 
@@ -73,7 +83,7 @@ def load_config(path: ConfigPath, overrides: list[str] | tuple[str, ...] = ()) -
             the wrong type or outside its valid choices; the message names the file and full key.
     """
     path = Path(path)
-    cfg = OmegaConf.structured(Config)
+    cfg = OmegaConf.structured(config_class())
     for source, layer in _yaml_chain(path):
         refuse_interpolation(layer, source)
         cfg = _merge(cfg, layer, source)
@@ -88,10 +98,12 @@ def load_config(path: ConfigPath, overrides: list[str] | tuple[str, ...] = ()) -
     if "base" in dotlist:
         raise ConfigError("override base=...: `base` can only be set in a YAML file")
     refuse_interpolation(dotlist, "command-line override")
+    _move_overridden_host_keys(dotlist, cfg)
     cfg = _merge(cfg, dotlist, "command-line override")
     if cfg.name is None:
         cfg.name = path.stem
     validate(cfg, source=str(path))
+    _reset_other_hosts(cfg)
     return cfg
 
 
@@ -107,24 +119,112 @@ def config_from_dict(data: dict[str, Any], source: str = "checkpoint") -> DictCo
     except (OmegaConfBaseException, ValueError) as error:
         raise ConfigError(f"{source}: the stored config cannot be read ({shorten(str(error))})") from None
     refuse_interpolation(layer, source)
-    cfg = _merge(OmegaConf.structured(Config), _drop_retired_keys(layer), source)
+    if not isinstance(layer, DictConfig):
+        raise ConfigError(f"{source}: the stored config is not a mapping of sections")
+    layer = move_host_keys(_drop_retired_keys(layer), source)
+    cfg = _merge(OmegaConf.structured(config_class()), layer, source)
     _reset_inapplicable(cfg)
     validate(cfg, source=source)
+    _reset_other_hosts(cfg)
     return cfg
 
 
+def move_host_keys(layer: DictConfig, source: str = "config") -> DictConfig:
+    """Migration, in place: the host keys that ``layer`` (one YAML file or a stored config) holds
+    flat in ``model``, as configs did before the host sections, moved into the section of every
+    host that reads them (``model.rpn_batch_size_per_image`` -> ``model.faster_rcnn.*``,
+    ``model.anchor_sizes`` -> ``model.faster_rcnn.*`` and ``model.retinanet.*``). A value the
+    layer also gives in the section itself is kept. The active host reads its own section and the
+    others are reset (:func:`_reset_other_hosts`), so an old config builds what it built."""
+    from mrae.modeling import registry
+
+    model = layer.get("model") if isinstance(layer, DictConfig) else None
+    if not isinstance(model, DictConfig):
+        return layer
+    _check_sections(model, source)
+    for key in [k for k in model.keys() if k in registry.section_keys()]:
+        value = model.pop(key)
+        for host in registry.hosts_reading(str(key)):
+            if model.get(host) is None:
+                model[host] = {}
+            section = model[host]  # the node in the tree (an assigned node is copied into it)
+            if isinstance(section, DictConfig) and key not in section:
+                section[key] = value
+    return layer
+
+
+def _check_sections(model: DictConfig, source: str) -> None:
+    """A host's section, where ``model`` gives one, is a mapping of that host's settings."""
+    from mrae.modeling import registry
+
+    for host in registry.HOSTS:
+        if host in model and model[host] is not None and not isinstance(model[host], DictConfig):
+            raise ConfigError(f"{source}: model.{host}={shorten(str(model[host]), 60)!r} is not valid; "
+                              f"give a mapping of {host}'s settings (model.{host}.KEY: VALUE)")
+
+
+def _move_overridden_host_keys(dotlist: DictConfig, cfg: DictConfig) -> None:
+    """A host key given flat on the command line (``model.head=c4``) goes into the section of the
+    host the config builds (after the overrides); a key that host does not read is refused."""
+    from mrae.modeling import registry
+
+    model = dotlist.get("model")
+    if not isinstance(model, DictConfig):
+        return
+    _check_sections(model, "command-line override")
+    detector = model.get("detector", cfg.model.detector)
+    try:
+        registry.host(detector)  # an unknown host: named with the choices before anything else
+    except ConfigError as error:
+        raise ConfigError(f"command-line override: {error}") from None
+    for key in [k for k in model.keys() if k in registry.section_keys()]:
+        readers = registry.hosts_reading(str(key))
+        if detector not in readers:
+            where = " or ".join(f"model.{h}.{key}" for h in readers)
+            raise ConfigError(f"command-line override: model.{key} applies to detector "
+                              f"{' / '.join(readers)} only ({where}), not to {detector!r}; remove it")
+        value = model.pop(key)
+        if model.get(detector) is None:
+            model[detector] = {}
+        model[detector][key] = value
+
+
+def _reset_other_hosts(cfg: DictConfig) -> None:
+    """The sections of the hosts other than ``model.detector`` back to their defaults: only the
+    active host reads its section, so the resolved config (a run's config.yaml, a checkpoint's)
+    holds what the run used, whatever the other sections said before a host switch."""
+    defaults = OmegaConf.structured(model_config_class())
+    for host in _host_names():
+        if host != cfg.model.detector:
+            cfg.model[host] = defaults[host]
+
+
+def _host_names() -> list[str]:
+    from mrae.modeling import registry
+
+    return list(registry.HOSTS)
+
+
 def _reset_inapplicable(cfg: DictConfig) -> None:
-    """Migration: a stored config (a checkpoint's) may hold a model setting that its extractor or
-    detector does not read (before issue 18 they were ignored, now a config file is refused for
-    them): the model was built without it, so it goes back to its default."""
-    from mrae.choices import DETECTOR_NAMES, EXTRACTOR_NAMES, inapplicable
+    """Migration: a stored config (a checkpoint's) may hold an extractor setting that its extractor
+    does not read (before issue 18 they were ignored, now a config file is refused for them): the
+    model was built without it, so it goes back to its default. (A host's keys that another host
+    reads sit in that host's section, which :func:`_reset_other_hosts` resets.)"""
+    from mrae.modeling import registry
 
     m = cfg.model
-    if m.extractor not in EXTRACTOR_NAMES or m.detector not in DETECTOR_NAMES:
+    if m.extractor not in registry.EXTRACTORS:
         return  # validate names the bad choice
-    defaults = dataclasses.asdict(ModelConfig())
-    for key in inapplicable(OmegaConf.to_container(m, resolve=True), defaults, m.extractor, m.detector):  # type: ignore[arg-type]
+    defaults = OmegaConf.structured(model_config_class())
+    for key in registry.inapplicable_extractor_keys(OmegaConf.to_container(m, resolve=True), m.extractor):  # type: ignore[arg-type]
         m[key] = defaults[key]
+
+
+def host_setting(model: DictConfig, key: str, default: Any = None) -> Any:
+    """``model.<detector>.<key>``: a setting of the config's own host, or ``default`` where that
+    host does not read ``key`` (``host_setting(cfg.model, "fpn_anchors", "per_level")``)."""
+    section = model.get(model.detector)
+    return section.get(key, default) if isinstance(section, DictConfig) else default
 
 
 def to_yaml(cfg: DictConfig) -> str:
@@ -223,7 +323,7 @@ def _yaml_chain(path: Path, seen: tuple[Path, ...] = ()) -> list[tuple[str, Dict
                           "section (model, data, train, eval, pretrain)")
     if isinstance(layer, ListConfig):
         raise ConfigError(f"{path}: a config is a mapping of sections (model, data, train, eval), not a list")
-    _drop_retired_keys(layer)
+    move_host_keys(_drop_retired_keys(layer), str(path))
     base = layer.pop("base", None)
     chain: list[tuple[str, DictConfig]] = []
     if base is not None:
@@ -276,7 +376,7 @@ def _merge(cfg: DictConfig, layer: DictConfig, source: str) -> DictConfig:
 def _valid_keys(full_key: str) -> str:
     """'valid keys of <section>: a, b, c' for the section that ``full_key`` was looked up in."""
     parts = full_key.split(".")
-    schema: Any = Config
+    schema: Any = config_class()
     section = "the top level"
     for part in parts[:-1]:
         names = {f.name: f for f in dataclasses.fields(schema)}
@@ -287,7 +387,7 @@ def _valid_keys(full_key: str) -> str:
     keys = [f.name for f in dataclasses.fields(schema)]
     if section == "the top level":
         keys.append("base")
-    return f"valid keys of {section}: {', '.join(keys)}"
+    return f"valid keys of {section}: {', '.join(keys) or 'none'}"
 
 
 def _field_type(schema: type, name: str) -> Any:

@@ -18,17 +18,11 @@ _DEVICE = re.compile(r"auto|cpu|cuda(:\d+)?")
 def validate(cfg: DictConfig, source: str = "config") -> None:
     """Check the values the types cannot: choices, ranges, and pairs that go together.
 
-    The model's choices come from :func:`model_choices` (the lists :mod:`mrae.modeling.detector` keeps);
-    its numeric settings are checked by :func:`mrae.modeling.detector.build_detector` when it builds.
+    The model's settings are checked against their declarations (:func:`check_model`), the same
+    that :func:`mrae.modeling.detector.build_detector` checks when it builds.
     """
-    for key, choices in model_choices().items():
-        value = cfg.model[key]
-        if value not in choices:
-            valid = ", ".join(str(c) for c in choices)
-            raise ConfigError(f"{source}: model.{key}={value!r} is not valid; choose one of {valid}")
-
+    check_model(cfg.model, source)
     t, d, e, m = cfg.train, cfg.data, cfg.eval, cfg.model
-    _check_scope(m, source)
     finite = all(math.isfinite(v) for v in (t.lr, t.momentum, t.weight_decay, t.gamma,
                                             t.warmup_factor, t.clip_grad_norm or 1.0))
     checks: list[tuple[str, bool, str]] = [
@@ -36,22 +30,6 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
                                       and cfg.name not in (".", "..")),
          "must be a plain folder name (letters, digits, _ . + -), without / or .."),
         ("train", finite, "holds a value that is not a finite number (inf or nan); give numbers"),
-        ("model.rpn_nms_thresh", 0 < m.rpn_nms_thresh <= 1, "must be an IoU in (0, 1]"),
-        ("model.box_nms_thresh", 0 < m.box_nms_thresh <= 1, "must be an IoU in (0, 1]"),
-        ("model.box_score_thresh", 0 <= m.box_score_thresh <= 1, "must be a score in [0, 1]"),
-        ("model.min_size", m.min_size >= 1, "must be >= 1 (pixels of the shorter side)"),
-        ("model.max_size", m.max_size >= 1, "must be >= 1 (pixels of the longer side)"),
-        ("model.fixed_size", m.fixed_size is None or (len(m.fixed_size) == 2 and min(m.fixed_size) >= 1),
-         "must be [height, width] >= 1 pixels, or null"),
-        ("model.embed_channels", m.embed_channels >= 1, "must be >= 1"),
-        ("model.pool_size", m.pool_size >= 1, "must be >= 1"),
-        ("model.embed_dim", m.embed_dim >= 1, "must be >= 1"),
-        ("model.ignore_iof_thr", m.ignore_iof_thr is None or m.ignore_iof_thr <= 1,  # nan fails too
-         "must be an IoF in [0, 1], or null (or negative) to train without ignore regions"),
-        ("model.anchor_sizes", all(math.isfinite(v) and v > 0 for v in m.anchor_sizes),
-         "must be finite sizes > 0 (pixels)"),
-        ("model.aspect_ratios", all(math.isfinite(v) and v > 0 for v in m.aspect_ratios),
-         "must be finite ratios > 0 (h/w)"),
         ("train.steps", t.steps >= 1, "must be >= 1"),
         ("train.batch_size", t.batch_size >= 1, "must be >= 1"),
         ("train.lr", t.lr > 0, "must be > 0"),
@@ -128,16 +106,33 @@ def validate(cfg: DictConfig, source: str = "config") -> None:
         )
 
 
-def _check_scope(model: DictConfig, source: str) -> None:
-    """A model setting that the chosen extractor or detector does not read must keep its default
-    (``mrae.choices.EXTRACTOR_SETTINGS`` / ``DETECTOR_SETTINGS``)."""
-    import dataclasses
+def check_model(model: DictConfig, source: str = "config") -> None:
+    """The ``model`` section against the settings the registry declares
+    (:mod:`mrae.modeling.registry`): the host and extractor names, each value's choices or range,
+    each host's settings as a whole (its section with the common keys: anchors against the input
+    size), and an extractor setting that the chosen extractor does not read kept at its default.
+    Every host's section is checked, the active one and the others (a switch must not hide a bad
+    value). Raises a one-line ConfigError naming the full key (``model.faster_rcnn.head``)."""
+    from mrae.modeling import registry
+    from mrae.modeling.backbone_settings import BackboneSettings
+    from mrae.modeling.settings import check_values, make_settings
 
-    from mrae.choices import out_of_scope
-    from mrae.engine.config_schema import ModelConfig
-
-    values = OmegaConf.to_container(model, resolve=True)
-    problem = out_of_scope(values, dataclasses.asdict(ModelConfig()), model.extractor, model.detector)  # type: ignore[arg-type]
+    values: dict[str, Any] = OmegaConf.to_container(model, resolve=True)  # type: ignore[assignment]
+    try:
+        registry.host(values["detector"])
+        registry.extractor(values["extractor"])
+        check_values(values, BackboneSettings)
+        for entry in registry.EXTRACTORS.values():
+            check_values(values, entry.settings)
+        common = {k: values[k] for k in registry.common_host_fields()}
+        for host, entry in registry.HOSTS.items():
+            section = values.get(host) or {}
+            make_settings(entry.settings, {**common, **section},
+                          prefix=lambda k, h=host, own=section: f"model.{h}.{k}" if k in own else f"model.{k}")
+        flat = {k: v for k, v in values.items() if k not in registry.HOSTS}
+        problem = registry.out_of_scope(flat, values["extractor"], values["detector"])
+    except ConfigError as error:
+        raise ConfigError(f"{source}: {error}") from None
     if problem is not None:
         raise ConfigError(f"{source}: {problem}")
 
@@ -159,21 +154,22 @@ def _pretrain_checks(p: DictConfig) -> list[tuple[str, bool, str]]:
 
 
 def model_choices() -> dict[str, tuple[Any, ...]]:
-    """The valid values of the model's choice settings (:mod:`mrae.choices`, torch-free)."""
-    from mrae import choices as c
+    """The valid values of the model's choice settings, ``{key: choices}`` (the host's own keys
+    as ``faster_rcnn.head``), from the declarations of :mod:`mrae.modeling.registry`."""
+    from mrae.modeling import registry
+    from mrae.modeling.settings import spec
 
-    return {
-        "detector": c.DETECTOR_NAMES,
-        "extractor": c.EXTRACTOR_NAMES,
-        "level": c.LEVEL_CHOICES,
-        "template": c.LEVEL_CHOICES,
-        "mode": c.MRAE_MODES,
-        "backbone": c.BACKBONE_NAMES,
-        "head": c.HEADS,
-        "upsample": c.UPSAMPLE_MODES,
-        "fpn_anchors": c.FPN_ANCHOR_CHOICES,
-        "norm": c.NORM_CHOICES,
-    }
+    found: dict[str, tuple[Any, ...]] = {"detector": tuple(registry.HOSTS),
+                                         "extractor": tuple(registry.EXTRACTORS)}
+    flat = {**registry.backbone_fields(), **registry.extractor_fields(), **registry.common_host_fields()}
+    for key, f in flat.items():
+        if spec(f).choices is not None:
+            found[key] = spec(f).choices  # type: ignore[assignment]
+    for host in registry.HOSTS:
+        for key, f in registry.host_section_fields(host).items():
+            if spec(f).choices is not None:
+                found[f"{host}.{key}"] = spec(f).choices  # type: ignore[assignment]
+    return found
 
 
 def _check_eval(e: Any, m: Any, source: str) -> None:

@@ -1,62 +1,79 @@
 """The config's schema: the typed sections and their defaults (what a YAML file may set).
 
 A YAML file lists only what differs from these defaults; :mod:`mrae.engine.config` reads it and
-:mod:`mrae.engine.config_checks` checks what the types cannot.
+:mod:`mrae.engine.config_checks` checks what the types cannot. The ``model`` section is derived
+from the settings the extractors and hosts declare (:mod:`mrae.modeling.registry`), never written
+here.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import functools
 from dataclasses import dataclass, field
+from typing import Any
 
+from mrae.modeling import registry
+from mrae.modeling.backbone_settings import BackboneSettings
 from mrae.modeling.host_settings import HostSettings
+from mrae.modeling.settings import config_type, declared
 
 
-@dataclass
-class ModelConfig:
-    """The keyword arguments of :func:`mrae.modeling.detector.build_detector` (see its docstring).
+def model_config_class() -> type:
+    """The ``model`` section's dataclass, derived from :mod:`mrae.modeling.registry`.
 
-    The host's settings take their defaults from :class:`~mrae.modeling.host_settings.HostSettings`,
-    the one place they are written (``box_score_thresh``, ``box_nms_thresh``: its ``score_thresh``,
-    ``nms_thresh``); a test checks build_detector's defaults against these.
-    """
+    Flat: ``detector``, ``extractor``, the backbone's keys, every extractor's keys and the keys
+    every host reads; then one sub-section per host (``faster_rcnn``, ``retinanet``, ``fcos``)
+    with the keys only that host reads. Built anew when the registry changes."""
+    key = tuple((n, e.settings) for n, e in registry.HOSTS.items()) + \
+        tuple((n, e.settings) for n, e in registry.EXTRACTORS.items())
+    return _model_config_class(key)
 
-    detector: str = "faster_rcnn"  # the host: faster_rcnn | retinanet | fcos
-    extractor: str = "mrae"
-    level: int = 1
-    template: int = 2
-    mode: str = "global"
-    backbone: str = "resnet18"
-    pretrained: str | None = None
-    trainable_layers: int | None = None  # null: 3 with trained weights, 5 (all) from scratch
-    norm: str = "auto"  # auto: frozen BN with trained weights, BN from scratch; groupnorm
-    head: str = HostSettings.head
-    out_channels: int = 256
-    num_classes: int | None = None  # None: the training data's classes + 1 (background)
-    anchor_sizes: list[float] = field(default_factory=lambda: list(HostSettings.anchor_sizes))
-    aspect_ratios: list[float] = field(default_factory=lambda: list(HostSettings.aspect_ratios))
-    min_size: int = HostSettings.min_size
-    max_size: int = HostSettings.max_size
-    fixed_size: list[int] | None = None
-    upsample: str = "bilinear"
-    learn_temperature: bool = False
-    embed_channels: int = 64  # mrae: width of each level's 1x1-conv embedding
-    pool_size: int = 4  # mrae (global): the P x P grid the embedding is average-pooled to
-    embed_dim: int = 256  # mrae (global): length of the vectors whose cosines give the attention
-    fpn_anchors: str = HostSettings.fpn_anchors
-    rpn_pre_nms_top_n_train: int = HostSettings.rpn_pre_nms_top_n_train
-    rpn_pre_nms_top_n_test: int = HostSettings.rpn_pre_nms_top_n_test
-    rpn_post_nms_top_n_train: int = HostSettings.rpn_post_nms_top_n_train
-    rpn_post_nms_top_n_test: int = HostSettings.rpn_post_nms_top_n_test
-    rpn_nms_thresh: float = HostSettings.rpn_nms_thresh
-    rpn_batch_size_per_image: int = HostSettings.rpn_batch_size_per_image
-    box_batch_size_per_image: int = HostSettings.box_batch_size_per_image
-    box_score_thresh: float = HostSettings.score_thresh
-    box_nms_thresh: float = HostSettings.nms_thresh
-    detections_per_class: int = HostSettings.detections_per_class
-    detections_per_img: int = HostSettings.detections_per_img
-    # training: anchors/proposals (not positives) whose intersection over their own area with a
-    # crowd or ignore region exceeds this are neither positives nor negatives; null or < 0: off
-    ignore_iof_thr: float | None = HostSettings.ignore_iof_thr
+
+@functools.lru_cache(maxsize=8)
+def _model_config_class(_key: tuple) -> type:
+    registry.check_registry()
+    fields: list[tuple[str, Any, Any]] = [
+        ("detector", str, field(default=next(iter(registry.HOSTS)))),
+        ("extractor", str, field(default="mrae")),
+    ]
+    owners = [(registry.backbone_fields(), _backbone_owner), (registry.extractor_fields(), _extractor_owner),
+              (registry.common_host_fields(), _common_host_owner)]
+    for found, owner in owners:
+        for name, f in found.items():
+            fields.append((name, config_type(owner(name), name), _config_field(f.default)))
+    for host in registry.HOSTS:
+        section = _section_class(host, registry.HOSTS[host].settings)
+        fields.append((host, section, field(default_factory=section)))
+    return dataclasses.make_dataclass("ModelConfig", fields, namespace={"__doc__": (
+        "The config's ``model`` section: build_detector's settings, derived from the registry "
+        "(mrae.modeling.registry); each host's own keys in its sub-section.")})
+
+
+def _backbone_owner(name: str) -> type:
+    return BackboneSettings
+
+
+def _extractor_owner(name: str) -> type:
+    return next(e.settings for e in registry.EXTRACTORS.values() if name in declared(e.settings))
+
+
+def _common_host_owner(name: str) -> type:
+    return HostSettings
+
+
+def _section_class(host: str, settings: type) -> type:
+    fields = [(name, config_type(settings, name), _config_field(f.default))
+              for name, f in registry.host_section_fields(host).items()]
+    title = "".join(part.title() for part in host.split("_"))
+    return dataclasses.make_dataclass(f"{title}Section", fields, namespace={"__doc__": (
+        f"``model.{host}``: the settings only {host} reads ({settings.__name__})")})
+
+
+def _config_field(default: Any) -> Any:
+    if isinstance(default, tuple):
+        return field(default_factory=lambda d=default: list(d))
+    return field(default=default)
 
 
 @dataclass
@@ -159,11 +176,28 @@ class PretrainConfig:
     cache_dir: str = ".cache/pretrain"  # trained once into cache_dir/<key>/, reused after
 
 
-@dataclass
-class Config:
-    name: str | None = None  # run name; default run folder runs/<name>; null: the file's stem
-    model: ModelConfig = field(default_factory=ModelConfig)
-    data: DataConfig = field(default_factory=DataConfig)
-    train: TrainConfig = field(default_factory=TrainConfig)
-    eval: EvalConfig = field(default_factory=EvalConfig)
-    pretrain: PretrainConfig = field(default_factory=PretrainConfig)
+def config_class() -> type:
+    """The whole config's dataclass: ``name`` and the sections (``model`` from
+    :func:`model_config_class`)."""
+    return _config_class(model_config_class())
+
+
+@functools.lru_cache(maxsize=8)
+def _config_class(model: type) -> type:
+    return dataclasses.make_dataclass("Config", [
+        ("name", str | None, field(default=None)),  # run name (runs/<name>); null: the file's stem
+        ("model", model, field(default_factory=model)),
+        ("data", DataConfig, field(default_factory=DataConfig)),
+        ("train", TrainConfig, field(default_factory=TrainConfig)),
+        ("eval", EvalConfig, field(default_factory=EvalConfig)),
+        ("pretrain", PretrainConfig, field(default_factory=PretrainConfig)),
+    ])
+
+
+def __getattr__(name: str) -> Any:
+    """``ModelConfig`` and ``Config``: the classes of the registry as it is now."""
+    if name == "ModelConfig":
+        return model_config_class()
+    if name == "Config":
+        return config_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

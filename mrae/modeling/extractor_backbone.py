@@ -21,17 +21,18 @@ that takes a backbone with ``out_channels`` and an ``OrderedDict`` of maps):
 
 from __future__ import annotations
 
-import inspect
 from collections import OrderedDict
 from collections.abc import Callable
-from pathlib import Path
+from typing import Any
 
 from torch import Tensor, nn
 
-from mrae.choices import out_of_scope
 from mrae.errors import ConfigError
+from mrae.modeling import registry
 from mrae.modeling.backbone import ResNetLevels
-from mrae.modeling.extractors import EXTRACTORS
+from mrae.modeling.backbone_settings import BackboneSettings
+from mrae.modeling.extractor_settings import ExtractorSettings
+from mrae.modeling.settings import check_values, declared, make_settings
 from mrae.modeling.shapes import ShapeSpec
 
 #: What ``extractor`` may be: a name of :data:`EXTRACTORS`, a module that takes the levels, or a
@@ -47,10 +48,12 @@ class ExtractorBackbone(nn.Module):
     and box heads take a single width).
     """
 
-    def __init__(self, body: ResNetLevels, extractor: nn.Module) -> None:
+    def __init__(self, body: ResNetLevels, extractor: nn.Module, name: str | None = None) -> None:
         super().__init__()
         self.body = body
         self.extractor = extractor
+        #: the extractor's registered name, or its class name (for messages)
+        self.name = name if name is not None else type(extractor).__name__
         if not callable(getattr(extractor, "output_shape", None)):
             raise ConfigError("model.extractor: the module given has no output_shape(); give it one "
                               "returning {map name: ShapeSpec(channels, stride)} (mrae.modeling.shapes)")
@@ -67,97 +70,89 @@ class ExtractorBackbone(nn.Module):
     def forward(self, x: Tensor) -> OrderedDict[str, Tensor]:
         return self.extractor(self.body(x))
 
+    def take_conv5(self) -> nn.Sequential:
+        """ResNet's conv5_x (``body.layer4``), which the backbone does not run, handed to the host
+        that does (Faster R-CNN's ``c4`` box head) and removed from the backbone."""
+        layer4, self.body.layer4 = self.body.layer4, None
+        if layer4 is None:
+            raise ValueError("conv5_x was already taken from this backbone")
+        return layer4
 
-def build_extractor(
-    extractor: ExtractorSpec,
-    channels: dict[str, int],
-    *,
-    level: int = 1,
-    template: int = 2,
-    mode: str = "global",
-    out_channels: int = 256,
-    upsample: str = "bilinear",
-    learn_temperature: bool = False,
-    embed_channels: int = 64,
-    pool_size: int = 4,
-    embed_dim: int = 256,
-) -> nn.Module:
-    """The extractor over levels of widths ``channels``: ``EXTRACTORS[extractor]`` with the
-    settings it reads, or the module given (or the one a function given returns for ``channels``)."""
+    def drop_conv5(self) -> None:
+        """Remove conv5_x when no host took it (no parameter that nothing runs)."""
+        self.body.layer4 = None
+
+
+def build_extractor(extractor: ExtractorSpec, channels: dict[str, int], out_channels: int = 256,
+                    settings: ExtractorSettings | None = None) -> nn.Module:
+    """The extractor over levels of widths ``channels``: the registered builder of ``extractor``
+    (:data:`mrae.modeling.registry.EXTRACTORS`) with its settings (their defaults when None), or
+    the module given (or the one a function given returns for ``channels``)."""
     if isinstance(extractor, nn.Module):
         return extractor
     if not isinstance(extractor, str):
         return extractor(dict(channels))
-    if extractor == "single":
-        return EXTRACTORS["single"](channels, level=level)
-    if extractor == "fpn":
-        return EXTRACTORS["fpn"](channels, out_channels=out_channels)
-    if extractor == "mrae":
-        return EXTRACTORS["mrae"](
-            channels, out_channels=out_channels, template=template, mode=mode,
-            embed_channels=embed_channels, pool_size=pool_size, embed_dim=embed_dim,
-            learn_temperature=learn_temperature, upsample=upsample,
-        )
-    return EXTRACTORS[extractor](channels, out_channels=out_channels, upsample=upsample)
+    entry = registry.extractor(extractor)
+    return entry.resolve()(channels, out_channels, settings if settings is not None else entry.settings())
 
 
-def build_levels_and_extractor(
-    extractor: ExtractorSpec = "mrae",
-    *,
-    backbone: str = "resnet18",
-    pretrained: str | Path | None = None,
-    trainable_layers: int | None = None,
-    norm: str = "auto",
-    weights_later: bool = False,
-    **extractor_settings,
-) -> tuple[ExtractorBackbone, nn.Sequential]:
-    """:func:`build_backbone` and the conv5_x stage it leaves out (for the paper's C4 box head)."""
-    body = ResNetLevels(backbone, pretrained=pretrained, trainable_layers=trainable_layers, norm=norm,
-                        weights_later=weights_later)
-    ext = build_extractor(extractor, body.channels, **extractor_settings)
-    # conv5_x belongs to a C4 box head only; the backbone leaves it out (no unused parameters).
-    layer4, body.layer4 = body.layer4, None
-    return ExtractorBackbone(body, ext), layer4
+def build_levels_and_extractor(extractor: ExtractorSpec, trunk: BackboneSettings,
+                               settings: ExtractorSettings | None = None,
+                               weights_later: bool = False) -> ExtractorBackbone:
+    """ResNet levels (with conv5_x kept for a host to take, :meth:`ExtractorBackbone.take_conv5`)
+    and the extractor, from checked settings."""
+    body = ResNetLevels(trunk.backbone, pretrained=trunk.pretrained, trainable_layers=trunk.trainable_layers,
+                        norm=trunk.norm, weights_later=weights_later)
+    ext = build_extractor(extractor, body.channels, trunk.out_channels, settings)
+    return ExtractorBackbone(body, ext, extractor if isinstance(extractor, str) else None)
 
 
-def build_backbone(
-    extractor: ExtractorSpec = "mrae",
-    *,
-    backbone: str = "resnet18",
-    pretrained: str | Path | None = None,
-    trainable_layers: int | None = None,
-    norm: str = "auto",
-    weights_later: bool = False,
-    **extractor_settings,
-) -> ExtractorBackbone:
+def split_settings(extractor: ExtractorSpec, values: dict[str, Any]) -> tuple[BackboneSettings, ExtractorSettings | None]:
+    """The trunk's and the extractor's settings from flat ``values`` (a config's ``model`` keys),
+    each checked against its declaration; an extractor key that ``extractor`` does not read must
+    keep its default (one-line ConfigError naming the key otherwise)."""
+    named = isinstance(extractor, str)
+    if named:
+        registry.extractor(extractor)
+    elif not (isinstance(extractor, nn.Module) or callable(extractor)):
+        raise ConfigError(f"model.extractor={extractor!r} is not valid; give a name of "
+                          f"{', '.join(registry.EXTRACTORS)}, or (Python API) an nn.Module")
+    flat = {k: v for k, v in values.items() if k in registry.extractor_fields()}
+    for entry in registry.EXTRACTORS.values():  # a bad value first, whoever reads it
+        check_values(flat, entry.settings)
+    problem = registry.out_of_scope(flat, extractor if named else None, next(iter(registry.HOSTS)))
+    if problem is not None:
+        raise ConfigError(problem)
+    trunk = make_settings(BackboneSettings, values)
+    own = make_settings(registry.EXTRACTORS[extractor].settings, values) if named else None
+    return trunk, own
+
+
+def build_backbone(extractor: ExtractorSpec = "mrae", *, weights_later: bool = False,
+                   **settings: Any) -> ExtractorBackbone:
     """ResNet levels C1..C3 + an extractor, without a detector around them (see the module's example).
 
     Args:
-        extractor: a name of :data:`~mrae.modeling.extractors.EXTRACTORS`, an ``nn.Module`` that
+        extractor: a name of :data:`mrae.modeling.registry.EXTRACTORS`, an ``nn.Module`` that
             takes the levels ``{"c1", "c2", "c3"}`` and has ``output_shape()``, or a function
             from the levels' widths to such a module.
-        backbone, pretrained, trainable_layers, norm, weights_later: the ResNet trunk, as
-            :func:`mrae.modeling.detector.build_detector` takes them.
-        extractor_settings: ``level``, ``template``, ``mode``, ``out_channels``, ``upsample``,
-            ``learn_temperature``, ``embed_channels``, ``pool_size``, ``embed_dim`` (those the
-            extractor reads; see :func:`build_extractor`).
+        weights_later: the weights come afterwards from a checkpoint (see
+            :func:`mrae.modeling.detector.build_detector`).
+        settings: the trunk's keys (``backbone``, ``pretrained``, ``trainable_layers``, ``norm``,
+            ``out_channels``: :class:`~mrae.modeling.backbone_settings.BackboneSettings`) and the
+            extractor's (:mod:`mrae.modeling.extractor_settings`), as a config's ``model``
+            section names them.
 
     Returns:
         An :class:`ExtractorBackbone`: forward(images [N, 3, H, W]) -> OrderedDict of maps,
         ``out_channels``, ``output_shape()``.
     """
-    if isinstance(extractor, str) and extractor not in EXTRACTORS:
-        raise ConfigError(f"extractor={extractor!r} is not valid; choose one of: {', '.join(EXTRACTORS)}")
-    defaults = {k: p.default for k, p in inspect.signature(build_extractor).parameters.items()}
-    unknown = sorted(set(extractor_settings) - set(defaults) - {"extractor", "channels"})
+    known = set(declared(BackboneSettings)) | set(registry.extractor_fields())
+    unknown = sorted(set(settings) - known)
     if unknown:
-        raise ConfigError(f"build_backbone: unknown settings {unknown}; give those of build_extractor")
-    problem = out_of_scope(extractor_settings, defaults,
-                           extractor if isinstance(extractor, str) else None, "faster_rcnn")
-    if problem is not None:
-        raise ConfigError(problem)
-    built, _ = build_levels_and_extractor(
-        extractor, backbone=backbone, pretrained=pretrained, trainable_layers=trainable_layers,
-        norm=norm, weights_later=weights_later, **extractor_settings,
-    )
+        raise ConfigError(f"build_backbone: unknown settings {unknown}; give the trunk's and the "
+                          f"extractor's: {', '.join(sorted(known))}")
+    trunk, own = split_settings(extractor, settings)
+    built = build_levels_and_extractor(extractor, trunk, own, weights_later)
+    built.drop_conv5()
     return built

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 from pathlib import Path
 
 import pytest
@@ -36,40 +35,30 @@ def write(path: Path, text: str) -> Path:
     return path
 
 
-def test_model_section_has_exactly_build_detectors_keywords():
-    # weights_later is the checkpoint loaders' (the weights come from the checkpoint), not a setting
-    keywords = set(inspect.signature(build_detector).parameters) - {"weights_later"}
-    assert {f for f in ModelConfig.__dataclass_fields__} == keywords
-    defaults = {k: p.default for k, p in inspect.signature(build_detector).parameters.items()}
-    for key in ("embed_channels", "pool_size", "embed_dim"):
-        assert getattr(ModelConfig(), key) == defaults[key], key
+def test_the_model_section_is_derived_from_the_declarations():
+    from mrae.modeling import registry
+    from mrae.modeling.settings import defaults
+
+    flat = ["detector", "extractor", *registry.backbone_fields(), *registry.extractor_fields(),
+            *registry.common_host_fields()]
+    assert [f.name for f in dataclasses.fields(ModelConfig)] == [*flat, *registry.HOSTS]
+    config = ModelConfig()
+    for host, entry in registry.HOSTS.items():
+        section = getattr(config, host)
+        assert {f.name for f in dataclasses.fields(section)} == set(registry.host_section_fields(host))
+        declared = defaults(entry.settings)
+        assert {k: _plain(v) for k, v in dataclasses.asdict(section).items()} == \
+            {k: _plain(declared[k]) for k in registry.host_section_fields(host)}, host
+        for key in registry.common_host_fields():
+            assert _plain(getattr(config, key)) == _plain(declared[key]), key
+    # build_detector takes exactly these keys: a config's model section builds as it is
+    with pytest.raises(ConfigError, match=r"unknown settings \['colour'\]"):
+        build_detector(colour="red")
 
 
 def _plain(value):
-    """Sequences as lists of floats (the config's lists, the signature's tuples)."""
+    """Sequences as lists of floats (the config's lists, the declarations' tuples)."""
     return [float(v) for v in value] if isinstance(value, list | tuple) else value
-
-
-def test_build_detectors_defaults_are_the_configs():
-    # the config's defaults and build_detector's keyword defaults are written in two places; the
-    # host's come from HostSettings, whose record build_detector fills from its keywords
-    defaults = {k: p.default for k, p in inspect.signature(build_detector).parameters.items()}
-    config = ModelConfig()
-    drifted = [key for key in ModelConfig.__dataclass_fields__
-               if key != "num_classes"  # None in a config: the training data's classes + 1
-               and _plain(getattr(config, key)) != _plain(defaults[key])]
-    assert drifted == []
-
-
-def test_the_configs_host_defaults_are_host_settings():
-    from mrae.modeling.hosts import HostSettings
-
-    config = ModelConfig()
-    named = {"score_thresh": "box_score_thresh", "nms_thresh": "box_nms_thresh"}
-    for f in dataclasses.fields(HostSettings):
-        if f.name in ("num_classes", "extractor_name"):  # given by build_detector, no default
-            continue
-        assert _plain(getattr(config, named.get(f.name, f.name))) == _plain(f.default), f.name
 
 
 @pytest.mark.parametrize("row", PAPER_ROWS)
@@ -77,7 +66,7 @@ def test_paper_rows_hold_the_papers_setting(row):
     cfg = load_config(CONFIGS / "paper" / f"{row}.yaml")
     assert cfg.name == row
     m, t = cfg.model, cfg.train
-    assert (m.backbone, m.pretrained, m.head, m.out_channels) == ("resnet101", "imagenet", "c4", 1024)
+    assert (m.backbone, m.pretrained, m.faster_rcnn.head, m.out_channels) == ("resnet101", "imagenet", "c4", 1024)
     assert (t.lr, t.momentum, list(t.milestones), t.gamma, t.batch_size) == (3e-4, 0.9, [600000, 900000], 0.1, 1)
     if row == "baseline_c1_1024x600":
         assert (m.min_size, m.max_size, m.detections_per_class, m.detections_per_img) == (600, 1024, 300, 600)
@@ -99,7 +88,7 @@ def test_synth_rows_share_the_base_schedule(row):
     base = load_config(CONFIGS / "synth" / "_base.yaml")
     cfg = load_config(CONFIGS / "synth" / f"{row}.yaml")
     assert cfg.train == base.train and cfg.data == base.data and cfg.eval == base.eval
-    assert (cfg.model.backbone, cfg.model.pretrained, cfg.model.head) == ("resnet18", "synthetic", "mlp")
+    assert (cfg.model.backbone, cfg.model.pretrained, cfg.model.faster_rcnn.head) == ("resnet18", "synthetic", "mlp")
     assert cfg.data.train_images is None  # the synthetic data
 
 
@@ -110,8 +99,10 @@ def test_base_chain_and_overrides(tmp_path):
     leaf = write(tmp_path / "sub" / "leaf.yaml", "base: mid.yaml\nmodel:\n  extractor: fpn\n")
     cfg = load_config(leaf, ["train.lr=0.1", "model.anchor_sizes=[4,8,16,32]", "eval.max_images=null"])
     assert cfg.name == "leaf"
-    assert (cfg.train.steps, cfg.train.lr, cfg.model.head, cfg.model.extractor) == (20, 0.1, "c4", "fpn")
-    assert list(cfg.model.anchor_sizes) == [4, 8, 16, 32]
+    # root.yaml's flat `head` (the layout before the host sections) and the flat override land
+    # in the section of the config's host
+    assert (cfg.train.steps, cfg.train.lr, cfg.model.faster_rcnn.head, cfg.model.extractor) == (20, 0.1, "c4", "fpn")
+    assert list(cfg.model.faster_rcnn.anchor_sizes) == [4, 8, 16, 32]
     assert cfg.eval.max_images is None
     assert "base" not in cfg
     assert "steps: 20" in to_yaml(cfg)
@@ -150,7 +141,8 @@ def test_unknown_keys_name_the_key_and_the_valid_ones(tmp_path, text, overrides,
     ("overrides", "expected"),
     [
         (["model.extractor=foo"], r"model\.extractor='foo'.*choose one of single, soft, mrae, concat, sum, fpn"),
-        (["model.head=bar"], r"model\.head='bar'.*choose one of mlp, c4"),
+        (["model.faster_rcnn.head=bar"], r"model\.faster_rcnn\.head='bar'.*choose one of mlp, c4"),
+        (["model.head=bar"], r"model\.faster_rcnn\.head='bar'.*choose one of mlp, c4"),
         (["model.backbone=vgg16"], r"model\.backbone='vgg16'.*resnet18"),
         (["model.template=4"], r"model\.template=4.*choose one of 1, 2, 3"),
         (["train.device=tpu"], r"train\.device='tpu'.*auto, cpu, cuda, cuda:N"),
@@ -172,7 +164,10 @@ def test_bad_values_name_the_key_and_the_choices(tmp_path, overrides, expected):
         ("name: c\n", ["train.steps=abc"], "train.steps"),
         ("train:\n  lr: fast\n", [], "train.lr"),
         ("name: c\n", ["train.milestones=3"], "train.milestones"),
-        ("model:\n  anchor_sizes: [a, b]\n", [], "model.anchor_sizes"),
+        ("model:\n  anchor_sizes: [a, b]\n", [], "model.faster_rcnn.anchor_sizes"),
+        ("model:\n  retinanet:\n    anchor_sizes: [[4, 8]]\n", [], "model.retinanet.anchor_sizes"),
+        ("name: c\n", ["model.faster_rcnn.anchor_sizes=[[4,8],16]"], "model.faster_rcnn.anchor_sizes"),
+        ("name: c\n", ["model.anchor_sizes=[[4,8],16]"], "model.faster_rcnn.anchor_sizes"),
     ],
 )
 def test_wrong_types_name_the_key(tmp_path, text, overrides, key):
@@ -217,9 +212,10 @@ def test_missing_data_path_is_refused(tmp_path):
     [
         ("train.lr=.inf", "train"),
         ("train.lr=.nan", "train"),
-        ("model.rpn_nms_thresh=-1", "model.rpn_nms_thresh"),
+        ("model.faster_rcnn.rpn_nms_thresh=-1", "model.faster_rcnn.rpn_nms_thresh"),
         ("model.box_score_thresh=2", "model.box_score_thresh"),
-        ("model.anchor_sizes=[.nan,8,16,32]", "model.anchor_sizes"),
+        ("model.faster_rcnn.anchor_sizes=[.nan,8,16,32]", "model.faster_rcnn.anchor_sizes"),
+        ("model.retinanet.aspect_ratios=[0,1]", "model.retinanet.aspect_ratios"),
         ("model.embed_channels=0", "model.embed_channels"),
         ("model.pool_size=0", "model.pool_size"),
         ("model.embed_dim=-1", "model.embed_dim"),

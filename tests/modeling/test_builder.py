@@ -73,7 +73,7 @@ def test_an_extractor_module_or_function_is_hosted(given, detector):
     [
         (dict(extractor="mrae", level=2), r"^model\.level=2 applies to extractor single only, not to 'mrae'; remove it$"),
         (dict(extractor="single", template=3), r"model\.template=3 applies to extractor mrae only"),
-        (dict(extractor="sum", fpn_anchors="all"), r"model\.fpn_anchors='all' applies to extractor fpn only"),
+        (dict(extractor="sum", faster_rcnn={"colour": 1}), r"^model\.faster_rcnn\.colour is not a setting of faster_rcnn; valid keys of model\.faster_rcnn: anchor_sizes, "),
         (dict(extractor="single", upsample="nearest"), r"model\.upsample='nearest' applies to extractor soft / mrae"),
         (dict(extractor=Halves(RESNET18_LEVELS), mode="spatial"), r"not to an extractor given as a module"),
         (dict(detector="retinanet", head="c4"), r"^model\.head='c4' applies to detector faster_rcnn only, not to 'retinanet'; remove it$"),
@@ -101,8 +101,10 @@ def test_build_backbone_checks_its_settings():
 def test_the_config_refuses_them_too(tmp_path: Path):
     path = tmp_path / "c.yaml"
     path.write_text("name: c\n")
-    with pytest.raises(ConfigError, match=r"c\.yaml: model\.head='c4' applies to detector faster_rcnn only"):
+    with pytest.raises(ConfigError, match=r"override: model\.head applies to detector faster_rcnn only \(model\.faster_rcnn\.head\)"):
         load_config(path, ["model.detector=fcos", "model.head=c4"])
+    with pytest.raises(ConfigError, match=r"c\.yaml: model\.template=3 applies to extractor mrae only, not to 'sum'"):
+        load_config(path, ["model.extractor=sum", "model.template=3"])
     with pytest.raises(ConfigError, match=r"model\.detector='ssd' is not valid; choose one of faster_rcnn, retinanet, fcos"):
         load_config(path, ["model.detector=ssd"])
     assert load_config(path, ["model.detector=retinanet"]).model.detector == "retinanet"
@@ -113,6 +115,6 @@ def test_a_stored_config_with_an_inapplicable_setting_still_loads():
     from mrae.engine.config import config_from_dict
 
     cfg = config_from_dict({"model": {"extractor": "single", "level": 2, "template": 3, "head": "c4"}})
-    assert (cfg.model.template, cfg.model.level, cfg.model.head) == (2, 2, "c4")
+    assert (cfg.model.template, cfg.model.level, cfg.model.faster_rcnn.head) == (2, 2, "c4")
     cfg = config_from_dict({"model": {"detector": "fcos", "rpn_nms_thresh": 0.5}})
-    assert cfg.model.rpn_nms_thresh == 0.7
+    assert cfg.model.faster_rcnn.rpn_nms_thresh == 0.7

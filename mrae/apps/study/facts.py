@@ -1,7 +1,7 @@
 """What the study knows about hosts, roles and model settings, in one place.
 
 - **Hosts**: the detectors a row may train in (``model.detector``), the paper's first: the names
-  come from :data:`mrae.choices.DETECTOR_NAMES`, the words the page uses for them from
+  come from :data:`mrae.modeling.registry.HOSTS`, the words the page uses for them from
   :data:`HOST_TITLES` (a host without a title is shown by its name). The claims judge the paper's
   host and each other host apart; the runner trains the paper's host's rows first.
 - **Roles**: what a row stands for in the paper's comparisons (:data:`ROLES`), what its config must
@@ -14,12 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from mrae.choices import DETECTOR_NAMES
+from mrae.modeling import registry
 
 PAPER_HOST = "faster_rcnn"
 HOST_TITLES = {"faster_rcnn": "Faster R-CNN", "retinanet": "RetinaNet", "fcos": "FCOS"}
 # the hosts besides the paper's, in the page's order (the host study)
-OTHER_HOSTS: tuple[str, ...] = tuple(h for h in DETECTOR_NAMES if h != PAPER_HOST)
+OTHER_HOSTS: tuple[str, ...] = tuple(h for h in registry.HOSTS if h != PAPER_HOST)
 
 # role -> what the row's config must build (checked when the study file is read: role_fits)
 ROLES: dict[str, str] = {
@@ -70,12 +70,20 @@ def role_fits(role: str, model: Any) -> bool:
         "mrae": model.extractor == "mrae" and model.mode == "global",
         "mrae_spatial": model.extractor == "mrae" and model.mode == "spatial",
         "fusion": model.extractor in ("concat", "sum"),
-        "fpn": model.extractor == "fpn" and model.fpn_anchors == "per_level",
-        "fpn_all_anchors": model.extractor == "fpn" and model.fpn_anchors == "all",
+        "fpn": model.extractor == "fpn" and fpn_anchors(model) == "per_level",
+        "fpn_all_anchors": model.extractor == "fpn" and fpn_anchors(model) == "all",
         "mixed": model.extractor == "mrae",
         "mrae_long": model.extractor == "mrae",
         "start": True,  # its row of comparison: spec._check_start
     }[role]
+
+
+def fpn_anchors(model: Any) -> str:
+    """How the config's host puts anchors on several maps (``model.<host>.fpn_anchors``);
+    ``per_level`` for a host without anchors."""
+    host = model.get(str(model.get("detector", PAPER_HOST)))
+    value = host.get("fpn_anchors") if hasattr(host, "get") else None
+    return str(value) if value is not None else "per_level"
 
 
 def box_similarity(model: Any) -> str:

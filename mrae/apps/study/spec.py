@@ -33,7 +33,7 @@ from typing import Any
 
 import yaml
 
-from mrae.apps.study.facts import ROLES, role_fits
+from mrae.apps.study.facts import ROLES, fpn_anchors, role_fits
 from mrae.errors import ConfigError
 from mrae.inputs import CONFIG_LIMIT, read_text, shorten
 
@@ -250,7 +250,7 @@ def _check_role(study: Study, row: Row) -> str:
     if not fits:
         raise ConfigError(
             f"{study.source}: row {row.name!r} has role {row.role} ({ROLES[row.role]}), but its config "
-            f"{row.config} builds extractor {m.extractor} (mode {m.mode}, fpn_anchors {m.fpn_anchors})"
+            f"{row.config} builds extractor {m.extractor} (mode {m.mode}, fpn_anchors {fpn_anchors(m)})"
         )
     return str(m.detector)
 

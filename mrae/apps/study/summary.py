@@ -11,7 +11,7 @@ import time
 import warnings
 from typing import Any
 
-from mrae.apps.study.facts import box_similarity
+from mrae.apps.study.facts import box_similarity, fpn_anchors
 from mrae.apps.study.records import BadRecord, eval_curve, read_final, read_record
 from mrae.apps.study.spec import Row, Study, row_config, run_dir
 
@@ -23,7 +23,7 @@ MIXED_REASON = ("the control for the mixed row: MRAE template 2 trained as many 
 def _model(cfg) -> dict[str, Any]:
     m = cfg.model
     return {"detector": m.detector, "extractor": m.extractor, "level": int(m.level),
-            "template": int(m.template), "mode": m.mode, "fpn_anchors": m.fpn_anchors,
+            "template": int(m.template), "mode": m.mode, "fpn_anchors": fpn_anchors(m),
             "pretrained": m.pretrained, "box_similarity": box_similarity(m)}
 
 
@@ -132,6 +132,8 @@ def _image_count(path: str) -> int | None:
 
 def _row_budget(cfg, scale: int) -> dict[str, Any]:
     """What every row must share: the schedule (divided by the row's scale), data and model size."""
+    from mrae.engine.config import host_setting
+
     t, d, m = cfg.train, cfg.data, cfg.model
     synthetic = d.train_images is None
     steps = int(t.steps) // scale
@@ -146,7 +148,7 @@ def _row_budget(cfg, scale: int) -> dict[str, Any]:
         "eval_every": int(t.eval_every) // scale,
         "backbone": m.backbone,
         "pretrained": m.pretrained,
-        "head": m.head,
+        "head": host_setting(m, "head"),  # the box head; None for a host without one (one-stage)
         "out_channels": int(m.out_channels),
         "min_size": int(m.min_size),
         "max_size": int(m.max_size),
@@ -193,7 +195,9 @@ def budget(study: Study, quick: bool = False) -> dict[str, Any]:
         # a row of role start differs from the others in its initial weights by design
         "differs": [row.name for row, cfg in rows
                     if {**_row_budget(cfg, row.schedule_scale),
-                        **({"pretrained": first["pretrained"]} if row.role == "start" else {})} != first],
+                        **({"pretrained": first["pretrained"]} if row.role == "start" else {}),
+                        # a host without a box head (one-stage) shares the others' by definition
+                        **({"head": first["head"]} if _row_budget(cfg, 1)["head"] is None else {})} != first],
         "starts": [{"name": row.name, "pretrained": cfg.model.pretrained} for row, cfg in rows if row.role == "start"],
         "scaled": scaled,
         "continued": continued,

@@ -8,6 +8,8 @@ from torch import Tensor, nn
 
 from mrae.choices import UPSAMPLE_MODES
 from mrae.errors import ConfigError
+from mrae.modeling.extractor_settings import UpsampleSettings
+from mrae.modeling.settings import as_dict
 from mrae.modeling.shapes import LEVEL_STRIDES, ShapeSpec
 
 LEVEL_NAMES = ("c1", "c2", "c3")
@@ -92,6 +94,12 @@ class LevelFusion(nn.Module):
         check_levels(channels)
         self.out_channels = check_out_channels(out_channels)
         self.upsample = check_upsample(upsample)
+
+    @classmethod
+    def from_settings(cls, channels: dict[str, int], out_channels: int, settings: UpsampleSettings) -> LevelFusion:
+        """The registered builder (:mod:`mrae.modeling.registry`): ``cls`` with the keys its
+        settings declare (``upsample``; MRAE's own too)."""
+        return cls(channels, out_channels=out_channels, **as_dict(settings))
 
     def output_shape(self) -> dict[str, ShapeSpec]:
         """{"0": ShapeSpec(out_channels, 4)}: the fused map, on C1's grid."""

@@ -8,6 +8,7 @@ from torch import Tensor, nn
 from torchvision.ops import FeaturePyramidNetwork
 from torchvision.ops.feature_pyramid_network import LastLevelMaxPool
 
+from mrae.modeling.extractor_settings import ExtractorSettings
 from mrae.modeling.extractors._common import LEVEL_NAMES, check_levels, check_out_channels
 from mrae.modeling.shapes import LEVEL_STRIDES, ShapeSpec
 
@@ -33,6 +34,12 @@ class FPNExtractor(nn.Module):
     2 (2, 4, 6, 8) ShapeSpec(channels=4, stride=16)
     pool (2, 4, 3, 4) ShapeSpec(channels=4, stride=32)
     """
+
+    @classmethod
+    def from_settings(cls, channels: dict[str, int], out_channels: int,
+                      settings: ExtractorSettings) -> FPNExtractor:
+        """The registered builder: ``out_channels`` wide maps (FPN reads no setting of its own)."""
+        return cls(channels, out_channels=out_channels)
 
     def __init__(self, channels: dict[str, int], out_channels: int = 256) -> None:
         super().__init__()

@@ -7,6 +7,7 @@ from collections import OrderedDict
 from torch import Tensor, nn
 
 from mrae.errors import ConfigError
+from mrae.modeling.extractor_settings import SingleSettings
 from mrae.modeling.extractors._common import check_levels
 from mrae.modeling.shapes import LEVEL_STRIDES, ShapeSpec
 
@@ -30,6 +31,12 @@ class SingleLevel(nn.Module):
     ...     print(name, tuple(x.shape), single.output_shape()[name])
     0 (2, 16, 12, 16) ShapeSpec(channels=16, stride=8)
     """
+
+    @classmethod
+    def from_settings(cls, channels: dict[str, int], out_channels: int, settings: SingleSettings) -> SingleLevel:
+        """The registered builder: the level of ``settings`` (``out_channels`` is not read: the
+        level keeps its width)."""
+        return cls(channels, level=settings.level)
 
     def __init__(self, channels: dict[str, int], level: int = 1) -> None:
         super().__init__()

@@ -11,8 +11,8 @@ from torchvision.models.detection.rpn import RPNHead
 from mrae.modeling.box_similarity import box_similarity
 from mrae.modeling.caps import DetectionCaps
 from mrae.modeling.extractor_backbone import ExtractorBackbone
+from mrae.modeling.host_settings import FasterRCNNSettings
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
-from mrae.modeling.hosts.settings import HostSettings
 from mrae.modeling.roi_heads import CappedRoIHeads
 from mrae.modeling.roi_pool import ExportableMultiScaleRoIAlign
 from mrae.modeling.rpn import RPN, RPNSettings
@@ -40,14 +40,14 @@ class ResNetC4Head(nn.Module):
         return nn.functional.adaptive_avg_pool2d(x, 1).flatten(1)
 
 
-def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: HostSettings) -> GeneralizedRCNN:
+def build_faster_rcnn(backbone: ExtractorBackbone, s: FasterRCNNSettings) -> GeneralizedRCNN:
     """Faster R-CNN on ``backbone``, composed as torchvision's ``GeneralizedRCNN(backbone, rpn,
     roi_heads, transform)``: anchors from its maps (:class:`~mrae.modeling.rpn.RPN`, ignore regions),
-    RoIs pooled from them into the box head ``s.head`` (``"c4"`` takes conv5_x, ``layer4``),
+    RoIs pooled from them into the box head ``s.head`` (``"c4"`` takes conv5_x from the backbone),
     :class:`~mrae.modeling.roi_heads.CappedRoIHeads` (ignore regions, per-class and per-image caps)
     with torchvision's FasterRCNN defaults for the settings mrae does not expose. The RPN and the
     RoI heads match boxes to targets by ``s.box_similarity`` (their thresholds on its scale)."""
-    anchors, roi_maps = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
+    anchors, roi_maps = anchors_and_roi_maps(backbone.name, backbone.output_shape(), s.anchor_sizes,
                                              s.aspect_ratios, s.fpn_anchors)
     if s.head == "mlp":
         roi_pool = ExportableMultiScaleRoIAlign(roi_maps, output_size=7, sampling_ratio=2)
@@ -55,7 +55,7 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         representation = MLP_REPRESENTATION
     else:
         roi_pool = ExportableMultiScaleRoIAlign(roi_maps, output_size=14, sampling_ratio=2)
-        box_head = ResNetC4Head(backbone.out_channels, layer4, backbone.body.layer4_channels)
+        box_head = ResNetC4Head(backbone.out_channels, backbone.take_conv5(), backbone.body.layer4_channels)
         representation = box_head.out_channels
     predictor = FastRCNNPredictor(representation, s.num_classes)
     similarity = box_similarity(s.box_similarity, s.nwd_constant)
@@ -77,8 +77,8 @@ def build_faster_rcnn(backbone: ExtractorBackbone, layer4: nn.Sequential, s: Hos
         batch_size_per_image=s.box_batch_size_per_image,
         positive_fraction=0.25,
         bbox_reg_weights=None,
-        score_thresh=s.score_thresh,
-        nms_thresh=s.nms_thresh,
+        score_thresh=s.box_score_thresh,
+        nms_thresh=s.box_nms_thresh,
         caps=DetectionCaps(s.detections_per_img, s.detections_per_class),
         ignore_iof_thr=s.ignore_iof_thr,
         box_similarity=similarity,

@@ -12,11 +12,11 @@ from torchvision.ops import sigmoid_focal_loss
 
 from mrae.modeling.caps import UNCUT, DetectionCaps
 from mrae.modeling.extractor_backbone import ExtractorBackbone
+from mrae.modeling.host_settings import FCOSSettings
 from mrae.modeling.hosts.anchors import points
 from mrae.modeling.hosts.fcos_box_coding import CodedFCOSRegressionHead
 from mrae.modeling.hosts.norms import group_norm
 from mrae.modeling.hosts.one_stage import CappedOneStage
-from mrae.modeling.hosts.settings import HostSettings
 from mrae.modeling.ignore import inside_ignore
 from mrae.modeling.transform import build_transform
 
@@ -68,17 +68,17 @@ class MraeFCOS(CappedOneStage, FCOS):
     """torchvision's FCOS with the caps of :class:`CappedOneStage`."""
 
 
-def build_fcos(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeFCOS:
+def build_fcos(backbone: ExtractorBackbone, s: FCOSSettings) -> MraeFCOS:
     """FCOS on ``backbone``: one point per position of each map (its cell the map's stride),
     torchvision's head (4 convs per branch; focal, GIoU and centre-ness losses) with ignore
-    regions and the box coding ``s.box_coding``, the caps. ``layer4`` is not used."""
+    regions and the box coding ``s.box_coding``, the caps."""
     shapes = backbone.output_shape()
     head = IgnoringFCOSHead(backbone.out_channels, 1, s.num_classes, s.ignore_iof_thr,
                             num_levels=len(shapes), box_coding=s.box_coding)
     model = MraeFCOS(
         backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size,
-        anchor_generator=points(shapes), head=head, score_thresh=s.score_thresh,
-        nms_thresh=s.nms_thresh, detections_per_img=UNCUT,
+        anchor_generator=points(shapes), head=head, score_thresh=s.box_score_thresh,
+        nms_thresh=s.box_nms_thresh, detections_per_img=UNCUT,
     )
     model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
     model.caps = DetectionCaps(s.detections_per_img, s.detections_per_class)

@@ -13,10 +13,10 @@ from mrae.errors import ConfigError
 from mrae.modeling.box_similarity import BoxSimilarity, box_similarity
 from mrae.modeling.caps import UNCUT, DetectionCaps
 from mrae.modeling.extractor_backbone import ExtractorBackbone
+from mrae.modeling.host_settings import RetinaNetSettings
 from mrae.modeling.hosts.anchors import anchors_and_roi_maps
 from mrae.modeling.hosts.norms import group_norm
 from mrae.modeling.hosts.one_stage import CappedOneStage
-from mrae.modeling.hosts.settings import HostSettings
 from mrae.modeling.ignore import mark_ignored
 from mrae.modeling.transform import build_transform
 
@@ -90,19 +90,19 @@ class MraeRetinaNet(CappedOneStage, RetinaNet):
         return self.head.compute_loss(targets, head_outputs, anchors, matched_idxs)
 
 
-def build_retinanet(backbone: ExtractorBackbone, layer4: object, s: HostSettings) -> MraeRetinaNet:
+def build_retinanet(backbone: ExtractorBackbone, s: RetinaNetSettings) -> MraeRetinaNet:
     """RetinaNet on ``backbone``: the anchors of ``s`` on its maps (as Faster R-CNN's RPN has
     them), torchvision's head (4 convs per branch, with GroupNorm or none, ``s.head_norm``, drawn
     by ``s.head_init``; focal loss) with ignore regions, anchors matched by ``s.box_similarity``,
-    the caps. ``layer4`` is not used."""
-    anchors, _ = anchors_and_roi_maps(s.extractor_name, backbone.output_shape(), s.anchor_sizes,
+    the caps."""
+    anchors, _ = anchors_and_roi_maps(backbone.name, backbone.output_shape(), s.anchor_sizes,
                                       s.aspect_ratios, s.fpn_anchors)
     head = IgnoringRetinaNetHead(backbone.out_channels, anchors.num_anchors_per_location()[0],
                                  s.num_classes, s.ignore_iof_thr, s.head_norm,
                                  s.head_init)
     model = MraeRetinaNet(
         backbone, s.num_classes, min_size=s.min_size, max_size=s.max_size, anchor_generator=anchors,
-        head=head, score_thresh=s.score_thresh, nms_thresh=s.nms_thresh,
+        head=head, score_thresh=s.box_score_thresh, nms_thresh=s.box_nms_thresh,
         detections_per_img=UNCUT,
     )
     model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)

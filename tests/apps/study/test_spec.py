@@ -139,7 +139,7 @@ def test_the_synthetic_study_has_every_row_with_three_seeds():
     long = by_role["mrae_long"]
     assert long.schedule_scale == 2 and long.config.name == "mrae_t2.yaml"
     assert row_config(study, long).train.steps == 2 * row_config(study, study.rows[0]).train.steps
-    assert row_config(study, by_role["fpn_all_anchors"]).model.fpn_anchors == "all"
+    assert row_config(study, by_role["fpn_all_anchors"]).model.faster_rcnn.fpn_anchors == "all"
     templates = [row_config(study, row).model.template for row in paper if row.role == "mrae"]
     assert templates == [1, 2, 3]
 

@@ -7,9 +7,11 @@ import importlib
 
 import pytest
 
-from mrae.modeling.extractors import EXTRACTORS
+from mrae.modeling import registry
 
-MODULES = sorted({cls.__module__ for cls in EXTRACTORS.values()} | {"mrae.modeling.shapes"})
+# each registered builder is its class's from_settings
+CLASSES = {name: entry.resolve().__self__ for name, entry in registry.EXTRACTORS.items()}
+MODULES = sorted({cls.__module__ for cls in CLASSES.values()} | {"mrae.modeling.shapes", "mrae.modeling.settings"})
 
 
 @pytest.mark.parametrize("module", MODULES)
@@ -20,5 +22,5 @@ def test_docstring_examples_run(module):
 
 
 def test_every_extractor_class_has_an_example():
-    for name, cls in EXTRACTORS.items():
+    for name, cls in CLASSES.items():
         assert ">>> " in (cls.__doc__ or ""), f"{name} ({cls.__name__}) has no example"

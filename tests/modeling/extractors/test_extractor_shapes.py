@@ -9,8 +9,10 @@ import math
 import pytest
 import torch
 
+from mrae.modeling import registry
 from mrae.modeling.backbone import RESNET_DEPTHS, ResNetLevels
-from mrae.modeling.extractors import EXTRACTORS
+from mrae.modeling.extractor_backbone import build_extractor
+from mrae.modeling.settings import make_settings
 
 # The large size on the cheapest depth only, to keep the test fast.
 DEPTH_SIZES = [(d, s) for d in RESNET_DEPTHS for s in ((97, 131), (33, 47))] + [("resnet18", (301, 513))]
@@ -53,7 +55,8 @@ def test_every_extractor_output_shape(depth, size):
     h1, w1 = levels["c1"].shape[-2:]
     for name, kwargs in CASES:
         torch.manual_seed(0)
-        extractor = EXTRACTORS[name](channels, **kwargs).eval()
+        settings = make_settings(registry.EXTRACTORS[name].settings, kwargs)
+        extractor = build_extractor(name, channels, kwargs.get("out_channels", 256), settings).eval()
         with torch.no_grad():
             out = extractor(levels)
         assert_described(out, extractor.output_shape(), size)
