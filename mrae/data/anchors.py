@@ -275,11 +275,16 @@ def markdown_table(rows: list[dict], strides=(4, 8, 16)) -> str:
 
 
 def yaml_snippet(sizes, ratios) -> str:
-    """The ``model:`` section a training config accepts as is."""
+    """The ``model:`` section a training config accepts as is: the anchors in the section of every
+    host that reads them (``model.faster_rcnn``, ``model.retinanet``)."""
+    from mrae.modeling.registry import hosts_reading
+
     def fmt(values):
         return "[" + ", ".join(f"{v:g}" for v in values) + "]"
 
-    return f"model:\n  anchor_sizes: {fmt(sizes)}\n  aspect_ratios: {fmt(ratios)}"
+    sections = [f"  {host}:\n    anchor_sizes: {fmt(sizes)}\n    aspect_ratios: {fmt(ratios)}"
+                for host in hosts_reading("anchor_sizes")]
+    return "model:\n" + "\n".join(sections)
 
 
 # ----------------------------------------------------------------------------- fitting

@@ -7,10 +7,14 @@ differs from their defaults. ``load_config(path, overrides)``:
    first, recursively (so ``configs/synth/*.yaml`` share ``configs/synth/_base.yaml``);
 2. applies the overrides ``key.sub=value`` (values parsed as YAML: ``train.milestones=[10,20]``);
 3. checks every value: unknown keys, wrong types and choices outside their valid set raise a
-   one-line :class:`~mrae.errors.ConfigError` naming the full key and the valid choices.
+   one-line :class:`~mrae.errors.ConfigError` naming the full key and the valid choices;
+4. resets the sections of the hosts other than ``model.detector`` to their defaults.
 
-Sections: ``model`` holds exactly :func:`mrae.modeling.detector.build_detector`'s keyword arguments
-(``num_classes: null`` means "from the training data": its classes + 1 for the background);
+Sections: ``model`` holds :func:`mrae.modeling.detector.build_detector`'s settings, derived from
+the declarations of :mod:`mrae.modeling.registry`: the common keys flat, each host's own in its
+sub-section ``model.<host>`` (which only that host reads, so that ``model.detector=fcos`` is one
+override on any config); host keys written flat, as before the sections, are moved into them
+(:func:`move_host_keys`). ``num_classes: null`` means "from the training data": its classes + 1;
 ``data`` the dataset paths (or the synthetic dataset generated when they are null); ``train`` the
 schedule; ``eval`` the periodic evaluation.
 """

@@ -142,9 +142,11 @@ def test_cli_prints_a_yaml_snippet_and_the_comparison(tmp_path, capsys):
     out = capsys.readouterr().out
     snippet = out.split("\n\n")[0]
     config = yaml.safe_load(snippet)
-    assert list(config) == ["model"] and list(config["model"]) == ["anchor_sizes", "aspect_ratios"]
-    assert np.allclose(config["model"]["anchor_sizes"], SIZES, rtol=0.05)
-    assert np.allclose(config["model"]["aspect_ratios"], RATIOS, rtol=0.05)
+    assert list(config) == ["model"] and list(config["model"]) == ["faster_rcnn", "retinanet"]
+    for section in config["model"].values():  # the same anchors for every anchored host
+        assert list(section) == ["anchor_sizes", "aspect_ratios"]
+        assert np.allclose(section["anchor_sizes"], SIZES, rtol=0.05)
+        assert np.allclose(section["aspect_ratios"], RATIOS, rtol=0.05)
     assert "| ours |" in out and "| torchvision default |" in out
     assert "IoU>=0.7 @ stride 8" in out and "stride 16" not in out
 
@@ -172,7 +174,7 @@ def test_cli_bad_input(tmp_path, capsys):
 
 
 def _anchors_of(out: str) -> tuple[list[float], list[float]]:
-    model = yaml.safe_load(out.split("\n\n")[0])["model"]
+    model = yaml.safe_load(out.split("\n\n")[0])["model"]["faster_rcnn"]
     return model["anchor_sizes"], model["aspect_ratios"]
 
 
