@@ -23,7 +23,11 @@ from mrae.errors import ConfigError
 from mrae.modeling import registry
 from mrae.modeling.backbone_settings import BackboneSettings
 from mrae.modeling.box_similarity import check_assignment
-from mrae.modeling.extractor_backbone import ExtractorSpec, build_levels_and_extractor, split_settings
+from mrae.modeling.extractor_backbone import (
+    ExtractorSpec,
+    build_levels_and_extractor,
+    split_settings,
+)
 from mrae.modeling.ignore import check_iof_thr
 from mrae.modeling.settings import declared, make_settings
 

@@ -67,7 +67,8 @@ def test_the_choice_gives_torchvisions_iou_itself_or_nwd_with_its_constant():
     (lambda: box_similarity("nwd", True), "model.nwd_constant=True is not valid"),
     (lambda: check_assignment("fcos", "nwd", 12.8), "does not apply to detector 'fcos'"),
     (lambda: check_assignment("faster_rcnn", "iou", 20.0), "applies to model.box_similarity=nwd only"),
-    (lambda: build_detector(detector="fcos", box_similarity="nwd"), "does not apply to detector 'fcos'"),
+    (lambda: build_detector(detector="fcos", box_similarity="nwd"),
+     "model.box_similarity='nwd' applies to detector faster_rcnn / retinanet only, not to 'fcos'"),
     (lambda: build_detector(box_similarity="NWD"), "model.box_similarity='NWD' is not valid"),
 ])
 def test_bad_values_are_refused_in_one_line(call, message):

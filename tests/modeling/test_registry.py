@@ -16,6 +16,7 @@ from mrae.engine.config import load_config
 from mrae.engine.train import train
 from mrae.errors import ConfigError
 from mrae.modeling import registry
+from mrae.modeling.caps import UNCUT, DetectionCaps
 from mrae.modeling.extractor_backbone import ExtractorBackbone
 from mrae.modeling.extractor_settings import ExtractorSettings
 from mrae.modeling.host_settings import HostSettings
@@ -69,9 +70,10 @@ def build_plain_fcos(backbone: ExtractorBackbone, s: PlainFCOSSettings) -> MraeF
     """torchvision's FCOS head as it is (no ignore regions), with the caps of CappedOneStage."""
     model = MraeFCOS(backbone, s.num_classes, anchor_generator=points(backbone.output_shape()),
                      center_sampling_radius=s.center_sampling_radius, score_thresh=s.box_score_thresh,
-                     nms_thresh=s.box_nms_thresh, detections_per_img=s.detections_per_img)
+                     nms_thresh=s.box_nms_thresh, detections_per_img=UNCUT)
     model.transform = build_transform(s.min_size, s.max_size, s.fixed_size)
-    model.detections_per_class, model.num_classes = s.detections_per_class, s.num_classes
+    model.caps = DetectionCaps(s.detections_per_img, s.detections_per_class)
+    model.num_classes = s.num_classes
     return model
 
 
@@ -109,7 +111,7 @@ eval:
 
 
 @pytest.mark.parametrize(("overrides", "built"), [
-    (["model.extractor=scaled_c2", "model.c2_scale=0.5"], "FasterRCNN"),
+    (["model.extractor=scaled_c2", "model.c2_scale=0.5"], "GeneralizedRCNN"),
     (["model.detector=plain_fcos", "model.plain_fcos.center_sampling_radius=2.5"], "MraeFCOS"),
 ])
 def test_a_registered_toy_extractor_and_host_train_one_step(registered, tmp_path, tiny_data, overrides, built):
@@ -139,9 +141,9 @@ def test_the_toys_settings_are_checked_and_scoped_like_the_built_in_ones(registe
     with pytest.raises(ConfigError, match=r"choose one of faster_rcnn, retinanet, fcos, plain_fcos$"):
         _config(tmp_path, tiny_data, "model.detector=yolo")
     # the host study's host list is the registry's
-    from mrae.apps.study import claims
+    from mrae.apps.study import facts
 
-    assert "fcos" in claims.ONE_STAGE_HOSTS and "faster_rcnn" not in claims.ONE_STAGE_HOSTS
+    assert facts.OTHER_HOSTS == tuple(h for h in registry.HOSTS if h not in ("faster_rcnn", "plain_fcos"))
 
 
 def test_make_settings_checks_each_value_then_the_whole():
