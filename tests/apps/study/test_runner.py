@@ -204,6 +204,9 @@ def test_ctrl_c_stops_the_runs_in_progress_instead_of_waiting_for_them(tmp_path,
         # block it, and the main thread must notice it still
         signal.pthread_kill(threading.get_ident(), signal.SIGINT)
 
+    # Python's own Ctrl-C handler, also where the suite runs as a background job (a shell starts
+    # those with SIGINT ignored)
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Thread(target=interrupt_once_started, daemon=True)
     timer.start()
     start = time.perf_counter()
@@ -213,5 +216,6 @@ def test_ctrl_c_stops_the_runs_in_progress_instead_of_waiting_for_them(tmp_path,
     finally:
         stop.set()
         timer.join()
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - start < 100  # the workers' runs would take 120 s
     assert multiprocessing.active_children() == []
